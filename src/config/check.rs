@@ -1,0 +1,474 @@
+//! Semantic checks the schema cannot express, and building the `Config`.
+//!
+//! Runs even when the schema found errors, on whatever parts of the document
+//! still deserialize, so that one run reports every independent problem. A
+//! part that does not deserialize has already been reported by the schema and
+//! is skipped here without a second message.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::types::{self, Trigger};
+use super::yaml::{Loc, Seg};
+use super::{Entry, Schedule, Settings, format_path};
+use crate::diagnostic::{Diagnostic, Severity};
+
+/// How many "unusual hash shape" warnings are listed one by one per file; the
+/// rest are summed up so a file of generated hashes stays readable.
+const HASH_SHAPE_WARNINGS: usize = 20;
+
+/// Collects diagnostics, turning document paths into positions.
+pub struct Report<'a> {
+    file: &'a str,
+    loc: &'a Loc,
+    diagnostics: Vec<Diagnostic>,
+    /// Paths that already carry an error, so a value is not also warned about.
+    error_paths: HashSet<String>,
+    odd_hashes: usize,
+}
+
+impl<'a> Report<'a> {
+    pub fn new(file: &'a str, loc: &'a Loc) -> Self {
+        Report {
+            file,
+            loc,
+            diagnostics: Vec::new(),
+            error_paths: HashSet::new(),
+            odd_hashes: 0,
+        }
+    }
+
+    fn push(&mut self, path: &[Seg], key: Option<&str>, message: String, severity: Severity) {
+        let pos = key
+            .and_then(|k| self.loc.find_key(path, k))
+            .unwrap_or_else(|| self.loc.find(path));
+        let mut full = path.to_vec();
+        if let Some(k) = key {
+            full.push(Seg::Key(k.to_owned()));
+        }
+        let path = format_path(&full);
+        if severity == Severity::Error {
+            self.error_paths.insert(path.clone());
+        }
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_owned(),
+            line: pos.line,
+            column: pos.column,
+            path,
+            message,
+            severity,
+        });
+    }
+
+    pub fn error(&mut self, path: &[Seg], message: impl Into<String>) {
+        self.push(path, None, message.into(), Severity::Error);
+    }
+
+    pub fn error_at_key(&mut self, path: &[Seg], key: &str, message: impl Into<String>) {
+        self.push(path, Some(key), message.into(), Severity::Error);
+    }
+
+    pub fn warning(&mut self, path: &[Seg], message: impl Into<String>) {
+        self.push(path, None, message.into(), Severity::Warning);
+    }
+
+    fn line_of(&self, path: &[Seg]) -> u32 {
+        self.loc.find(path).line
+    }
+
+    fn odd_hash(&mut self, path: &[Seg], hash: &str) {
+        if self.error_paths.contains(&format_path(path)) {
+            return;
+        }
+        self.odd_hashes += 1;
+        if self.odd_hashes <= HASH_SHAPE_WARNINGS {
+            self.warning(
+                path,
+                format!(
+                    "hash `{hash}` is not shaped like IPRoyal's 26-character user hashes \
+                     (e.g. 01H7YCG0R9GYY1YCPS2S4QA6WB); check it is a residential user hash"
+                ),
+            );
+        }
+    }
+
+    /// Diagnostics in file order, errors before warnings on the same spot.
+    pub fn finish(mut self) -> Vec<Diagnostic> {
+        if self.odd_hashes > HASH_SHAPE_WARNINGS {
+            let more = self.odd_hashes - HASH_SHAPE_WARNINGS;
+            self.warning(
+                &[],
+                format!("{more} more hashes are not shaped like IPRoyal's user hashes"),
+            );
+        }
+        self.diagnostics
+            .sort_by(|a, b| (a.line, a.column, a.severity).cmp(&(b.line, b.column, b.severity)));
+        self.diagnostics
+    }
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_owned())
+}
+
+fn at(path: &[Seg], seg: Seg) -> Vec<Seg> {
+    let mut p = path.to_vec();
+    p.push(seg);
+    p
+}
+
+/// Deserialize a part that the schema has already checked; `None` when it did
+/// not pass (the schema reported why).
+fn part<T: DeserializeOwned>(v: &Value) -> Option<T> {
+    T::deserialize(v).ok()
+}
+
+/// Crockford base32, 26 characters: the shape of IPRoyal's published hashes.
+fn is_ulid_shaped(hash: &str) -> bool {
+    hash.len() == 26
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b)))
+}
+
+/// Warn about odd shapes and repeats within one literal list of hashes.
+fn check_hash_list(list: &[types::Hash], path: &[Seg], report: &mut Report) {
+    let mut seen = HashSet::with_capacity(list.len());
+    for (i, hash) in list.iter().enumerate() {
+        let here = at(path, Seg::Index(i));
+        if !seen.insert(hash.0.as_str()) {
+            report.warning(&here, format!("hash `{hash}` is listed twice; it is sent once"));
+        } else if !is_ulid_shaped(&hash.0) {
+            report.odd_hash(&here, &hash.0);
+        }
+    }
+}
+
+fn parse_duration(text: &str, path: &[Seg], report: &mut Report) -> Option<std::time::Duration> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if d.is_zero() => {
+            report.error(path, "duration must be greater than zero");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            report.error(
+                path,
+                format!("invalid duration `{text}`: {e} (examples: 30s, 5m, 6h, 1h 30m)"),
+            );
+            None
+        }
+    }
+}
+
+/// Parse a 5-field UTC cron expression.
+pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
+    let fields = text.split_whitespace().count();
+    if fields != 5 {
+        return Err(format!(
+            "cron expression `{text}` has {fields} fields; expected 5 (minute hour day-of-month month day-of-week)"
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Disallowed)
+        .build()
+        .parse(text)
+        .map_err(|e| format!("invalid cron expression `{text}`: {e}"))
+}
+
+struct Groups {
+    /// Every group name present, even when its body failed the schema.
+    names: HashSet<String>,
+    parsed: BTreeMap<String, types::Group>,
+    /// Groups whose resolution is unreliable (a bad body, a cycle, an unknown
+    /// include): entries using them are not checked for "no hashes".
+    tainted: HashSet<String>,
+}
+
+fn check_groups(doc: &Value, report: &mut Report) -> Groups {
+    let mut groups = Groups {
+        names: HashSet::new(),
+        parsed: BTreeMap::new(),
+        tainted: HashSet::new(),
+    };
+    let Some(map) = doc.get("groups").and_then(Value::as_object) else {
+        return groups;
+    };
+    for (name, body) in map {
+        groups.names.insert(name.clone());
+        match part::<types::Group>(body) {
+            Some(g) => {
+                groups.parsed.insert(name.clone(), g);
+            }
+            None => {
+                groups.tainted.insert(name.clone());
+            }
+        }
+    }
+    for (name, group) in &groups.parsed {
+        let path = vec![key("groups"), key(name)];
+        check_hash_list(&group.hashes, &at(&path, key("hashes")), report);
+        for (i, inc) in group.include.iter().enumerate() {
+            if !groups.names.contains(&inc.0) {
+                report.error(
+                    &[path.clone(), vec![key("include"), Seg::Index(i)]].concat(),
+                    format!("unknown group `{inc}` in include of group `{name}`"),
+                );
+                groups.tainted.insert(name.clone());
+            }
+        }
+    }
+    for cycle in find_cycles(&groups.parsed) {
+        let (from, index) = cycle.edge;
+        report.error(
+            &[key("groups"), key(&from), key("include"), Seg::Index(index)],
+            format!("include cycle: {}", cycle.names.join(" → ")),
+        );
+        groups.tainted.extend(cycle.names);
+    }
+    groups
+}
+
+struct Cycle {
+    /// The include that closes the cycle: (group, index in its `include`).
+    edge: (String, usize),
+    names: Vec<String>,
+}
+
+/// Each include cycle once, reported at the include that closes it.
+fn find_cycles(groups: &BTreeMap<String, types::Group>) -> Vec<Cycle> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    fn visit(
+        name: &str,
+        groups: &BTreeMap<String, types::Group>,
+        marks: &mut HashMap<String, Mark>,
+        stack: &mut Vec<String>,
+        out: &mut Vec<Cycle>,
+    ) {
+        marks.insert(name.to_owned(), Mark::Visiting);
+        stack.push(name.to_owned());
+        if let Some(group) = groups.get(name) {
+            for (i, inc) in group.include.iter().enumerate() {
+                match marks.get(&inc.0) {
+                    Some(Mark::Visiting) => {
+                        let start = stack.iter().position(|s| *s == inc.0).unwrap_or(0);
+                        let mut names = stack[start..].to_vec();
+                        names.push(inc.0.clone());
+                        out.push(Cycle {
+                            edge: (name.to_owned(), i),
+                            names,
+                        });
+                    }
+                    Some(Mark::Done) => {}
+                    None => visit(&inc.0, groups, marks, stack, out),
+                }
+            }
+        }
+        stack.pop();
+        marks.insert(name.to_owned(), Mark::Done);
+    }
+    let mut marks = HashMap::new();
+    let mut out = Vec::new();
+    for name in groups.keys() {
+        if !marks.contains_key(name) {
+            visit(name, groups, &mut marks, &mut Vec::new(), &mut out);
+        }
+    }
+    out
+}
+
+/// Append a group's hashes (own first, then includes in order), skipping
+/// hashes already present. Cycles were reported; `visiting` just stops them.
+fn resolve_group<'g>(
+    name: &str,
+    groups: &'g BTreeMap<String, types::Group>,
+    visiting: &mut HashSet<String>,
+    seen: &mut HashSet<&'g str>,
+    out: &mut Vec<&'g str>,
+) {
+    let Some(group) = groups.get(name) else { return };
+    if !visiting.insert(name.to_owned()) {
+        return;
+    }
+    for hash in &group.hashes {
+        if seen.insert(hash.0.as_str()) {
+            out.push(hash.0.as_str());
+        }
+    }
+    for inc in &group.include {
+        resolve_group(&inc.0, groups, visiting, seen, out);
+    }
+    visiting.remove(name);
+}
+
+/// Run every semantic check; returns the settings and entries when every part
+/// deserialized (the caller still discards them if any error was reported).
+pub fn semantic(
+    doc: &Value,
+    now: DateTime<Utc>,
+    report: &mut Report,
+) -> Option<(Settings, Vec<Entry>)> {
+    let mut complete = true;
+    let settings = match doc.get("settings") {
+        None => Some(types::Settings::default()),
+        Some(v) => part::<types::Settings>(v),
+    };
+    let settings = settings.and_then(|s| {
+        let timeout = parse_duration(
+            &s.request_timeout.0,
+            &[key("settings"), key("requestTimeout")],
+            report,
+        )?;
+        Some(Settings {
+            dry_run: s.dry_run,
+            batch_size: usize::try_from(s.batch_size).unwrap_or(usize::MAX),
+            max_attempts: s.max_attempts,
+            request_timeout: timeout,
+            max_requests_per_second: (s.max_requests_per_second > 0)
+                .then_some(s.max_requests_per_second),
+        })
+    });
+    complete &= settings.is_some();
+
+    let groups = check_groups(doc, report);
+    let mut used_groups: HashSet<String> = HashSet::new();
+    let mut first_line_of_id: HashMap<String, u32> = HashMap::new();
+    let mut entries = Vec::new();
+    let resets = doc
+        .get("resets")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, raw) in resets.iter().enumerate() {
+        let path = vec![key("resets"), Seg::Index(i)];
+        let Some(reset) = part::<types::Reset>(raw) else {
+            complete = false;
+            continue;
+        };
+        match first_line_of_id.get(&reset.id.0) {
+            Some(line) => report.error(
+                &at(&path, key("id")),
+                format!("duplicate id `{}` (first used on line {line})", reset.id),
+            ),
+            None => {
+                let line = report.line_of(&at(&path, key("id")));
+                first_line_of_id.insert(reset.id.0.clone(), line);
+            }
+        }
+        let mut resolvable = true;
+        let mut listed = HashSet::new();
+        for (k, g) in reset.groups.iter().enumerate() {
+            let here = [path.clone(), vec![key("groups"), Seg::Index(k)]].concat();
+            if !groups.names.contains(&g.0) {
+                report.error(&here, format!("unknown group `{g}`"));
+                resolvable = false;
+            } else if !listed.insert(g.0.as_str()) {
+                report.warning(&here, format!("group `{g}` is listed twice"));
+            }
+            resolvable &= !groups.tainted.contains(&g.0);
+            used_groups.insert(g.0.clone());
+        }
+        check_hash_list(&reset.hashes, &at(&path, key("hashes")), report);
+
+        let trigger_path = at(&path, key("trigger"));
+        let schedule = match &reset.trigger {
+            Trigger::Immediate => Some(Schedule::Immediate),
+            Trigger::At(t) => {
+                if *t < now && reset.not_after.is_none() {
+                    report.warning(
+                        &at(&trigger_path, key("at")),
+                        format!("`at` {t} is in the past: the entry runs as soon as it is merged"),
+                    );
+                }
+                Some(Schedule::At(*t))
+            }
+            Trigger::Cron(expr) => match parse_cron(&expr.0) {
+                Ok(cron) => Some(Schedule::Cron(Box::new(cron))),
+                Err(message) => {
+                    report.error(&at(&trigger_path, key("cron")), message);
+                    None
+                }
+            },
+            Trigger::Every(d) => {
+                parse_duration(&d.0, &at(&trigger_path, key("every")), report).map(Schedule::Every)
+            }
+        };
+        if let (Some(not_after), Trigger::At(t)) = (reset.not_after, &reset.trigger)
+            && not_after < *t
+        {
+            report.warning(
+                &at(&path, key("notAfter")),
+                "`notAfter` is before `at`: the entry can only ever be Expired",
+            );
+        }
+
+        let mut hashes = Vec::new();
+        let mut seen = HashSet::new();
+        for g in &reset.groups {
+            resolve_group(&g.0, &groups.parsed, &mut HashSet::new(), &mut seen, &mut hashes);
+        }
+        for hash in &reset.hashes {
+            if seen.insert(hash.0.as_str()) {
+                hashes.push(hash.0.as_str());
+            }
+        }
+        if hashes.is_empty() && resolvable {
+            report.error(
+                &path,
+                format!("reset `{}` resolves to no hashes: add `groups` or `hashes`", reset.id),
+            );
+        }
+        let Some(schedule) = schedule else {
+            complete = false;
+            continue;
+        };
+        let hashes: Vec<String> = hashes.into_iter().map(str::to_owned).collect();
+        entries.push(Entry {
+            spec_digest: spec_digest(&reset, &hashes),
+            id: reset.id.0,
+            description: reset.description,
+            hashes,
+            trigger: schedule,
+            revision: reset.revision,
+            not_after: reset.not_after,
+            suspend: reset.suspend,
+            dry_run: reset.dry_run,
+        });
+    }
+    for name in groups.parsed.keys() {
+        let included = groups
+            .parsed
+            .values()
+            .any(|g| g.include.iter().any(|i| i.0 == *name));
+        if !used_groups.contains(name) && !included {
+            report.warning(
+                &[key("groups"), key(name)],
+                format!("group `{name}` is not used by any reset"),
+            );
+        }
+    }
+    complete &= groups.tainted.is_empty();
+    settings.filter(|_| complete).map(|s| (s, entries))
+}
+
+/// Digest of everything that decides what an entry sends and when.
+fn spec_digest(reset: &types::Reset, hashes: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(reset.revision.to_le_bytes());
+    // Serializing these plain types cannot fail.
+    hasher.update(serde_json::to_vec(&reset.trigger).unwrap_or_default());
+    hasher.update(serde_json::to_vec(&reset.not_after).unwrap_or_default());
+    for hash in hashes {
+        hasher.update(hash.as_bytes());
+        hasher.update(b"\n");
+    }
+    super::finish_digest(hasher)
+}

@@ -1,0 +1,173 @@
+//! Loading a config file: YAML → schema check → semantic checks → `Config`.
+//!
+//! `load(path)` only reads the file; `parse(file, text, now)` does the work and
+//! is what tests call. Every problem found comes back as a located
+//! `Diagnostic`, all of them at once. A `Config` exists only when there were no
+//! errors, so code that holds one never meets an unknown group, a cycle or an
+//! unparsable cron expression.
+
+mod check;
+pub mod types;
+pub mod yaml;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::diagnostic::{Diagnostic, Severity};
+
+/// A validated config, ready for planning.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub resets: Vec<Entry>,
+    /// sha256 of the file's bytes: the daemon reloads only when it changes.
+    pub digest: String,
+}
+
+/// `settings` with durations parsed and defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub dry_run: bool,
+    pub batch_size: usize,
+    pub max_attempts: u32,
+    pub request_timeout: Duration,
+    /// `None`: no rate limit.
+    pub max_requests_per_second: Option<u32>,
+}
+
+/// One reset entry with its groups resolved.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub description: Option<String>,
+    /// Union of the groups' hashes and the entry's own, each once, in order of
+    /// first appearance.
+    pub hashes: Vec<String>,
+    pub trigger: Schedule,
+    pub revision: u64,
+    pub not_after: Option<DateTime<Utc>>,
+    pub suspend: bool,
+    /// This entry's own `dryRun` (the file-wide setting is in `Settings`).
+    pub dry_run: bool,
+    /// Digest of what the entry sends and when (revision, trigger, notAfter,
+    /// resolved hashes); a change means "new content" to the planner.
+    pub spec_digest: String,
+}
+
+/// A parsed trigger.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Immediate,
+    At(DateTime<Utc>),
+    Cron(Box<croner::Cron>),
+    Every(Duration),
+}
+
+impl Schedule {
+    /// One-shot entries run once per revision; recurring ones on a schedule.
+    pub fn is_recurring(&self) -> bool {
+        matches!(self, Schedule::Cron(_) | Schedule::Every(_))
+    }
+}
+
+/// What loading a file produced: a config when there were no errors, and
+/// every diagnostic (warnings come along with a valid config).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Option<Config>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+}
+
+/// Read and parse a config file. Only I/O errors are `Err`.
+pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(parse(&path.display().to_string(), &text, now))
+}
+
+/// Parse config text. `file` names it in diagnostics; `now` is used only for
+/// warnings such as an `at` trigger in the past.
+pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
+    let digest = hex_digest(text.as_bytes());
+    let (value, loc) = match yaml::parse(text) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return Loaded {
+                config: None,
+                diagnostics: vec![Diagnostic {
+                    file: file.to_owned(),
+                    line: e.pos.line,
+                    column: e.pos.column,
+                    path: format_path(&e.path),
+                    message: e.message,
+                    severity: Severity::Error,
+                }],
+            };
+        }
+    };
+    let mut report = check::Report::new(file, &loc);
+    for violation in crate::schema::check(&value) {
+        match &violation.key {
+            Some(key) => report.error_at_key(&violation.path, key, violation.message),
+            None => report.error(&violation.path, violation.message),
+        }
+    }
+    let config = check::semantic(&value, now, &mut report).map(|(settings, resets)| Config {
+        settings,
+        resets,
+        digest,
+    });
+    let diagnostics = report.finish();
+    let config = if diagnostics.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        config
+    };
+    Loaded {
+        config,
+        diagnostics,
+    }
+}
+
+/// `resets[2].groups[0]`, `groups.eu-scrapers.include[1]`, `settings.batchSize`.
+pub fn format_path(path: &[yaml::Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            yaml::Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            yaml::Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+        }
+    }
+    out
+}
+
+/// Lowercase hex sha256, prefixed with the algorithm so a future change of
+/// algorithm cannot be mistaken for a content change.
+pub fn hex_digest(bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(bytes);
+    finish_digest(hasher)
+}
+
+/// `sha256:<hex>` of what was fed to `hasher`.
+pub fn finish_digest(hasher: Sha256) -> String {
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in hasher.finalize() {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}

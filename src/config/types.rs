@@ -1,0 +1,179 @@
+//! The config file's types: the single source of truth for its format.
+//!
+//! serde reads them, schemars turns them (and their doc comments) into
+//! `schema/resetd.schema.json`, and the validator checks files against that
+//! schema. Patterns and bounds live here as attributes, never restated
+//! elsewhere.
+//!
+//! Invariant: values of these types are only built by deserializing a document
+//! that already passed the generated schema, so the newtypes' patterns hold.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Pattern of reset ids and group names.
+pub const NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
+/// Pattern of a residential user hash (opaque to resetd).
+pub const HASH_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
+
+/// A file of IPRoyal residential session resets, reconciled by resetd.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "resetd SessionResets")]
+pub struct Document {
+    /// Format version of this file.
+    pub api_version: ApiVersion,
+    /// Kind of document.
+    pub kind: Kind,
+    /// Settings for every entry in this file.
+    #[serde(default)]
+    pub settings: Settings,
+    /// Named groups of residential user hashes, referenced by resets.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
+    pub groups: BTreeMap<String, Group>,
+    /// The resets to reconcile. Each is keyed by its `id`.
+    #[serde(default)]
+    pub resets: Vec<Reset>,
+}
+
+/// Format version of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ApiVersion {
+    #[serde(rename = "resetd/v1")]
+    V1,
+}
+
+/// Kind of document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Kind {
+    SessionResets,
+}
+
+/// Settings for every entry in this file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Settings {
+    /// When true, nothing in this file calls the API; resetd only records what it would do.
+    pub dry_run: bool,
+    /// Largest number of hashes sent in one DELETE call.
+    #[schemars(range(min = 1, max = 10000))]
+    pub batch_size: u32,
+    /// Attempts per batch, retries included, before the entry is marked Failed.
+    #[schemars(range(min = 1, max = 100))]
+    pub max_attempts: u32,
+    /// Time limit of one API request, e.g. `30s` or `1m 30s`.
+    pub request_timeout: Duration,
+    /// Rate limit for API requests across all entries; 0 means no limit.
+    #[schemars(range(min = 0, max = 10000))]
+    pub max_requests_per_second: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dry_run: false,
+            batch_size: 100,
+            max_attempts: 5,
+            request_timeout: Duration("30s".into()),
+            max_requests_per_second: 5,
+        }
+    }
+}
+
+/// A named group of residential user hashes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Group {
+    /// What the group is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Residential user hashes in this group.
+    #[serde(default)]
+    pub hashes: Vec<Hash>,
+    /// Other groups whose hashes belong to this one too (no cycles).
+    #[serde(default)]
+    pub include: Vec<Name>,
+}
+
+/// One reset: the hashes whose sessions are reset, and when.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Reset {
+    /// Unique, stable key of this entry; its status is kept under this id.
+    pub id: Name,
+    /// Why this reset exists (a ticket reference helps the on-call engineer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Groups whose hashes are reset.
+    #[serde(default)]
+    pub groups: Vec<Name>,
+    /// Hashes reset in addition to the groups' hashes.
+    #[serde(default)]
+    pub hashes: Vec<Hash>,
+    /// When the reset runs. `immediate` (the default) runs once per revision.
+    #[serde(default)]
+    pub trigger: Trigger,
+    /// Bump to run a one-shot entry (`immediate`, `at`) again.
+    #[serde(default)]
+    pub revision: u64,
+    /// If the entry is first seen due after this instant, it is marked Expired and never run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<DateTime<Utc>>,
+    /// Keep the entry but do not run it while true.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Record what would be sent for this entry without calling the API.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// When a reset runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Trigger {
+    /// Run once per revision, as soon as the entry is seen.
+    #[default]
+    Immediate,
+    /// Run once per revision, not before this instant (RFC 3339).
+    At(DateTime<Utc>),
+    /// Run at each minute matching this 5-field cron expression (UTC), e.g. `0 3 * * *`.
+    Cron(CronExpr),
+    /// Run when first seen, then one interval after each run's start, e.g. `6h`.
+    Every(Duration),
+}
+
+/// A reset id or group name: lowercase letters, digits, `.`, `_`, `-`; at most 63 characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Name(#[schemars(pattern(NAME_PATTERN))] pub String);
+
+/// An IPRoyal residential user hash, e.g. `01H7YCG0R9GYY1YCPS2S4QA6WB`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Hash(#[schemars(pattern(HASH_PATTERN))] pub String);
+
+/// A duration such as `30s`, `5m`, `6h` or `1h 30m`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Duration(#[schemars(pattern(r"^\s*[0-9]"))] pub String);
+
+/// A 5-field cron expression in UTC: minute hour day-of-month month day-of-week.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct CronExpr(pub String);
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for Hash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,408 @@
+//! YAML text → `serde_json::Value` plus a parallel tree of source positions.
+//!
+//! The schema validator and serde both want a JSON value, while every diagnostic
+//! must name a line and column. Building both trees from one pass over the
+//! parser's events keeps them in lock-step: any JSON path that exists in the
+//! value can be turned into a position, whatever produced the path (the schema
+//! validator, a semantic check, or serde).
+//!
+//! Scalars are resolved with the YAML 1.2 core schema (so `on`/`yes` stay
+//! strings, unlike YAML 1.1). Anchors and aliases are supported; merge keys
+//! (`<<`) are not and surface as unknown fields. Duplicate keys are errors,
+//! because with "last one wins" a reviewer can read one value while resetd acts
+//! on another.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use serde_json::{Map, Number, Value};
+
+/// A 1-based line and column, as editors and CI annotations count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Pos {
+    fn from_span(span: &Span) -> Self {
+        let m = span.start;
+        Pos {
+            line: u32::try_from(m.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Positions of every node of a parsed document, shaped like the value.
+#[derive(Debug, Clone)]
+pub enum Loc {
+    Scalar(Pos),
+    Seq(Pos, Vec<Loc>),
+    /// Each key with the key's own position and the value's locations.
+    Map(Pos, Vec<(String, Pos, Loc)>),
+}
+
+/// One step of a path into a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl Loc {
+    pub fn pos(&self) -> Pos {
+        match self {
+            Loc::Scalar(p) | Loc::Seq(p, _) | Loc::Map(p, _) => *p,
+        }
+    }
+
+    /// Where the node at `path` starts. A path that leaves the tree (a missing
+    /// required field, say) resolves to the deepest node that exists, which is
+    /// where the user has to add something.
+    pub fn find(&self, path: &[Seg]) -> Pos {
+        let mut node = self;
+        for seg in path {
+            let next = match (node, seg) {
+                (Loc::Seq(_, items), Seg::Index(i)) => items.get(*i),
+                (Loc::Map(_, entries), Seg::Key(k)) => {
+                    entries.iter().find(|(name, _, _)| name == k).map(|e| &e.2)
+                }
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        node.pos()
+    }
+
+    /// Position of the key `key` in the mapping at `path` (for "unknown field"
+    /// errors, which are about the key, not the value).
+    pub fn find_key(&self, path: &[Seg], key: &str) -> Option<Pos> {
+        let mut node = self;
+        for seg in path {
+            node = match (node, seg) {
+                (Loc::Seq(_, items), Seg::Index(i)) => items.get(*i)?,
+                (Loc::Map(_, entries), Seg::Key(k)) => {
+                    &entries.iter().find(|(name, _, _)| name == k)?.2
+                }
+                _ => return None,
+            };
+        }
+        match node {
+            Loc::Map(_, entries) => entries.iter().find(|(k, _, _)| k == key).map(|e| e.1),
+            _ => None,
+        }
+    }
+}
+
+/// A YAML problem that prevents building the document at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub pos: Pos,
+    pub path: Vec<Seg>,
+    pub message: String,
+}
+
+/// Parse one YAML document. An empty file is an empty mapping, so that the
+/// schema reports the missing `apiVersion` instead of a confusing "null".
+pub fn parse(text: &str) -> Result<(Value, Loc), SyntaxError> {
+    Builder::new(text).document()
+}
+
+enum Frame {
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        values: Vec<Value>,
+        locs: Vec<Loc>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        values: Map<String, Value>,
+        locs: Vec<(String, Pos, Loc)>,
+        /// A key waiting for its value.
+        key: Option<(String, Pos)>,
+    },
+}
+
+struct Builder<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Value, Loc)>,
+    root: Option<(Value, Loc)>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(text: &'a str) -> Self {
+        Builder {
+            parser: Parser::new_from_str(text),
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            root: None,
+        }
+    }
+
+    fn path(&self) -> Vec<Seg> {
+        self.stack
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Seq { values, .. } => Some(Seg::Index(values.len())),
+                Frame::Map { key, .. } => key.as_ref().map(|(k, _)| Seg::Key(k.clone())),
+            })
+            .collect()
+    }
+
+    fn error(&self, pos: Pos, message: impl Into<String>) -> SyntaxError {
+        SyntaxError {
+            pos,
+            path: self.path(),
+            message: message.into(),
+        }
+    }
+
+    fn document(mut self) -> Result<(Value, Loc), SyntaxError> {
+        let mut documents = 0;
+        while let Some(next) = self.parser.next_event() {
+            let (event, span) = next.map_err(|e| SyntaxError {
+                pos: Pos {
+                    line: u32::try_from(e.marker().line()).unwrap_or(u32::MAX),
+                    column: u32::try_from(e.marker().col() + 1).unwrap_or(u32::MAX),
+                },
+                path: Vec::new(),
+                message: format!("YAML syntax error: {}", e.info()),
+            })?;
+            let pos = Pos::from_span(&span);
+            match event {
+                Event::DocumentStart(_) => {
+                    documents += 1;
+                    if documents > 1 {
+                        return Err(self.error(pos, "only one YAML document is allowed per file"));
+                    }
+                }
+                Event::Scalar(text, style, anchor, tag) => {
+                    let forced_string = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                    let value = if style == ScalarStyle::Plain && !forced_string {
+                        resolve_plain(&text)
+                    } else {
+                        Value::String(text.into_owned())
+                    };
+                    self.push(value, Loc::Scalar(pos), anchor, pos)?;
+                }
+                Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+                    pos,
+                    anchor,
+                    values: Vec::new(),
+                    locs: Vec::new(),
+                }),
+                Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
+                    pos,
+                    anchor,
+                    values: Map::new(),
+                    locs: Vec::new(),
+                    key: None,
+                }),
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let (value, loc, anchor, start) = match self.stack.pop() {
+                        Some(Frame::Seq {
+                            pos,
+                            anchor,
+                            values,
+                            locs,
+                        }) => (Value::Array(values), Loc::Seq(pos, locs), anchor, pos),
+                        Some(Frame::Map {
+                            pos,
+                            anchor,
+                            values,
+                            locs,
+                            ..
+                        }) => (Value::Object(values), Loc::Map(pos, locs), anchor, pos),
+                        None => return Err(self.error(pos, "unbalanced YAML collection")),
+                    };
+                    self.push(value, loc, anchor, start)?;
+                }
+                Event::Alias(id) => {
+                    let (value, loc) = self
+                        .anchors
+                        .get(&id)
+                        .cloned()
+                        .ok_or_else(|| self.error(pos, "alias refers to an unknown anchor"))?;
+                    self.push(value, loc, 0, pos)?;
+                }
+                Event::StreamEnd => break,
+                _ => {}
+            }
+        }
+        Ok(self.root.unwrap_or_else(|| {
+            (
+                Value::Object(Map::new()),
+                Loc::Map(Pos { line: 1, column: 1 }, Vec::new()),
+            )
+        }))
+    }
+
+    /// Attach a finished node to its parent (or make it the root).
+    fn push(&mut self, value: Value, loc: Loc, anchor: usize, pos: Pos) -> Result<(), SyntaxError> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, (value.clone(), loc.clone()));
+        }
+        let mut duplicate = None;
+        match self.stack.last_mut() {
+            None => self.root = Some((value, loc)),
+            Some(Frame::Seq { values, locs, .. }) => {
+                values.push(value);
+                locs.push(loc);
+            }
+            Some(Frame::Map {
+                values, locs, key, ..
+            }) => match key.take() {
+                None => {
+                    let name = match value {
+                        Value::String(s) => s,
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null => String::from("null"),
+                        Value::Array(_) | Value::Object(_) => {
+                            return Err(SyntaxError {
+                                pos,
+                                path: Vec::new(),
+                                message: "mapping keys must be plain strings".into(),
+                            });
+                        }
+                    };
+                    if values.contains_key(&name) {
+                        duplicate = Some(name);
+                    } else {
+                        *key = Some((name, pos));
+                    }
+                }
+                Some((name, key_pos)) => {
+                    values.insert(name.clone(), value);
+                    locs.push((name, key_pos, loc));
+                }
+            },
+        }
+        match duplicate {
+            Some(name) => Err(self.error(pos, format!("duplicate key `{name}`"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// YAML 1.2 core schema resolution of an untagged plain scalar.
+fn resolve_plain(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(n) = resolve_int(text) {
+        return Value::Number(n);
+    }
+    if looks_like_float(text)
+        && let Ok(f) = text.parse::<f64>()
+        && let Some(n) = Number::from_f64(f)
+    {
+        return Value::Number(n);
+    }
+    Value::String(text.to_owned())
+}
+
+fn resolve_int(text: &str) -> Option<Number> {
+    let (digits, radix) = if let Some(oct) = text.strip_prefix("0o") {
+        (oct, 8)
+    } else if let Some(hex) = text.strip_prefix("0x") {
+        (hex, 16)
+    } else {
+        let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+        if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        return text
+            .parse::<i64>()
+            .map(Number::from)
+            .ok()
+            .or_else(|| text.parse::<u64>().map(Number::from).ok());
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok().map(Number::from)
+}
+
+/// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?` — Rust's
+/// float parser alone would also accept `inf`, `NaN` and `1e5x`-like surprises.
+fn looks_like_float(text: &str) -> bool {
+    let s = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match frac {
+        Some(f) => digits(int) && digits(f) && !(int.is_empty() && f.is_empty()),
+        None => !int.is_empty() && digits(int),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn core_schema_scalars() {
+        let (v, _) = parse("a: on\nb: 12\nc: 1.5\nd: ~\ne: 'true'\nf: 0x1F\ng: 1e3\nh: 2026-12-01T02:00:00Z\n").unwrap();
+        assert_eq!(
+            v,
+            json!({"a": "on", "b": 12, "c": 1.5, "d": null, "e": "true", "f": 31, "g": 1000.0, "h": "2026-12-01T02:00:00Z"})
+        );
+    }
+
+    #[test]
+    fn positions_follow_paths() {
+        let text = "resets:\n  - id: a\n    groups: [x, y]\n";
+        let (_, loc) = parse(text).unwrap();
+        let p = loc.find(&[
+            Seg::Key("resets".into()),
+            Seg::Index(0),
+            Seg::Key("groups".into()),
+            Seg::Index(1),
+        ]);
+        assert_eq!(p, Pos { line: 3, column: 17 });
+        let k = loc.find_key(&[Seg::Key("resets".into()), Seg::Index(0)], "groups");
+        assert_eq!(k, Some(Pos { line: 3, column: 5 }));
+    }
+
+    #[test]
+    fn duplicate_key_is_an_error_at_the_second_key() {
+        let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 3, column: 1 });
+        assert!(err.message.contains("duplicate key `a`"));
+    }
+
+    #[test]
+    fn anchors_and_aliases_copy_values() {
+        let (v, _) = parse("a: &x [1, 2]\nb: *x\n").unwrap();
+        assert_eq!(v, json!({"a": [1, 2], "b": [1, 2]}));
+    }
+
+    #[test]
+    fn empty_text_is_an_empty_mapping() {
+        let (v, _) = parse("").unwrap();
+        assert_eq!(v, json!({}));
+    }
+}

@@ -1,0 +1,241 @@
+//! The JSON Schema of the config file, generated from `config::types`, and the
+//! validator compiled from it.
+//!
+//! `resetd schema` prints `json()`; `schema/resetd.schema.json` is a committed
+//! copy that a test keeps identical. Validation uses this very schema, so what
+//! an editor flags and what `resetd validate` rejects cannot drift apart.
+
+use std::sync::OnceLock;
+
+use jsonschema::paths::LocationSegment;
+use jsonschema::Validator;
+use jsonschema::error::ValidationErrorKind;
+use serde_json::Value;
+
+use crate::config::types::{Document, NAME_PATTERN};
+use crate::config::yaml::Seg;
+
+/// Where the committed copy lives, relative to the repository root.
+pub const COMMITTED_PATH: &str = "schema/resetd.schema.json";
+
+/// The schema as a JSON value.
+pub fn value() -> Value {
+    schemars::SchemaGenerator::default()
+        .into_root_schema_for::<Document>()
+        .to_value()
+}
+
+/// The schema as pretty JSON with a trailing newline, exactly as committed.
+pub fn json() -> String {
+    // A `Value` always serializes.
+    let mut text = serde_json::to_string_pretty(&value()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Every property name the schema knows, for "did you mean" hints.
+pub fn property_names() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names = Vec::new();
+        collect_properties(&value(), &mut names);
+        names.sort();
+        names.dedup();
+        names
+    })
+}
+
+fn collect_properties(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get("properties") {
+                out.extend(props.keys().cloned());
+            }
+            map.values().for_each(|child| collect_properties(child, out));
+        }
+        Value::Array(items) => items.iter().for_each(|child| collect_properties(child, out)),
+        _ => {}
+    }
+}
+
+/// The compiled validator, built once per process.
+fn validator() -> Result<&'static Validator, String> {
+    static VALIDATOR: OnceLock<Result<Validator, String>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| {
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&value())
+                .map_err(|e| format!("internal error: the generated schema does not compile: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// One schema violation: where, and what to tell the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub path: Vec<Seg>,
+    /// Set when the problem is a key itself (an unknown field), which is
+    /// reported at the key rather than at the mapping that holds it.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// Check a document against the schema, returning every violation.
+pub fn check(instance: &Value) -> Vec<Violation> {
+    let validator = match validator() {
+        Ok(v) => v,
+        Err(message) => {
+            return vec![Violation {
+                path: Vec::new(),
+                key: None,
+                message,
+            }];
+        }
+    };
+    let mut out = Vec::new();
+    for error in validator.iter_errors(instance) {
+        let path: Vec<Seg> = error
+            .instance_path()
+            .segments()
+            .map(|s| match s {
+                LocationSegment::Property(p) => Seg::Key(p.into_owned()),
+                LocationSegment::Index(i) => Seg::Index(i),
+            })
+            .collect();
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    out.push(Violation {
+                        path: path.clone(),
+                        key: Some(key.clone()),
+                        message: unknown_field_message(key),
+                    });
+                }
+            }
+            ValidationErrorKind::OneOfNotValid { .. }
+                if matches!(path.last(), Some(Seg::Key(k)) if k == "trigger") =>
+            {
+                out.push(trigger_violation(path, error.instance()));
+            }
+            ValidationErrorKind::PropertyNames { error: inner } => {
+                let name = inner.instance().as_str().unwrap_or_default().to_owned();
+                out.push(Violation {
+                    message: format!(
+                        "group name `{name}` does not match the pattern {NAME_PATTERN}"
+                    ),
+                    path,
+                    key: Some(name),
+                });
+            }
+            ValidationErrorKind::Pattern { pattern } => out.push(Violation {
+                message: format!(
+                    "{} does not match the pattern {pattern} required for {}",
+                    error.instance(),
+                    what_is_at(&path)
+                ),
+                path,
+                key: None,
+            }),
+            _ => out.push(Violation {
+                path,
+                key: None,
+                message: error.to_string(),
+            }),
+        }
+    }
+    out
+}
+
+/// A trigger matched none of its forms; say which form it looks like and
+/// what that form needs, rather than "not valid under any of the schemas".
+fn trigger_violation(path: Vec<Seg>, instance: &Value) -> Violation {
+    const FORMS: &str = "expected `immediate`, `{at: <RFC 3339 time>}`, \
+                         `{cron: \"<5-field expression>\"}` or `{every: <duration>}`";
+    let single_key = instance
+        .as_object()
+        .filter(|m| m.len() == 1)
+        .and_then(|m| m.iter().next());
+    let (path, message) = match single_key {
+        Some((k, v)) if k == "at" => (
+            [path, vec![Seg::Key(k.clone())]].concat(),
+            format!("invalid `at` {v}: expected an RFC 3339 time such as 2026-12-01T02:00:00Z"),
+        ),
+        Some((k, v)) if k == "cron" || k == "every" => (
+            [path, vec![Seg::Key(k.clone())]].concat(),
+            format!("invalid `{k}` {v}: expected a string"),
+        ),
+        _ => (path, format!("invalid trigger {instance}: {FORMS}")),
+    };
+    Violation {
+        path,
+        key: None,
+        message,
+    }
+}
+
+fn unknown_field_message(key: &str) -> String {
+    let suggestion = property_names()
+        .iter()
+        .map(|name| (edit_distance(&key.to_lowercase(), &name.to_lowercase()), name))
+        .filter(|(d, _)| *d <= 2)
+        .min();
+    match suggestion {
+        Some((_, name)) => format!("unknown field `{key}` (did you mean `{name}`?)"),
+        None => format!("unknown field `{key}`"),
+    }
+}
+
+/// Names the kind of value at a path, so pattern errors say what was expected.
+fn what_is_at(path: &[Seg]) -> &'static str {
+    let keys: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+        .collect();
+    match keys.as_slice() {
+        [.., "hashes"] => "a residential user hash",
+        ["resets", "id"] => "a reset id",
+        ["resets", "groups"] | [.., "include"] => "a group name",
+        ["groups"] | ["groups", _] => "a group name",
+        [.., "every"] | [.., "requestTimeout"] => "a duration",
+        _ => "this field",
+    }
+}
+
+/// Levenshtein distance; inputs are short field names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_field_names() {
+        assert_eq!(
+            unknown_field_message("dryrun"),
+            "unknown field `dryrun` (did you mean `dryRun`?)"
+        );
+        assert_eq!(unknown_field_message("zzzzzzzz"), "unknown field `zzzzzzzz`");
+    }
+
+    #[test]
+    fn schema_compiles() {
+        assert!(validator().is_ok());
+    }
+}
