@@ -7,9 +7,9 @@
 
 use std::sync::OnceLock;
 
-use jsonschema::paths::LocationSegment;
 use jsonschema::Validator;
 use jsonschema::error::ValidationErrorKind;
+use jsonschema::paths::LocationSegment;
 use serde_json::Value;
 
 use crate::config::types::{Document, NAME_PATTERN};
@@ -51,9 +51,12 @@ fn collect_properties(v: &Value, out: &mut Vec<String>) {
             if let Some(Value::Object(props)) = map.get("properties") {
                 out.extend(props.keys().cloned());
             }
-            map.values().for_each(|child| collect_properties(child, out));
+            map.values()
+                .for_each(|child| collect_properties(child, out));
         }
-        Value::Array(items) => items.iter().for_each(|child| collect_properties(child, out)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|child| collect_properties(child, out)),
         _ => {}
     }
 }
@@ -114,8 +117,7 @@ pub fn check(instance: &Value) -> Vec<Violation> {
                     });
                 }
             }
-            ValidationErrorKind::OneOfNotValid { .. }
-                if matches!(path.last(), Some(Seg::Key(k)) if k == "trigger") =>
+            ValidationErrorKind::OneOfNotValid { .. } if matches!(path.last(), Some(Seg::Key(k)) if k == "trigger") =>
             {
                 out.push(trigger_violation(path, error.instance()));
             }
@@ -178,7 +180,12 @@ fn trigger_violation(path: Vec<Seg>, instance: &Value) -> Violation {
 fn unknown_field_message(key: &str) -> String {
     let suggestion = property_names()
         .iter()
-        .map(|name| (edit_distance(&key.to_lowercase(), &name.to_lowercase()), name))
+        .map(|name| {
+            (
+                edit_distance(&key.to_lowercase(), &name.to_lowercase()),
+                name,
+            )
+        })
         .filter(|(d, _)| *d <= 2)
         .min();
     match suggestion {
@@ -231,7 +238,10 @@ mod tests {
             unknown_field_message("dryrun"),
             "unknown field `dryrun` (did you mean `dryRun`?)"
         );
-        assert_eq!(unknown_field_message("zzzzzzzz"), "unknown field `zzzzzzzz`");
+        assert_eq!(
+            unknown_field_message("zzzzzzzz"),
+            "unknown field `zzzzzzzz`"
+        );
     }
 
     #[test]

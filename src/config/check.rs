@@ -106,7 +106,7 @@ impl<'a> Report<'a> {
             );
         }
         self.diagnostics
-            .sort_by(|a, b| (a.line, a.column, a.severity).cmp(&(b.line, b.column, b.severity)));
+            .sort_by_key(|d| (d.line, d.column, d.severity));
         self.diagnostics
     }
 }
@@ -141,7 +141,10 @@ fn check_hash_list(list: &[types::Hash], path: &[Seg], report: &mut Report) {
     for (i, hash) in list.iter().enumerate() {
         let here = at(path, Seg::Index(i));
         if !seen.insert(hash.0.as_str()) {
-            report.warning(&here, format!("hash `{hash}` is listed twice; it is sent once"));
+            report.warning(
+                &here,
+                format!("hash `{hash}` is listed twice; it is sent once"),
+            );
         } else if !is_ulid_shaped(&hash.0) {
             report.odd_hash(&here, &hash.0);
         }
@@ -294,7 +297,9 @@ fn resolve_group<'g>(
     seen: &mut HashSet<&'g str>,
     out: &mut Vec<&'g str>,
 ) {
-    let Some(group) = groups.get(name) else { return };
+    let Some(group) = groups.get(name) else {
+        return;
+    };
     if !visiting.insert(name.to_owned()) {
         return;
     }
@@ -413,7 +418,13 @@ pub fn semantic(
         let mut hashes = Vec::new();
         let mut seen = HashSet::new();
         for g in &reset.groups {
-            resolve_group(&g.0, &groups.parsed, &mut HashSet::new(), &mut seen, &mut hashes);
+            resolve_group(
+                &g.0,
+                &groups.parsed,
+                &mut HashSet::new(),
+                &mut seen,
+                &mut hashes,
+            );
         }
         for hash in &reset.hashes {
             if seen.insert(hash.0.as_str()) {
@@ -423,7 +434,10 @@ pub fn semantic(
         if hashes.is_empty() && resolvable {
             report.error(
                 &path,
-                format!("reset `{}` resolves to no hashes: add `groups` or `hashes`", reset.id),
+                format!(
+                    "reset `{}` resolves to no hashes: add `groups` or `hashes`",
+                    reset.id
+                ),
             );
         }
         let Some(schedule) = schedule else {

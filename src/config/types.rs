@@ -147,12 +147,16 @@ pub enum Trigger {
 }
 
 /// A reset id or group name: lowercase letters, digits, `.`, `_`, `-`; at most 63 characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Name(#[schemars(pattern(NAME_PATTERN))] pub String);
 
 /// An IPRoyal residential user hash, e.g. `01H7YCG0R9GYY1YCPS2S4QA6WB`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Hash(#[schemars(pattern(HASH_PATTERN))] pub String);
 

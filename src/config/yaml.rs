@@ -365,7 +365,10 @@ mod tests {
 
     #[test]
     fn core_schema_scalars() {
-        let (v, _) = parse("a: on\nb: 12\nc: 1.5\nd: ~\ne: 'true'\nf: 0x1F\ng: 1e3\nh: 2026-12-01T02:00:00Z\n").unwrap();
+        let (v, _) = parse(
+            "a: on\nb: 12\nc: 1.5\nd: ~\ne: 'true'\nf: 0x1F\ng: 1e3\nh: 2026-12-01T02:00:00Z\n",
+        )
+        .unwrap();
         assert_eq!(
             v,
             json!({"a": "on", "b": 12, "c": 1.5, "d": null, "e": "true", "f": 31, "g": 1000.0, "h": "2026-12-01T02:00:00Z"})
@@ -382,7 +385,13 @@ mod tests {
             Seg::Key("groups".into()),
             Seg::Index(1),
         ]);
-        assert_eq!(p, Pos { line: 3, column: 17 });
+        assert_eq!(
+            p,
+            Pos {
+                line: 3,
+                column: 17
+            }
+        );
         let k = loc.find_key(&[Seg::Key("resets".into()), Seg::Index(0)], "groups");
         assert_eq!(k, Some(Pos { line: 3, column: 5 }));
     }

@@ -1,0 +1,6 @@
+//! The one integration-test binary: real processes, real files, real HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod support;
+mod validate;

@@ -1,0 +1,668 @@
+//! `resetd validate`: every rule of SPEC §2, each asserting the exact line and
+//! path reported. In each invalid case the line carrying `# <-` is where the
+//! error must be reported.
+
+use chrono::{TimeZone, Utc};
+use resetd::config;
+use resetd::diagnostic::Severity;
+
+use crate::support::{repo_root, resetd, run};
+
+const HEAD: &str = "apiVersion: resetd/v1\nkind: SessionResets\n";
+const H1: &str = "01H7YCG0R9GYY1YCPS2S4QA6WB";
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+}
+
+/// (name, document, expected path, expected message fragment)
+type Case = (&'static str, String, &'static str, &'static str);
+
+fn doc(body: &str) -> String {
+    format!("{HEAD}{body}")
+}
+
+fn reset(extra: &str) -> String {
+    doc(&format!("resets:\n  - id: r1\n{extra}"))
+}
+
+fn invalid_cases() -> Vec<Case> {
+    vec![
+        // YAML itself
+        (
+            "syntax error",
+            doc("resets:\n  - id: r1\n   hashes: [a  # <-\n"),
+            "",
+            "YAML syntax error",
+        ),
+        (
+            "duplicate key",
+            doc("resets: []\nresets: []  # <-\n"),
+            "",
+            "duplicate key `resets`",
+        ),
+        (
+            "two documents",
+            doc("resets: []\n---  # <-\nresets: []\n"),
+            "",
+            "only one YAML document",
+        ),
+        (
+            "non-string key",
+            doc("groups:\n  ? [a, b]  # <-\n  : {}\n"),
+            "",
+            "mapping keys must be plain strings",
+        ),
+        // document
+        (
+            "missing apiVersion",
+            "kind: SessionResets  # <-\nresets: []\n".into(),
+            "",
+            "\"apiVersion\" is a required property",
+        ),
+        (
+            "missing kind",
+            "apiVersion: resetd/v1  # <-\nresets: []\n".into(),
+            "",
+            "\"kind\" is a required property",
+        ),
+        (
+            "wrong apiVersion",
+            "apiVersion: resetd/v2  # <-\nkind: SessionResets\n".into(),
+            "apiVersion",
+            "resetd/v1",
+        ),
+        (
+            "wrong kind",
+            "apiVersion: resetd/v1\nkind: Resets  # <-\n".into(),
+            "kind",
+            "SessionResets",
+        ),
+        (
+            "unknown top-level field",
+            doc("reset: []  # <-\n"),
+            "reset",
+            "unknown field `reset` (did you mean `resets`?)",
+        ),
+        (
+            "resets is not a list",
+            doc("resets: {id: r1}  # <-\n"),
+            "resets",
+            "is not of type \"array\"",
+        ),
+        // settings
+        (
+            "unknown setting",
+            doc("settings:\n  dryrun: true  # <-\n"),
+            "settings.dryrun",
+            "did you mean `dryRun`?",
+        ),
+        (
+            "batchSize zero",
+            doc("settings:\n  batchSize: 0  # <-\n"),
+            "settings.batchSize",
+            "less than the minimum of 1",
+        ),
+        (
+            "batchSize too large",
+            doc("settings:\n  batchSize: 10001  # <-\n"),
+            "settings.batchSize",
+            "greater than the maximum of 10000",
+        ),
+        (
+            "maxAttempts zero",
+            doc("settings:\n  maxAttempts: 0  # <-\n"),
+            "settings.maxAttempts",
+            "minimum of 1",
+        ),
+        (
+            "maxAttempts too large",
+            doc("settings:\n  maxAttempts: 101  # <-\n"),
+            "settings.maxAttempts",
+            "maximum of 100",
+        ),
+        (
+            "requestTimeout bad unit",
+            doc("settings:\n  requestTimeout: 30x  # <-\n"),
+            "settings.requestTimeout",
+            "invalid duration `30x`",
+        ),
+        (
+            "requestTimeout zero",
+            doc("settings:\n  requestTimeout: 0s  # <-\n"),
+            "settings.requestTimeout",
+            "greater than zero",
+        ),
+        (
+            "dryRun not a boolean",
+            doc("settings:\n  dryRun: yes  # <-\n"),
+            "settings.dryRun",
+            "is not of type \"boolean\"",
+        ),
+        (
+            "negative rate limit",
+            doc("settings:\n  maxRequestsPerSecond: -1  # <-\n"),
+            "settings.maxRequestsPerSecond",
+            "minimum of 0",
+        ),
+        (
+            "settings not a map",
+            doc("settings: fast  # <-\n"),
+            "settings",
+            "is not of type \"object\"",
+        ),
+        // groups
+        (
+            "group name with capitals",
+            doc("groups:\n  EU: {hashes: [h1]}  # <-\n"),
+            "groups.EU",
+            "group name `EU` does not match",
+        ),
+        (
+            "group name too long",
+            doc(&format!(
+                "groups:\n  {}: {{hashes: [h1]}}  # <-\n",
+                "g".repeat(64)
+            )),
+            "groups.gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg",
+            "does not match",
+        ),
+        (
+            "unknown group field",
+            doc("groups:\n  eu:\n    hash: [h1]  # <-\n"),
+            "groups.eu.hash",
+            "did you mean `hashes`?",
+        ),
+        (
+            "include of unknown group",
+            doc("groups:\n  eu:\n    include: [us]  # <-\n"),
+            "groups.eu.include[0]",
+            "unknown group `us`",
+        ),
+        (
+            "include cycle",
+            doc("groups:\n  a:\n    include: [b]\n  b:\n    include: [a]  # <-\n"),
+            "groups.b.include[0]",
+            "include cycle: a → b → a",
+        ),
+        (
+            "group includes itself",
+            doc("groups:\n  a:\n    include: [a]  # <-\n"),
+            "groups.a.include[0]",
+            "include cycle: a → a",
+        ),
+        (
+            "bad hash in group",
+            doc("groups:\n  a:\n    hashes: [\"has space\"]  # <-\n"),
+            "groups.a.hashes[0]",
+            "required for a residential user hash",
+        ),
+        (
+            "group hashes not a list",
+            doc("groups:\n  a:\n    hashes: h1  # <-\n"),
+            "groups.a.hashes",
+            "is not of type \"array\"",
+        ),
+        (
+            "include names a bad group name",
+            doc("groups:\n  a:\n    include: [Bad]  # <-\n"),
+            "groups.a.include[0]",
+            "required for a group name",
+        ),
+        // resets: identity
+        (
+            "missing id",
+            doc("resets:\n  - hashes: [h1]  # <-\n"),
+            "resets[0]",
+            "\"id\" is a required property",
+        ),
+        (
+            "id with capitals",
+            doc("resets:\n  - id: R1  # <-\n    hashes: [h1]\n"),
+            "resets[0].id",
+            "required for a reset id",
+        ),
+        (
+            "id too long",
+            doc(&format!(
+                "resets:\n  - id: {}  # <-\n    hashes: [h1]\n",
+                "r".repeat(64)
+            )),
+            "resets[0].id",
+            "required for a reset id",
+        ),
+        (
+            "id starting with a dash",
+            doc("resets:\n  - id: -r1  # <-\n    hashes: [h1]\n"),
+            "resets[0].id",
+            "required for a reset id",
+        ),
+        (
+            "duplicate id",
+            doc("resets:\n  - id: r1\n    hashes: [h1]\n  - id: r1  # <-\n    hashes: [h2]\n"),
+            "resets[1].id",
+            "duplicate id `r1` (first used on line 4)",
+        ),
+        (
+            "unknown reset field",
+            reset("    hashes: [h1]\n    dryrun: true  # <-\n"),
+            "resets[0].dryrun",
+            "did you mean `dryRun`?",
+        ),
+        (
+            "typo in suspend",
+            reset("    hashes: [h1]\n    suspended: true  # <-\n"),
+            "resets[0].suspended",
+            "did you mean `suspend`?",
+        ),
+        // resets: hashes and groups
+        (
+            "unknown group",
+            reset("    groups: [eu]  # <-\n"),
+            "resets[0].groups[0]",
+            "unknown group `eu`",
+        ),
+        (
+            "no hashes at all",
+            doc("resets:\n  - id: r1  # <-\n"),
+            "resets[0]",
+            "resolves to no hashes",
+        ),
+        (
+            "only an empty group",
+            doc("groups:\n  empty: {}\nresets:\n  - id: r1  # <-\n    groups: [empty]\n"),
+            "resets[0]",
+            "resolves to no hashes",
+        ),
+        (
+            "hash with a space",
+            reset("    hashes: [\"a b\"]  # <-\n"),
+            "resets[0].hashes[0]",
+            "required for a residential user hash",
+        ),
+        (
+            "empty hash",
+            reset("    hashes: [\"\"]  # <-\n"),
+            "resets[0].hashes[0]",
+            "required for a residential user hash",
+        ),
+        (
+            "hash too long",
+            reset(&format!("    hashes: [{}]  # <-\n", "h".repeat(129))),
+            "resets[0].hashes[0]",
+            "required for a residential user hash",
+        ),
+        (
+            "hash starting with a dash",
+            reset("    hashes: [\"-h1\"]  # <-\n"),
+            "resets[0].hashes[0]",
+            "required for a residential user hash",
+        ),
+        (
+            "hash that is a number",
+            reset("    hashes: [12345]  # <-\n"),
+            "resets[0].hashes[0]",
+            "is not of type \"string\"",
+        ),
+        (
+            "groups not a list",
+            reset("    groups: eu  # <-\n"),
+            "resets[0].groups",
+            "is not of type \"array\"",
+        ),
+        // resets: triggers
+        (
+            "unknown trigger word",
+            reset("    hashes: [h1]\n    trigger: weekly  # <-\n"),
+            "resets[0].trigger",
+            "invalid trigger \"weekly\"",
+        ),
+        (
+            "at not a time",
+            reset("    hashes: [h1]\n    trigger: {at: tomorrow}  # <-\n"),
+            "resets[0].trigger.at",
+            "expected an RFC 3339 time",
+        ),
+        (
+            "at without offset",
+            reset("    hashes: [h1]\n    trigger: {at: \"2026-12-01T02:00:00\"}  # <-\n"),
+            "resets[0].trigger.at",
+            "expected an RFC 3339 time",
+        ),
+        (
+            "cron with four fields",
+            reset("    hashes: [h1]\n    trigger: {cron: \"0 3 * *\"}  # <-\n"),
+            "resets[0].trigger.cron",
+            "has 4 fields; expected 5",
+        ),
+        (
+            "cron with seconds",
+            reset("    hashes: [h1]\n    trigger: {cron: \"0 0 3 * * *\"}  # <-\n"),
+            "resets[0].trigger.cron",
+            "has 6 fields; expected 5",
+        ),
+        (
+            "cron minute out of range",
+            reset("    hashes: [h1]\n    trigger: {cron: \"61 3 * * *\"}  # <-\n"),
+            "resets[0].trigger.cron",
+            "invalid cron expression",
+        ),
+        (
+            "cron not a string",
+            reset("    hashes: [h1]\n    trigger: {cron: 5}  # <-\n"),
+            "resets[0].trigger.cron",
+            "expected a string",
+        ),
+        (
+            "every bad unit",
+            reset("    hashes: [h1]\n    trigger: {every: 6x}  # <-\n"),
+            "resets[0].trigger.every",
+            "invalid duration `6x`",
+        ),
+        (
+            "every zero",
+            reset("    hashes: [h1]\n    trigger: {every: 0s}  # <-\n"),
+            "resets[0].trigger.every",
+            "greater than zero",
+        ),
+        (
+            "every without unit",
+            reset("    hashes: [h1]\n    trigger:\n      every: \"6\"  # <-\n"),
+            "resets[0].trigger.every",
+            "invalid duration",
+        ),
+        (
+            "two trigger kinds",
+            reset(
+                "    hashes: [h1]\n    trigger: {at: \"2026-12-01T02:00:00Z\", every: 1h}  # <-\n",
+            ),
+            "resets[0].trigger",
+            "invalid trigger",
+        ),
+        (
+            "unknown trigger key",
+            reset("    hashes: [h1]\n    trigger: {daily: \"03:00\"}  # <-\n"),
+            "resets[0].trigger",
+            "invalid trigger",
+        ),
+        // resets: other fields
+        (
+            "negative revision",
+            reset("    hashes: [h1]\n    revision: -1  # <-\n"),
+            "resets[0].revision",
+            "minimum of 0",
+        ),
+        (
+            "revision as text",
+            reset("    hashes: [h1]\n    revision: two  # <-\n"),
+            "resets[0].revision",
+            "is not of type \"integer\"",
+        ),
+        (
+            "notAfter not a time",
+            reset("    hashes: [h1]\n    notAfter: soon  # <-\n"),
+            "resets[0].notAfter",
+            "date-time",
+        ),
+        (
+            "suspend not a boolean",
+            reset("    hashes: [h1]\n    suspend: \"true\"  # <-\n"),
+            "resets[0].suspend",
+            "is not of type \"boolean\"",
+        ),
+        (
+            "description is a list",
+            reset("    hashes: [h1]\n    description: [a]  # <-\n"),
+            "resets[0].description",
+            "is not of type",
+        ),
+    ]
+}
+
+fn marked_line(text: &str) -> u32 {
+    let index = text
+        .lines()
+        .position(|l| l.contains("# <-"))
+        .expect("each invalid case marks its line");
+    u32::try_from(index + 1).unwrap()
+}
+
+#[test]
+fn every_invalid_case_reports_its_line_and_path() {
+    let cases = invalid_cases();
+    assert!(cases.len() >= 40, "only {} invalid cases", cases.len());
+    let mut failures = Vec::new();
+    for (name, text, path, message) in &cases {
+        let loaded = config::parse("case.yaml", text, now());
+        let line = marked_line(text);
+        let found = loaded.errors().any(|d| {
+            d.line == line
+                && d.path == *path
+                && d.message.contains(message)
+                && d.file == "case.yaml"
+        });
+        if loaded.config.is_some() || !found {
+            failures.push(format!(
+                "{name}: expected error at line {line} path `{path}` containing {message:?}; got {:#?}",
+                loaded.diagnostics
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// (name, document, number of warnings expected)
+fn valid_cases() -> Vec<(&'static str, String, usize)> {
+    vec![
+        (
+            "minimal immediate",
+            reset(&format!("    hashes: [{H1}]\n")),
+            0,
+        ),
+        ("no resets at all", doc(""), 0),
+        ("empty resets", doc("resets: []\n"), 0),
+        (
+            "all settings",
+            doc(&format!(
+                "settings:\n  dryRun: true\n  batchSize: 10000\n  maxAttempts: 100\n  requestTimeout: 1m 30s\n  maxRequestsPerSecond: 0\nresets:\n  - id: r1\n    hashes: [{H1}]\n"
+            )),
+            0,
+        ),
+        (
+            "every trigger kind",
+            doc(&format!(
+                "resets:\n  - id: a\n    hashes: [{H1}]\n    trigger: immediate\n  - id: b\n    hashes: [{H1}]\n    trigger: {{at: \"2027-01-01T00:00:00+02:00\"}}\n  - id: c\n    hashes: [{H1}]\n    trigger: {{cron: \"*/15 2-4 * * MON-FRI\"}}\n  - id: d\n    hashes: [{H1}]\n    trigger: {{every: 90m}}\n"
+            )),
+            0,
+        ),
+        (
+            "nested includes",
+            doc(&format!(
+                "groups:\n  a: {{hashes: [{H1}]}}\n  b: {{include: [a]}}\n  c: {{include: [b, a]}}\nresets:\n  - id: r1\n    groups: [c]\n"
+            )),
+            0,
+        ),
+        ("other hash shape warns", reset("    hashes: [hash1]\n"), 1),
+        (
+            "at in the past warns",
+            reset(&format!(
+                "    hashes: [{H1}]\n    trigger: {{at: \"2020-01-01T00:00:00Z\"}}\n"
+            )),
+            1,
+        ),
+        (
+            "hash listed twice warns",
+            reset(&format!("    hashes: [{H1}, {H1}]\n")),
+            1,
+        ),
+        (
+            "unused group warns",
+            doc(&format!(
+                "groups:\n  spare: {{hashes: [{H1}]}}\nresets:\n  - id: r1\n    hashes: [{H1}]\n"
+            )),
+            1,
+        ),
+        (
+            "anchors and aliases",
+            doc(&format!(
+                "groups:\n  a:\n    hashes: &fleet [{H1}]\nresets:\n  - id: r1\n    groups: [a]\n    hashes: *fleet\n"
+            )),
+            0,
+        ),
+        (
+            "JSON is YAML too",
+            format!(
+                "{{\"apiVersion\": \"resetd/v1\", \"kind\": \"SessionResets\", \"resets\": [{{\"id\": \"r1\", \"hashes\": [\"{H1}\"]}}]}}"
+            ),
+            0,
+        ),
+        (
+            "all entry fields",
+            reset(&format!(
+                "    description: |\n      multi-line\n      reason\n    hashes: [{H1}]\n    revision: 3\n    notAfter: \"2027-01-01T00:00:00Z\"\n    suspend: true\n    dryRun: true\n"
+            )),
+            0,
+        ),
+    ]
+}
+
+#[test]
+fn valid_cases_have_no_errors() {
+    let cases = valid_cases();
+    assert!(cases.len() >= 10);
+    for (name, text, warnings) in cases {
+        let loaded = config::parse("case.yaml", &text, now());
+        assert!(loaded.config.is_some(), "{name}: {:#?}", loaded.diagnostics);
+        let got = loaded
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
+        assert_eq!(got, warnings, "{name}: {:#?}", loaded.diagnostics);
+    }
+}
+
+#[test]
+fn groups_resolve_in_order_of_first_appearance_without_repeats() {
+    let text = doc(
+        "groups:\n  eu: {hashes: [E1, E2]}\n  us: {hashes: [U1, E1]}\n  all: {include: [eu, us]}\nresets:\n  - id: r1\n    groups: [us, all]\n    hashes: [X1, E2]\n",
+    );
+    let loaded = config::parse("case.yaml", &text, now());
+    let config = loaded.config.expect("valid");
+    assert_eq!(config.resets[0].hashes, ["U1", "E1", "E2", "X1"]);
+}
+
+#[test]
+fn many_odd_hashes_are_summarised() {
+    let hashes: Vec<String> = (0..30).map(|i| format!("h{i}")).collect();
+    let text = reset(&format!("    hashes: [{}]\n", hashes.join(", ")));
+    let loaded = config::parse("case.yaml", &text, now());
+    assert_eq!(loaded.diagnostics.len(), 21, "{:#?}", loaded.diagnostics);
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.message.starts_with("10 more hashes"))
+    );
+}
+
+#[test]
+fn three_independent_errors_are_all_reported_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("three.yaml");
+    std::fs::write(
+        &path,
+        doc(&format!(
+            "settings:\n  batchSize: 0\nresets:\n  - id: a\n    groups: [missing]\n  - id: b\n    hashes: [{H1}]\n    trigger: {{cron: \"bad\"}}\n"
+        )),
+    )
+    .unwrap();
+    let (code, stdout, _) = run(resetd().args(["validate", "--format", "json"]).arg(&path));
+    assert_eq!(code, 1);
+    let diags: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    let got: Vec<(u64, &str)> = diags
+        .iter()
+        .map(|d| (d["line"].as_u64().unwrap(), d["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (4, "settings.batchSize"),
+            (7, "resets[0].groups[0]"),
+            (10, "resets[1].trigger.cron")
+        ]
+    );
+    for d in &diags {
+        assert_eq!(d["file"], path.display().to_string());
+        assert_eq!(d["severity"], "error");
+        assert!(d["column"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn github_format_annotates_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, reset("    groups: [nope]\n")).unwrap();
+    let (code, stdout, _) = run(resetd().args(["validate", "--format", "github"]).arg(&path));
+    assert_eq!(code, 1);
+    let file = path.display().to_string().replace(':', "%3A");
+    assert_eq!(
+        stdout,
+        format!("::error file={file},line=5,col=14::resets[0].groups[0]: unknown group `nope`\n")
+    );
+}
+
+#[test]
+fn warnings_alone_exit_zero_and_unreadable_files_exit_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warn.yaml");
+    std::fs::write(&path, reset("    hashes: [hash1]\n")).unwrap();
+    let (code, stdout, _) = run(resetd().arg("validate").arg(&path));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("warning: hash `hash1`"), "{stdout}");
+
+    let (code, _, stderr) = run(resetd().arg("validate").arg(dir.path().join("absent.yaml")));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("absent.yaml"), "{stderr}");
+}
+
+#[test]
+fn every_bundled_example_is_valid() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") && !is_not_a_config(&path) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                text.starts_with("# yaml-language-server: $schema="),
+                "{} lacks the $schema comment",
+                path.display()
+            );
+            let (code, stdout, stderr) = run(resetd().arg("validate").arg(&path));
+            assert_eq!(code, 0, "{}: {stdout}{stderr}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} examples");
+}
+
+/// Examples that are other tools' files (Kubernetes manifests, workflows).
+fn is_not_a_config(path: &std::path::Path) -> bool {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    !text.contains("kind: SessionResets")
+}
+
+#[test]
+fn committed_schema_is_current() {
+    let committed = std::fs::read_to_string(repo_root().join(resetd::schema::COMMITTED_PATH))
+        .unwrap_or_default();
+    assert!(
+        committed == resetd::schema::json(),
+        "schema/resetd.schema.json is stale: regenerate it with \
+         `cargo run -- schema > schema/resetd.schema.json` and commit it"
+    );
+    let (code, stdout, _) = run(resetd().arg("schema"));
+    assert_eq!(code, 0);
+    assert_eq!(stdout, committed);
+}
