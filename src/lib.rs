@@ -1,9 +1,15 @@
 //! resetd: reconcile a reviewed YAML file of IPRoyal session resets.
 //!
-//! The core (`config`, `schema`, `diagnostic`) does no network I/O and holds
-//! no clock: time is passed in. See ARCHITECTURE.md for the module map.
+//! The core (`config`, `schema`, `diagnostic`, `schedule`, `plan`, `status`,
+//! `policy`, `yaml`) does no I/O and reads no clock: time is passed in. The
+//! shell (`api`, `store`, `reconcile`, `daemon`, `serve`, `watch`) does the
+//! I/O. See ARCHITECTURE.md for the module map.
 
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
+pub mod plan;
+pub mod schedule;
 pub mod schema;
+pub mod status;
+pub mod yaml;

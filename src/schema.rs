@@ -13,7 +13,7 @@ use jsonschema::paths::LocationSegment;
 use serde_json::Value;
 
 use crate::config::types::{Document, NAME_PATTERN};
-use crate::config::yaml::Seg;
+use crate::yaml::Seg;
 
 /// Where the committed copy lives, relative to the repository root.
 pub const COMMITTED_PATH: &str = "schema/resetd.schema.json";

@@ -13,9 +13,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::types::{self, Trigger};
-use super::yaml::{Loc, Seg};
 use super::{Entry, Schedule, Settings, format_path};
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::yaml::{Loc, Seg};
 
 /// How many "unusual hash shape" warnings are listed one by one per file; the
 /// rest are summed up so a file of generated hashes stays readable.

@@ -7,8 +7,8 @@
 //! unparsable cron expression.
 
 mod check;
+pub use check::parse_cron;
 pub mod types;
-pub mod yaml;
 
 use std::path::Path;
 use std::time::Duration;
@@ -97,7 +97,7 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
 /// warnings such as an `at` trigger in the past.
 pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
     let digest = hex_digest(text.as_bytes());
-    let (value, loc) = match yaml::parse(text) {
+    let (value, loc) = match crate::yaml::parse(text) {
         Ok(parsed) => parsed,
         Err(e) => {
             return Loaded {
@@ -138,12 +138,12 @@ pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
 }
 
 /// `resets[2].groups[0]`, `groups.eu-scrapers.include[1]`, `settings.batchSize`.
-pub fn format_path(path: &[yaml::Seg]) -> String {
+pub fn format_path(path: &[crate::yaml::Seg]) -> String {
     let mut out = String::new();
     for seg in path {
         match seg {
-            yaml::Seg::Index(i) => out.push_str(&format!("[{i}]")),
-            yaml::Seg::Key(k) => {
+            crate::yaml::Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            crate::yaml::Seg::Key(k) => {
                 if !out.is_empty() {
                     out.push('.');
                 }

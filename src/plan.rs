@@ -1,0 +1,378 @@
+//! The planner: (config, status, now) → what to do for each entry, and why.
+//!
+//! Pure and infallible: no I/O, no clock, no async. `run --once`, the daemon
+//! and `plan` all call it; only the executor acts on its output.
+//!
+//! # Guarantees
+//! - A one-shot entry (`immediate`, `at`) runs at most once per revision with
+//!   a successful outcome; editing it without bumping `revision` only warns.
+//! - A Failed entry is not run again until its content changes; then only the
+//!   hashes not yet confirmed for that revision are sent.
+//! - An entry first seen due after `notAfter` is expired, never run.
+//! - Dry run (CLI, file or entry) never yields a request.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Entry, Settings, finish_digest};
+use crate::schedule::{self, Due};
+use crate::status::{EntryStatus, Outcome, Phase, RunProgress, Status};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub now: DateTime<Utc>,
+    pub entries: Vec<EntryPlan>,
+    /// Ids in the status file that are no longer in the config.
+    pub orphans: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryPlan {
+    pub id: String,
+    pub action: Action,
+    /// The phase the entry is in once this plan is applied (`Pending` for a
+    /// run about to start).
+    pub phase: Phase,
+    /// One line an operator can act on.
+    pub why: String,
+    pub warnings: Vec<String>,
+    /// Hashes the entry resolves to.
+    pub hash_count: usize,
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send these hashes, or with `dry_run` only record them.
+    Run(RunSpec),
+    /// Due after `notAfter`: mark Expired without running.
+    Expire,
+    /// Nothing to do now.
+    Wait,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    pub dry_run: bool,
+    /// The schedule slot a recurring run is for.
+    pub slot: Option<DateTime<Utc>>,
+    /// The hashes this run sends, in order; batch `i` is
+    /// `hashes[i * batch_size..][..batch_size]`.
+    pub hashes: Vec<String>,
+    pub batch_size: usize,
+    /// Digest of `hashes`: batch indices in a saved `RunProgress` only apply to
+    /// the same list.
+    pub hashes_digest: String,
+    /// Progress of an interrupted run of this same list, to continue from.
+    pub resume: Option<RunProgress>,
+}
+
+impl RunSpec {
+    pub fn batches(&self) -> usize {
+        self.hashes.len().div_ceil(self.batch_size.max(1))
+    }
+
+    /// Batches this run still has to send.
+    pub fn remaining_batches(&self) -> usize {
+        self.batches() - self.resume.as_ref().map_or(0, |r| r.next_batch)
+    }
+}
+
+impl Plan {
+    pub fn runs(&self) -> impl Iterator<Item = (&EntryPlan, &RunSpec)> {
+        self.entries.iter().filter_map(|e| match &e.action {
+            Action::Run(spec) => Some((e, spec)),
+            _ => None,
+        })
+    }
+
+    /// True when some run would call the API (and so needs a token).
+    pub fn needs_api(&self) -> bool {
+        self.runs()
+            .any(|(_, spec)| !spec.dry_run && spec.remaining_batches() > 0)
+    }
+}
+
+/// Digest of an ordered hash list.
+pub fn hashes_digest(hashes: &[String]) -> String {
+    let mut hasher = Sha256::new();
+    for hash in hashes {
+        hasher.update(hash.as_bytes());
+        hasher.update(b"\n");
+    }
+    finish_digest(hasher)
+}
+
+/// Decide, for every entry, what to do at `now`. `cli_dry_run` is `--dry-run`.
+pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, cli_dry_run: bool) -> Plan {
+    let entries = config
+        .resets
+        .iter()
+        .map(|entry| {
+            decide(
+                entry,
+                status.resets.get(&entry.id),
+                &config.settings,
+                cli_dry_run,
+                now,
+            )
+        })
+        .collect();
+    let orphans = status
+        .resets
+        .keys()
+        .filter(|id| !config.resets.iter().any(|e| &e.id == *id))
+        .cloned()
+        .collect();
+    Plan {
+        now,
+        entries,
+        orphans,
+    }
+}
+
+fn decide(
+    entry: &Entry,
+    st: Option<&EntryStatus>,
+    settings: &Settings,
+    cli_dry_run: bool,
+    now: DateTime<Utc>,
+) -> EntryPlan {
+    let dry_run = cli_dry_run || settings.dry_run || entry.dry_run;
+    let mut plan = EntryPlan {
+        id: entry.id.clone(),
+        action: Action::Wait,
+        phase: Phase::Pending,
+        why: String::new(),
+        warnings: Vec::new(),
+        hash_count: entry.hashes.len(),
+        next_run_at: None,
+    };
+    let wait = |mut plan: EntryPlan, phase: Phase, why: String| {
+        plan.phase = phase;
+        plan.why = why;
+        plan
+    };
+    if entry.suspend {
+        return wait(plan, Phase::Suspended, "suspended: `suspend: true`".into());
+    }
+    let recurring = entry.trigger.is_recurring();
+    let last = st.and_then(|s| s.last_outcome.as_ref());
+    let same_content = |digest: &str| digest == entry.spec_digest;
+
+    if let Some(run) = st.and_then(|s| s.run.as_ref()) {
+        if dry_run {
+            return wait(
+                plan,
+                Phase::Running,
+                "an interrupted run waits to resume; dry run is on, so it does not".into(),
+            );
+        }
+        let spec = run_spec(entry, st, settings, false, run.slot);
+        let resumable =
+            spec.hashes_digest == run.hashes_digest && spec.batch_size == run.batch_size;
+        plan.why = if resumable {
+            format!(
+                "resume interrupted run at batch {} of {}",
+                run.next_batch + 1,
+                run.batches
+            )
+        } else {
+            "restart interrupted run: its hashes or batch size changed since".into()
+        };
+        plan.action = Action::Run(RunSpec {
+            resume: resumable.then(|| run.clone()),
+            ..spec
+        });
+        return plan;
+    }
+
+    if let Some(last) = last {
+        let terminal = match last.outcome {
+            Outcome::Expired if same_content(&last.spec_digest) => Some((
+                Phase::Expired,
+                "expired: first seen due after `notAfter`".to_owned(),
+            )),
+            Outcome::Succeeded if !recurring && last.revision == entry.revision => {
+                if !same_content(&last.spec_digest) {
+                    plan.warnings.push(format!(
+                        "`{}` changed since it succeeded at revision {}, but revision was not \
+                         bumped: it will not run again (bump `revision` to run it)",
+                        entry.id, last.revision
+                    ));
+                }
+                Some((
+                    Phase::Succeeded,
+                    format!("done: succeeded at revision {}", last.revision),
+                ))
+            }
+            Outcome::Failed if !recurring && same_content(&last.spec_digest) => Some((
+                Phase::Failed,
+                "failed: not retried on its own; change the entry or bump `revision`".to_owned(),
+            )),
+            Outcome::DryRun if !recurring && dry_run && same_content(&last.spec_digest) => Some((
+                Phase::DryRun,
+                "dry run recorded; unchanged since".to_owned(),
+            )),
+            _ => None,
+        };
+        if let Some((phase, why)) = terminal {
+            return wait(plan, phase, why);
+        }
+    }
+
+    let first_seen = st.map_or(now, |s| s.first_seen_at);
+    let last_slot = st.and_then(|s| s.last_slot);
+    match schedule::due(&entry.trigger, last_slot, first_seen, now) {
+        Due::Now { .. } if entry.not_after.is_some_and(|t| now > t) => {
+            plan.action = Action::Expire;
+            plan.phase = Phase::Expired;
+            plan.why = format!(
+                "due after `notAfter` ({}): marked Expired, not run",
+                entry.not_after.map(|t| t.to_rfc3339()).unwrap_or_default()
+            );
+            plan
+        }
+        Due::Now { slot } => {
+            let spec = run_spec(entry, st, settings, dry_run, slot);
+            plan.why = run_reason(entry, st, &spec);
+            plan.next_run_at = slot.and_then(|s| schedule::next_after(&entry.trigger, s, now));
+            plan.action = Action::Run(spec);
+            plan
+        }
+        Due::At(t) => {
+            plan.next_run_at = Some(t);
+            let phase = match last {
+                Some(l) if recurring => l.outcome.into(),
+                _ => Phase::Scheduled,
+            };
+            wait(plan, phase, format!("scheduled for {}", t.to_rfc3339()))
+        }
+        Due::Never => wait(
+            plan,
+            Phase::Scheduled,
+            "the cron expression never matches again".into(),
+        ),
+    }
+}
+
+fn run_spec(
+    entry: &Entry,
+    st: Option<&EntryStatus>,
+    settings: &Settings,
+    dry_run: bool,
+    slot: Option<DateTime<Utc>>,
+) -> RunSpec {
+    // Hashes confirmed by an earlier, failed run of the same revision are not
+    // sent again; recurring runs always send everything.
+    let confirmed = if entry.trigger.is_recurring() {
+        &[][..]
+    } else {
+        st.map_or(&[][..], |s| s.confirmed_for(entry.revision))
+    };
+    let hashes: Vec<String> = if confirmed.is_empty() {
+        entry.hashes.clone()
+    } else {
+        let done: std::collections::HashSet<&str> = confirmed.iter().map(String::as_str).collect();
+        entry
+            .hashes
+            .iter()
+            .filter(|h| !done.contains(h.as_str()))
+            .cloned()
+            .collect()
+    };
+    RunSpec {
+        dry_run,
+        slot,
+        hashes_digest: hashes_digest(&hashes),
+        hashes,
+        batch_size: settings.batch_size,
+        resume: None,
+    }
+}
+
+fn run_reason(entry: &Entry, st: Option<&EntryStatus>, spec: &RunSpec) -> String {
+    let verb = if spec.dry_run { "dry run" } else { "run" };
+    let last = st.and_then(|s| s.last_outcome.as_ref());
+    let skipped = entry.hashes.len() - spec.hashes.len();
+    match last {
+        _ if entry.trigger.is_recurring() => match spec.slot {
+            Some(slot) => format!("{verb}: due for slot {}", slot.to_rfc3339()),
+            None => format!("{verb}: due"),
+        },
+        None => format!("{verb}: new entry"),
+        Some(l) if l.revision != entry.revision => {
+            format!("{verb}: revision bumped to {}", entry.revision)
+        }
+        Some(l) if l.outcome == Outcome::Failed => format!(
+            "{verb}: changed since it failed; {skipped} hash(es) already confirmed are skipped"
+        ),
+        Some(l) if l.outcome == Outcome::DryRun => format!("{verb}: dry run is now off"),
+        Some(_) => format!("{verb}: changed since last run"),
+    }
+}
+
+/// Bring the status in line with a plan, before any run starts: new entries
+/// appear, phases and next times are updated, expiries and orphans recorded.
+/// Runs themselves are recorded by the executor as they happen.
+pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) {
+    let now = plan.now;
+    for (entry, decided) in config.resets.iter().zip(&plan.entries) {
+        let st = status.resets.entry(entry.id.clone()).or_insert_with(|| {
+            EntryStatus::new(entry.revision, &entry.spec_digest, entry.hashes.len(), now)
+        });
+        st.revision = entry.revision;
+        st.spec_digest.clone_from(&entry.spec_digest);
+        st.hash_count = entry.hashes.len();
+        st.orphaned = false;
+        st.phase = decided.phase;
+        if decided.next_run_at.is_some() || !entry.trigger.is_recurring() {
+            st.next_run_at = decided.next_run_at;
+        }
+        if decided.action == Action::Expire {
+            st.finish(
+                crate::status::RunRecord {
+                    started_at: now,
+                    finished_at: now,
+                    outcome: Outcome::Expired,
+                    revision: entry.revision,
+                    hashes: 0,
+                    confirmed: 0,
+                    requests: 0,
+                    error: None,
+                },
+                &entry.spec_digest,
+                None,
+            );
+        }
+    }
+    for id in &plan.orphans {
+        if let Some(st) = status.resets.get_mut(id) {
+            st.orphaned = true;
+            // An entry removed from the config never runs again, not even to
+            // finish an interrupted run.
+            st.run = None;
+            st.next_run_at = None;
+        }
+    }
+    status.config_digest = Some(config.digest.clone());
+}
+
+impl RunSpec {
+    /// The facts the status transitions need about this run of `entry`.
+    pub fn facts<'a>(&'a self, entry: &'a Entry) -> crate::status::RunFacts<'a> {
+        crate::status::RunFacts {
+            revision: entry.revision,
+            spec_digest: &entry.spec_digest,
+            hashes: &self.hashes,
+            hashes_digest: &self.hashes_digest,
+            batch_size: self.batch_size,
+            slot: self.slot,
+            one_shot: !entry.trigger.is_recurring(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

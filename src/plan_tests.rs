@@ -1,0 +1,385 @@
+//! Planner tests: every phase transition and trigger kind, on a fixed clock.
+//! The "executor" here is the same pure status transitions the real one uses.
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::config::{Config, parse};
+use crate::status::{Outcome, Phase, Status};
+
+const HEAD: &str = "apiVersion: resetd/v1\nkind: SessionResets\n";
+
+fn cfg(body: &str) -> Config {
+    let loaded = parse("t.yaml", &format!("{HEAD}{body}"), t(0, 0));
+    loaded
+        .config
+        .unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics))
+}
+
+fn t(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, h, m, 0).unwrap()
+}
+
+fn hashes(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("h{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Plan and apply the non-run parts, as the executor does first.
+fn step(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool) -> Plan {
+    let p = plan(config, status, now, dry);
+    apply_to_status(status, config, &p);
+    p
+}
+
+/// Run every planned run; `ok(batch)` says whether the API confirms it.
+fn execute(config: &Config, status: &mut Status, p: &Plan, ok: impl Fn(usize) -> bool) {
+    for (ep, spec) in p.runs() {
+        let entry = config.resets.iter().find(|e| e.id == ep.id).unwrap();
+        let facts = spec.facts(entry);
+        let st = status.resets.get_mut(&ep.id).unwrap();
+        if spec.dry_run {
+            st.record_dry_run(&facts, p.now);
+            continue;
+        }
+        let start = spec.resume.as_ref().map_or(0, |r| r.next_batch);
+        st.begin_run(&facts, spec.resume.clone(), p.now);
+        for b in start..spec.batches() {
+            st.batch_sending(b);
+            if ok(b) {
+                st.batch_confirmed(b);
+            } else {
+                st.batch_failed(b, "HTTP 422".into());
+            }
+        }
+        st.end_run(&facts, None, p.now);
+    }
+}
+
+fn only(p: &Plan) -> &EntryPlan {
+    assert_eq!(p.entries.len(), 1);
+    &p.entries[0]
+}
+
+fn run_of(p: &Plan) -> &RunSpec {
+    match &only(p).action {
+        Action::Run(spec) => spec,
+        other => panic!("expected a run, got {other:?}: {}", only(p).why),
+    }
+}
+
+fn phase(status: &Status, id: &str) -> Phase {
+    status.resets[id].phase
+}
+
+#[test]
+fn immediate_runs_once_then_is_done() {
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1, h2]\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    assert_eq!(run_of(&p).hashes, ["h1", "h2"]);
+    assert_eq!(phase(&s, "a"), Phase::Pending);
+    execute(&c, &mut s, &p, |_| true);
+    assert_eq!(phase(&s, "a"), Phase::Succeeded);
+    assert_eq!(s.resets["a"].history.len(), 1);
+
+    let p = step(&c, &mut s, t(2, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(only(&p).phase, Phase::Succeeded);
+}
+
+#[test]
+fn running_phase_is_recorded_while_batches_are_sent() {
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    let entry = &c.resets[0];
+    let spec = run_of(&p);
+    let st = s.resets.get_mut("a").unwrap();
+    st.begin_run(&spec.facts(entry), None, t(1, 0));
+    st.batch_sending(0);
+    assert_eq!(st.phase, Phase::Running);
+    assert_eq!(st.run.as_ref().unwrap().in_flight, Some(0));
+}
+
+#[test]
+fn editing_a_succeeded_entry_without_revision_bump_only_warns() {
+    let mut s = Status::default();
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n");
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute(&c, &mut s, &p, |_| true);
+
+    let edited = cfg("resets:\n  - id: a\n    hashes: [h1, h2]\n");
+    let p = step(&edited, &mut s, t(2, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(only(&p).warnings.len(), 1, "{:?}", only(&p).warnings);
+    assert!(only(&p).warnings[0].contains("bump `revision`"));
+}
+
+#[test]
+fn revision_bump_runs_again() {
+    let mut s = Status::default();
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n");
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute(&c, &mut s, &p, |_| true);
+    let bumped = cfg("resets:\n  - id: a\n    hashes: [h1]\n    revision: 1\n");
+    let p = step(&bumped, &mut s, t(2, 0), false);
+    assert_eq!(run_of(&p).hashes, ["h1"]);
+    assert!(
+        only(&p).why.contains("revision bumped to 1"),
+        "{}",
+        only(&p).why
+    );
+}
+
+#[test]
+fn failed_entry_is_not_retried_until_its_content_changes() {
+    let mut s = Status::default();
+    let c = cfg(&format!(
+        "settings:\n  batchSize: 2\nresets:\n  - id: a\n    hashes: [{}]\n",
+        hashes(5)
+    ));
+    let p = step(&c, &mut s, t(1, 0), false);
+    // Batch 1 (h2, h3) is rejected; batches 0 and 2 are confirmed.
+    execute(&c, &mut s, &p, |b| b != 1);
+    assert_eq!(phase(&s, "a"), Phase::Failed);
+    assert_eq!(
+        s.resets["a"].confirmed.as_ref().unwrap().hashes,
+        ["h0", "h1", "h4"]
+    );
+
+    let p = step(&c, &mut s, t(2, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(only(&p).phase, Phase::Failed);
+
+    // The fix removes the bad hash h3: only h2 is still owed.
+    let fixed =
+        cfg("settings:\n  batchSize: 2\nresets:\n  - id: a\n    hashes: [h0, h1, h2, h4]\n");
+    let p = step(&fixed, &mut s, t(3, 0), false);
+    assert_eq!(run_of(&p).hashes, ["h2"]);
+    execute(&fixed, &mut s, &p, |_| true);
+    assert_eq!(phase(&s, "a"), Phase::Succeeded);
+    assert!(s.resets["a"].confirmed.is_none());
+}
+
+#[test]
+fn at_waits_for_its_instant() {
+    let c =
+        cfg("resets:\n  - id: a\n    hashes: [h1]\n    trigger: {at: \"2026-11-22T05:00:00Z\"}\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(4, 59), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(phase(&s, "a"), Phase::Scheduled);
+    assert_eq!(s.resets["a"].next_run_at, Some(t(5, 0)));
+    let p = step(&c, &mut s, t(5, 0), false);
+    assert_eq!(run_of(&p).hashes, ["h1"]);
+}
+
+#[test]
+fn first_seen_due_after_not_after_is_expired_and_never_runs() {
+    let c = cfg(
+        "resets:\n  - id: a\n    hashes: [h1]\n    trigger: {at: \"2026-11-22T02:00:00Z\"}\n    notAfter: \"2026-11-22T03:00:00Z\"\n",
+    );
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(4, 0), false);
+    assert_eq!(only(&p).action, Action::Expire);
+    assert_eq!(phase(&s, "a"), Phase::Expired);
+    assert_eq!(s.resets["a"].history[0].outcome, Outcome::Expired);
+    let p = step(&c, &mut s, t(5, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(phase(&s, "a"), Phase::Expired);
+
+    // Extending notAfter is new content: the entry is evaluated again.
+    let extended = cfg(
+        "resets:\n  - id: a\n    hashes: [h1]\n    trigger: {at: \"2026-11-22T02:00:00Z\"}\n    notAfter: \"2026-11-22T09:00:00Z\"\n",
+    );
+    let p = step(&extended, &mut s, t(5, 0), false);
+    assert_eq!(run_of(&p).hashes, ["h1"]);
+}
+
+#[test]
+fn immediate_before_not_after_runs() {
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n    notAfter: \"2026-11-22T03:00:00Z\"\n");
+    let p = plan(&c, &Status::default(), t(2, 0), false);
+    assert_eq!(run_of(&p).hashes, ["h1"]);
+}
+
+#[test]
+fn suspended_entries_do_not_run_and_keep_their_history() {
+    let mut s = Status::default();
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n");
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute(&c, &mut s, &p, |_| true);
+    let suspended = cfg("resets:\n  - id: a\n    hashes: [h1]\n    suspend: true\n");
+    let p = step(&suspended, &mut s, t(2, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(phase(&s, "a"), Phase::Suspended);
+    // Unsuspending does not replay a one-shot that already succeeded.
+    let p = step(&c, &mut s, t(3, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(phase(&s, "a"), Phase::Succeeded);
+
+    let new_suspended = cfg("resets:\n  - id: b\n    hashes: [h1]\n    suspend: true\n");
+    let p = plan(&new_suspended, &Status::default(), t(1, 0), false);
+    assert_eq!(only(&p).phase, Phase::Suspended);
+}
+
+#[test]
+fn dry_run_from_entry_file_or_cli_records_and_then_runs_for_real_when_off() {
+    let entry_dry = cfg("resets:\n  - id: a\n    hashes: [h1]\n    dryRun: true\n");
+    let file_dry = cfg("settings:\n  dryRun: true\nresets:\n  - id: a\n    hashes: [h1]\n");
+    let real = cfg("resets:\n  - id: a\n    hashes: [h1]\n");
+    assert!(run_of(&plan(&entry_dry, &Status::default(), t(1, 0), false)).dry_run);
+    assert!(run_of(&plan(&file_dry, &Status::default(), t(1, 0), false)).dry_run);
+    assert!(run_of(&plan(&real, &Status::default(), t(1, 0), true)).dry_run);
+    assert!(!plan(&real, &Status::default(), t(1, 0), true).needs_api());
+
+    let mut s = Status::default();
+    let p = step(&real, &mut s, t(1, 0), true);
+    execute(&real, &mut s, &p, |_| panic!("a dry run sends nothing"));
+    assert_eq!(phase(&s, "a"), Phase::DryRun);
+    // Still dry and unchanged: nothing new to show.
+    let p = step(&real, &mut s, t(2, 0), true);
+    assert_eq!(only(&p).action, Action::Wait);
+    // Dry run off: it runs for real.
+    let p = step(&real, &mut s, t(3, 0), false);
+    let spec = run_of(&p);
+    assert!(!spec.dry_run);
+    assert!(
+        only(&p).why.contains("dry run is now off"),
+        "{}",
+        only(&p).why
+    );
+}
+
+#[test]
+fn every_runs_when_first_seen_and_after_each_interval() {
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n    trigger: {every: 2h}\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    assert_eq!(run_of(&p).slot, Some(t(1, 0)));
+    execute(&c, &mut s, &p, |_| true);
+    let p = step(&c, &mut s, t(2, 59), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(phase(&s, "a"), Phase::Succeeded);
+    assert_eq!(s.resets["a"].next_run_at, Some(t(3, 0)));
+    let p = step(&c, &mut s, t(3, 0), false);
+    assert_eq!(run_of(&p).slot, Some(t(3, 0)));
+}
+
+#[test]
+fn cron_runs_at_matching_minutes_and_once_after_downtime() {
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n    trigger: {cron: \"0 * * * *\"}\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 30), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(phase(&s, "a"), Phase::Scheduled);
+    assert_eq!(s.resets["a"].next_run_at, Some(t(2, 0)));
+    let p = step(&c, &mut s, t(2, 0), false);
+    assert_eq!(run_of(&p).slot, Some(t(2, 0)));
+    execute(&c, &mut s, &p, |_| true);
+    // Down from 02:00 to 06:10: one run, for the 06:00 slot.
+    let p = step(&c, &mut s, t(6, 10), false);
+    assert_eq!(run_of(&p).slot, Some(t(6, 0)));
+    execute(&c, &mut s, &p, |_| true);
+    let p = step(&c, &mut s, t(6, 11), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(s.resets["a"].next_run_at, Some(t(7, 0)));
+}
+
+#[test]
+fn a_failed_recurring_slot_does_not_stop_the_next_one() {
+    let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n    trigger: {every: 1h}\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute(&c, &mut s, &p, |_| false);
+    assert_eq!(phase(&s, "a"), Phase::Failed);
+    let p = step(&c, &mut s, t(1, 30), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    let p = step(&c, &mut s, t(2, 0), false);
+    assert_eq!(run_of(&p).hashes, ["h1"]);
+}
+
+#[test]
+fn recurring_entry_past_not_after_expires() {
+    let c = cfg(
+        "resets:\n  - id: a\n    hashes: [h1]\n    trigger: {every: 1h}\n    notAfter: \"2026-11-22T02:00:00Z\"\n",
+    );
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute(&c, &mut s, &p, |_| true);
+    let p = step(&c, &mut s, t(3, 0), false);
+    assert_eq!(only(&p).action, Action::Expire);
+    let p = step(&c, &mut s, t(9, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(phase(&s, "a"), Phase::Expired);
+}
+
+#[test]
+fn batches_split_at_batch_size() {
+    let c = cfg(&format!(
+        "settings:\n  batchSize: 100\nresets:\n  - id: a\n    hashes: [{}]\n",
+        hashes(250)
+    ));
+    let p = plan(&c, &Status::default(), t(1, 0), false);
+    assert_eq!(run_of(&p).batches(), 3);
+}
+
+#[test]
+fn interrupted_run_resumes_at_the_first_unconfirmed_batch() {
+    let c = cfg(&format!(
+        "settings:\n  batchSize: 2\nresets:\n  - id: a\n    hashes: [{}]\n",
+        hashes(6)
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    let spec = run_of(&p).clone();
+    let st = s.resets.get_mut("a").unwrap();
+    st.begin_run(&spec.facts(&c.resets[0]), None, t(1, 0));
+    st.batch_sending(0);
+    st.batch_confirmed(0);
+    st.batch_sending(1); // crash here: the answer to batch 1 is lost
+
+    let p = step(&c, &mut s, t(1, 5), false);
+    let resumed = run_of(&p);
+    assert_eq!(resumed.resume.as_ref().unwrap().next_batch, 1);
+    assert_eq!(resumed.remaining_batches(), 2);
+    assert!(only(&p).why.contains("resume"), "{}", only(&p).why);
+    execute(&c, &mut s, &p, |b| b != 0);
+    assert_eq!(phase(&s, "a"), Phase::Succeeded);
+    assert_eq!(s.resets["a"].history[0].confirmed, 6);
+}
+
+#[test]
+fn interrupted_run_restarts_when_its_hashes_changed() {
+    let c = cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h1, h2]\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    let st = s.resets.get_mut("a").unwrap();
+    st.begin_run(&run_of(&p).facts(&c.resets[0]), None, t(1, 0));
+    st.batch_sending(0);
+    let changed = cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h1, h3]\n");
+    let p = step(&changed, &mut s, t(1, 5), false);
+    assert!(run_of(&p).resume.is_none());
+    assert_eq!(run_of(&p).hashes, ["h1", "h3"]);
+    // With dry run on, an interrupted run is left alone.
+    let p = plan(&c, &s, t(1, 6), true);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(only(&p).phase, Phase::Running);
+}
+
+#[test]
+fn removed_entries_are_orphaned_and_never_run() {
+    let both = cfg("resets:\n  - id: a\n    hashes: [h1]\n  - id: b\n    hashes: [h2]\n");
+    let mut s = Status::default();
+    let p = step(&both, &mut s, t(1, 0), false);
+    execute(&both, &mut s, &p, |_| true);
+    let only_a = cfg("resets:\n  - id: a\n    hashes: [h1]\n");
+    let p = step(&only_a, &mut s, t(2, 0), false);
+    assert_eq!(p.orphans, ["b"]);
+    assert!(s.resets["b"].orphaned);
+    assert_eq!(s.resets["b"].history.len(), 1);
+    assert!(!s.resets["a"].orphaned);
+}

@@ -1,0 +1,403 @@
+//! The status file's types and the pure transitions the executor applies.
+//!
+//! The status file is resetd's memory: what ran, for which revision, which
+//! batches the API confirmed. Every transition here is a plain function of
+//! (status, facts, time); persistence lives in `store`.
+//!
+//! # Guarantees
+//! - A batch is recorded as confirmed only after the API answered 2xx.
+//! - `run` is present exactly while a run is unfinished; after a crash it says
+//!   which batches still need sending.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How many runs `history` keeps per entry.
+pub const HISTORY_LEN: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Status {
+    pub api_version: String,
+    pub kind: String,
+    /// When resetd last wrote this file.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Digest of the config file last reconciled.
+    #[serde(default)]
+    pub config_digest: Option<String>,
+    #[serde(default)]
+    pub resets: BTreeMap<String, EntryStatus>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            api_version: "resetd/v1".into(),
+            kind: "SessionResetStatus".into(),
+            updated_at: None,
+            config_digest: None,
+            resets: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Due, not yet started.
+    Pending,
+    /// Waiting for its time (`nextRunAt`).
+    Scheduled,
+    /// A run is under way (or was, when resetd stopped: it resumes).
+    Running,
+    Succeeded,
+    /// Not retried on its own: change the entry or bump `revision`.
+    Failed,
+    /// Would have run; dry run was on, so nothing was sent.
+    DryRun,
+    /// First seen due after `notAfter`; never run.
+    Expired,
+    Suspended,
+}
+
+/// The end of a run, as recorded in `lastOutcome` and `history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    DryRun,
+    Expired,
+}
+
+impl From<Outcome> for Phase {
+    fn from(o: Outcome) -> Phase {
+        match o {
+            Outcome::Succeeded => Phase::Succeeded,
+            Outcome::Failed => Phase::Failed,
+            Outcome::DryRun => Phase::DryRun,
+            Outcome::Expired => Phase::Expired,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntryStatus {
+    pub phase: Phase,
+    /// Revision of the entry in the config last reconciled.
+    pub revision: u64,
+    pub spec_digest: String,
+    pub hash_count: usize,
+    /// API requests made by the last run, retries included.
+    #[serde(default)]
+    pub attempts: u32,
+    pub first_seen_at: DateTime<Utc>,
+    #[serde(default)]
+    pub last_run_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub next_run_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// What the last finished run did, and for which content.
+    #[serde(default)]
+    pub last_outcome: Option<LastOutcome>,
+    /// The schedule slot the last recurring run was for (cron minute, or the
+    /// start of an `every` run): the next slot is counted from here.
+    #[serde(default)]
+    pub last_slot: Option<DateTime<Utc>>,
+    /// Hashes the API confirmed for `revision` by runs that did not succeed in
+    /// full, so a fixing commit sends only the rest.
+    #[serde(default)]
+    pub confirmed: Option<Confirmed>,
+    /// The unfinished run, if any.
+    #[serde(default)]
+    pub run: Option<RunProgress>,
+    /// The entry is no longer in the config; it will never run again.
+    #[serde(default)]
+    pub orphaned: bool,
+    /// The last runs, newest last.
+    #[serde(default)]
+    pub history: Vec<RunRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LastOutcome {
+    pub outcome: Outcome,
+    pub revision: u64,
+    pub spec_digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Confirmed {
+    pub revision: u64,
+    pub hashes: Vec<String>,
+}
+
+/// Progress of an unfinished run. Batches are sent in order, so progress is
+/// a cursor plus the batches that failed permanently.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunProgress {
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub slot: Option<DateTime<Utc>>,
+    pub revision: u64,
+    pub spec_digest: String,
+    /// Digest of the exact, ordered list of hashes this run sends: batch
+    /// indices mean something only for that list.
+    pub hashes_digest: String,
+    pub hash_count: usize,
+    pub batch_size: usize,
+    pub batches: usize,
+    /// Batches below this index are done (confirmed, or in `failedBatches`).
+    pub next_batch: usize,
+    /// The batch whose request was sent and not yet answered. After a crash
+    /// it is sent again: its answer may have been lost (at-least-once).
+    #[serde(default)]
+    pub in_flight: Option<usize>,
+    #[serde(default)]
+    pub failed_batches: Vec<usize>,
+    #[serde(default)]
+    pub requests: u32,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl RunProgress {
+    /// Indices of confirmed batches.
+    pub fn confirmed_batches(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.next_batch).filter(|i| !self.failed_batches.contains(i))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunRecord {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub revision: u64,
+    /// Hashes this run was to send.
+    pub hashes: usize,
+    /// Hashes the API confirmed.
+    #[serde(default)]
+    pub confirmed: usize,
+    pub requests: u32,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl EntryStatus {
+    /// A status for an entry seen for the first time.
+    pub fn new(revision: u64, spec_digest: &str, hash_count: usize, now: DateTime<Utc>) -> Self {
+        EntryStatus {
+            phase: Phase::Pending,
+            revision,
+            spec_digest: spec_digest.to_owned(),
+            hash_count,
+            attempts: 0,
+            first_seen_at: now,
+            last_run_at: None,
+            completed_at: None,
+            next_run_at: None,
+            last_error: None,
+            last_outcome: None,
+            last_slot: None,
+            confirmed: None,
+            run: None,
+            orphaned: false,
+            history: Vec::new(),
+        }
+    }
+
+    /// Hashes confirmed for `revision` by earlier, unfinished runs.
+    pub fn confirmed_for(&self, revision: u64) -> &[String] {
+        match &self.confirmed {
+            Some(c) if c.revision == revision => &c.hashes,
+            _ => &[],
+        }
+    }
+
+    /// Record the end of a run (or an expiry) and its audit line.
+    pub fn finish(&mut self, record: RunRecord, spec_digest: &str, slot: Option<DateTime<Utc>>) {
+        self.phase = record.outcome.into();
+        self.completed_at = Some(record.finished_at);
+        self.last_error = record.error.clone();
+        self.last_outcome = Some(LastOutcome {
+            outcome: record.outcome,
+            revision: record.revision,
+            spec_digest: spec_digest.to_owned(),
+        });
+        if slot.is_some() {
+            self.last_slot = slot;
+        }
+        self.run = None;
+        self.history.push(record);
+        if self.history.len() > HISTORY_LEN {
+            let excess = self.history.len() - HISTORY_LEN;
+            self.history.drain(..excess);
+        }
+    }
+}
+
+/// What a run is about, as the executor hands it to the transitions below.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFacts<'a> {
+    pub revision: u64,
+    pub spec_digest: &'a str,
+    pub hashes: &'a [String],
+    pub hashes_digest: &'a str,
+    pub batch_size: usize,
+    pub slot: Option<DateTime<Utc>>,
+    /// One-shot entries remember confirmed hashes across failed runs.
+    pub one_shot: bool,
+}
+
+impl EntryStatus {
+    /// Start a run, or continue `resume` (an interrupted run of the same list).
+    pub fn begin_run(&mut self, facts: &RunFacts, resume: Option<RunProgress>, now: DateTime<Utc>) {
+        let progress = resume.unwrap_or_else(|| RunProgress {
+            started_at: now,
+            slot: facts.slot,
+            revision: facts.revision,
+            spec_digest: facts.spec_digest.to_owned(),
+            hashes_digest: facts.hashes_digest.to_owned(),
+            hash_count: facts.hashes.len(),
+            batch_size: facts.batch_size,
+            batches: facts.hashes.len().div_ceil(facts.batch_size.max(1)),
+            next_batch: 0,
+            in_flight: None,
+            failed_batches: Vec::new(),
+            requests: 0,
+            last_error: None,
+        });
+        self.phase = Phase::Running;
+        self.last_run_at = Some(progress.started_at);
+        self.attempts = progress.requests;
+        self.run = Some(progress);
+    }
+
+    fn progress(&mut self) -> Option<&mut RunProgress> {
+        self.run.as_mut()
+    }
+
+    /// A request for `batch` is about to be sent (recorded before sending).
+    pub fn batch_sending(&mut self, batch: usize) {
+        if let Some(run) = self.progress() {
+            run.in_flight = Some(batch);
+            run.requests += 1;
+        }
+        self.attempts += 1;
+    }
+
+    /// The API answered 2xx for `batch`.
+    pub fn batch_confirmed(&mut self, batch: usize) {
+        if let Some(run) = self.progress() {
+            run.in_flight = None;
+            run.next_batch = batch + 1;
+        }
+    }
+
+    /// `batch` failed for good (permanent error, or attempts exhausted).
+    pub fn batch_failed(&mut self, batch: usize, error: String) {
+        if let Some(run) = self.progress() {
+            run.in_flight = None;
+            run.next_batch = batch + 1;
+            run.failed_batches.push(batch);
+            run.last_error = Some(error);
+        }
+    }
+
+    /// A retryable error on `batch`; it will be sent again.
+    pub fn batch_retrying(&mut self, error: String) {
+        if let Some(run) = self.progress() {
+            run.in_flight = None;
+            run.last_error = Some(error);
+        }
+    }
+
+    /// Finish the current run. `abort` is set when the run stopped before its
+    /// last batch (e.g. the token was rejected): it then counts as Failed.
+    pub fn end_run(
+        &mut self,
+        facts: &RunFacts,
+        abort: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let Some(run) = self.run.take() else {
+            return Outcome::Failed;
+        };
+        let confirmed_now: Vec<&String> = run
+            .confirmed_batches()
+            .flat_map(|i| {
+                facts
+                    .hashes
+                    .iter()
+                    .skip(i * run.batch_size)
+                    .take(run.batch_size)
+            })
+            .collect();
+        let complete =
+            abort.is_none() && run.failed_batches.is_empty() && run.next_batch >= run.batches;
+        let outcome = if complete {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        };
+        if facts.one_shot {
+            if complete {
+                self.confirmed = None;
+            } else {
+                let mut hashes = self.confirmed_for(facts.revision).to_vec();
+                hashes.extend(confirmed_now.iter().map(|h| (*h).clone()));
+                self.confirmed = Some(Confirmed {
+                    revision: facts.revision,
+                    hashes,
+                });
+            }
+        }
+        let error = abort.or(run.last_error.clone().filter(|_| !complete));
+        self.attempts = run.requests;
+        self.finish(
+            RunRecord {
+                started_at: run.started_at,
+                finished_at: now,
+                outcome,
+                revision: facts.revision,
+                hashes: facts.hashes.len(),
+                confirmed: confirmed_now.len(),
+                requests: run.requests,
+                error,
+            },
+            facts.spec_digest,
+            facts.slot,
+        );
+        outcome
+    }
+
+    /// Record a dry run: what would have been sent, nothing sent.
+    pub fn record_dry_run(&mut self, facts: &RunFacts, now: DateTime<Utc>) {
+        self.last_run_at = Some(now);
+        self.attempts = 0;
+        self.finish(
+            RunRecord {
+                started_at: now,
+                finished_at: now,
+                outcome: Outcome::DryRun,
+                revision: facts.revision,
+                hashes: facts.hashes.len(),
+                confirmed: 0,
+                requests: 0,
+                error: None,
+            },
+            facts.spec_digest,
+            facts.slot,
+        );
+    }
+}
