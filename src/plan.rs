@@ -44,7 +44,7 @@ pub struct EntryPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send these hashes, or with `dry_run` only record them.
-    Run(RunSpec),
+    Run(Box<RunSpec>),
     /// Due after `notAfter`: mark Expired without running.
     Expire,
     /// Nothing to do now.
@@ -81,7 +81,7 @@ impl RunSpec {
 impl Plan {
     pub fn runs(&self) -> impl Iterator<Item = (&EntryPlan, &RunSpec)> {
         self.entries.iter().filter_map(|e| match &e.action {
-            Action::Run(spec) => Some((e, spec)),
+            Action::Run(spec) => Some((e, &**spec)),
             _ => None,
         })
     }
@@ -180,10 +180,10 @@ fn decide(
         } else {
             "restart interrupted run: its hashes or batch size changed since".into()
         };
-        plan.action = Action::Run(RunSpec {
+        plan.action = Action::Run(Box::new(RunSpec {
             resume: resumable.then(|| run.clone()),
             ..spec
-        });
+        }));
         return plan;
     }
 
@@ -237,7 +237,7 @@ fn decide(
             let spec = run_spec(entry, st, settings, dry_run, slot);
             plan.why = run_reason(entry, st, &spec);
             plan.next_run_at = slot.and_then(|s| schedule::next_after(&entry.trigger, s, now));
-            plan.action = Action::Run(spec);
+            plan.action = Action::Run(Box::new(spec));
             plan
         }
         Due::At(t) => {
