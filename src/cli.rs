@@ -30,8 +30,92 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
         format: ValidateFormat,
     },
+    /// Show what `run` would do now, and why, per entry. Never calls the API
+    /// and never reads the token.
+    Plan {
+        /// The config file.
+        #[arg(long, value_name = "CONFIG")]
+        config: PathBuf,
+        /// Status file [default: beside the config, `<stem>.status.yaml`].
+        #[arg(long, value_name = "PATH")]
+        status: Option<PathBuf>,
+        /// Output format; `markdown` is a table fit for a PR comment.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+        format: PlanFormat,
+    },
+    /// Reconcile: send the resets that are due and write the status file.
+    ///
+    /// With `--once`, reconcile what is due now and exit (0, or 1 if a reset
+    /// attempted in this run ended Failed). Without it, run as a daemon that
+    /// watches the config and fires scheduled triggers on time.
+    Run(RunArgs),
+    /// Print the status file as a table or JSON.
+    Status {
+        /// Find the status file beside this config.
+        #[arg(long, value_name = "CONFIG", conflicts_with = "status")]
+        config: Option<PathBuf>,
+        /// The status file.
+        #[arg(long, value_name = "PATH", required_unless_present = "config")]
+        status: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
+        format: StatusFormat,
+    },
     /// Print the JSON Schema of the config file (equals schema/resetd.schema.json).
     Schema,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The config file.
+    #[arg(long, value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// Status file [default: beside the config, `<stem>.status.yaml`]; set it
+    /// when the config sits on a read-only mount.
+    #[arg(long, value_name = "PATH")]
+    pub status: Option<PathBuf>,
+    /// Reconcile once and exit instead of running as a daemon.
+    #[arg(long)]
+    pub once: bool,
+    /// Send nothing: record what would be sent (phase DryRun). No token needed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// IPRoyal API base URL.
+    #[arg(long, env = "RESETD_API_BASE", default_value = crate::api::DEFAULT_API_BASE, value_name = "URL")]
+    pub api_base: String,
+    /// Read the API token from this file (trailing newline trimmed) instead of
+    /// the IPROYAL_API_TOKEN environment variable.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Serve /healthz, /readyz, /metrics and /status on this address
+    /// (e.g. 127.0.0.1:9090). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Quiet period after a config change before reloading.
+    #[arg(long, value_name = "DUR", default_value = "200ms", value_parser = parse_duration)]
+    pub debounce: std::time::Duration,
+    /// Re-read the config this often even without file events (lost events, NFS).
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
+    pub resync: std::time::Duration,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,11 +5,18 @@
 //! shell (`api`, `store`, `reconcile`, `daemon`, `serve`, `watch`) does the
 //! I/O. See ARCHITECTURE.md for the module map.
 
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod diagnostic;
+pub mod logging;
 pub mod plan;
+pub mod policy;
+pub mod reconcile;
+pub mod report;
 pub mod schedule;
 pub mod schema;
 pub mod status;
+pub mod store;
 pub mod yaml;

@@ -2,11 +2,17 @@
 //! exit code (0 ok, 1 invalid config or failed reset, 2 usage/I/O/environment).
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser as _;
-use resetd::cli::{Cli, Command, ValidateFormat};
+use resetd::api::Api;
+use resetd::cli::{Cli, Command, PlanFormat, RunArgs, StatusFormat, ValidateFormat};
+use resetd::config::{self, Config};
 use resetd::diagnostic::{self, Diagnostic};
+use resetd::reconcile::{Executor, RateLimiter, Stop};
+use resetd::{plan, report, store};
 
 /// How a command ended, as the exit code promises it.
 enum Outcome {
@@ -30,6 +36,37 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Validate { configs, format } => validate(&configs, format),
+        Command::Plan {
+            config,
+            status,
+            format,
+        } => plan_command(&config, status.as_deref(), format),
+        Command::Run(args) => {
+            resetd::logging::init()?;
+            if args.once {
+                run_once(&args)
+            } else {
+                resetd::daemon::main(args).map(|()| Outcome::Ok)
+            }
+        }
+        Command::Status {
+            config,
+            status,
+            format,
+        } => {
+            let path = match (status, config) {
+                (Some(p), _) => p,
+                (None, Some(c)) => store::default_status_path(&c),
+                (None, None) => anyhow::bail!("give --status or --config"),
+            };
+            let st = store::read(&path)?;
+            let text = match format {
+                StatusFormat::Human => report::status_human(&st),
+                StatusFormat::Json => serde_json::to_string_pretty(&st)? + "\n",
+            };
+            print_out(&text)?;
+            Ok(Outcome::Ok)
+        }
         Command::Schema => {
             print_out(&resetd::schema::json())?;
             Ok(Outcome::Ok)
@@ -37,12 +74,12 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
 }
 
-fn validate(configs: &[std::path::PathBuf], format: ValidateFormat) -> anyhow::Result<Outcome> {
+fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outcome> {
     let now = chrono::Utc::now();
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut unreadable = Vec::new();
     for path in configs {
-        match resetd::config::load(path, now) {
+        match config::load(path, now) {
             Ok(loaded) => all.extend(loaded.diagnostics),
             Err(e) => unreadable.push(format!("{}: {e}", path.display())),
         }
@@ -69,6 +106,88 @@ fn validate(configs: &[std::path::PathBuf], format: ValidateFormat) -> anyhow::R
         Outcome::Failed
     } else {
         Outcome::Ok
+    })
+}
+
+/// Load a config for `plan`/`run`, printing its diagnostics to stderr.
+/// `None` when it has errors.
+fn load_config(path: &Path) -> anyhow::Result<Option<Config>> {
+    let loaded = config::load(path, chrono::Utc::now())
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    if !loaded.diagnostics.is_empty() {
+        eprint!("{}", diagnostic::render_human(&loaded.diagnostics));
+    }
+    Ok(loaded.config)
+}
+
+fn plan_command(
+    config_path: &Path,
+    status: Option<&Path>,
+    format: PlanFormat,
+) -> anyhow::Result<Outcome> {
+    let Some(config) = load_config(config_path)? else {
+        return Ok(Outcome::Failed);
+    };
+    let status_path =
+        status.map_or_else(|| store::default_status_path(config_path), Path::to_owned);
+    let st = store::read(&status_path)?;
+    let p = plan::plan(&config, &st, chrono::Utc::now(), false);
+    let text = match format {
+        PlanFormat::Human => report::plan_human(&p),
+        PlanFormat::Json => serde_json::to_string_pretty(&report::plan_json(&p))? + "\n",
+        PlanFormat::Markdown => report::plan_markdown(&p),
+    };
+    print_out(&text)?;
+    Ok(Outcome::Ok)
+}
+
+fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
+    let Some(config) = load_config(&args.config)? else {
+        return Ok(Outcome::Failed);
+    };
+    let status_path = args
+        .status
+        .clone()
+        .unwrap_or_else(|| store::default_status_path(&args.config));
+    let (mut store, mut status) = store::Store::open(&status_path)?;
+    let p = plan::plan(&config, &status, chrono::Utc::now(), args.dry_run);
+    // The token is read only when something will be sent, and its absence
+    // stops the run before any request or status write.
+    let api = if p.needs_api() {
+        let token = resetd::api::load_token(args.token_file.as_deref())?;
+        Some(Api::new(&args.api_base, token)?)
+    } else {
+        None
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut limiter = RateLimiter::new(config.settings.max_requests_per_second);
+    let summary = runtime.block_on(async {
+        Executor {
+            store: &mut store,
+            api: api.as_ref(),
+            limiter: &mut limiter,
+            stop: Stop::never(),
+            observer: &(),
+        }
+        .execute(&config, &p, &mut status)
+        .await
+    })?;
+    print_out(&report::plan_human(&p))?;
+    eprintln!(
+        "resetd: {} succeeded, {} failed, {} dry run(s), {} expired, {} request(s); status in {}",
+        summary.succeeded.len(),
+        summary.failed.len(),
+        summary.dry_runs.len(),
+        summary.expired.len(),
+        summary.requests,
+        status_path.display()
+    );
+    Ok(if summary.failed.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
     })
 }
 

@@ -229,7 +229,10 @@ fn decide(
             plan.phase = Phase::Expired;
             plan.why = format!(
                 "due after `notAfter` ({}): marked Expired, not run",
-                entry.not_after.map(|t| t.to_rfc3339()).unwrap_or_default()
+                entry
+                    .not_after
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default()
             );
             plan
         }
@@ -246,7 +249,14 @@ fn decide(
                 Some(l) if recurring => l.outcome.into(),
                 _ => Phase::Scheduled,
             };
-            wait(plan, phase, format!("scheduled for {}", t.to_rfc3339()))
+            wait(
+                plan,
+                phase,
+                format!(
+                    "scheduled for {}",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            )
         }
         Due::Never => wait(
             plan,
@@ -297,7 +307,10 @@ fn run_reason(entry: &Entry, st: Option<&EntryStatus>, spec: &RunSpec) -> String
     let skipped = entry.hashes.len() - spec.hashes.len();
     match last {
         _ if entry.trigger.is_recurring() => match spec.slot {
-            Some(slot) => format!("{verb}: due for slot {}", slot.to_rfc3339()),
+            Some(slot) => format!(
+                "{verb}: due for slot {}",
+                slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
             None => format!("{verb}: due"),
         },
         None => format!("{verb}: new entry"),
