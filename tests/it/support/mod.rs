@@ -32,3 +32,70 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The token every test hands resetd; it must never show up in its output.
+pub const TOKEN: &str = "tok-SECRET-5f2c9a81e3";
+
+pub const HEAD: &str = "# yaml-language-server: $schema=../schema/resetd.schema.json\napiVersion: resetd/v1\nkind: SessionResets\n";
+
+/// A temporary directory with a config and its status file.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub config: std::path::PathBuf,
+    pub status: std::path::PathBuf,
+}
+
+impl Workspace {
+    /// A workspace whose config is `HEAD` + `body`.
+    pub fn new(body: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("resets.yaml");
+        let status = dir.path().join("resets.status.yaml");
+        let ws = Workspace {
+            dir,
+            config,
+            status,
+        };
+        ws.write_config(body);
+        ws
+    }
+
+    pub fn write_config(&self, body: &str) {
+        std::fs::write(&self.config, format!("{HEAD}{body}")).unwrap();
+    }
+
+    /// `resetd run --once --config <config>` with the token in the
+    /// environment; checks that the token leaked nowhere.
+    pub fn run_once(&self, api_base: &str, extra: &[&str]) -> (i32, String, String) {
+        let mut cmd = self.command(api_base);
+        cmd.args(["run", "--once", "--config"])
+            .arg(&self.config)
+            .args(extra);
+        let result = run(&mut cmd);
+        self.assert_no_token_leak(&result.1, &result.2);
+        result
+    }
+
+    /// `resetd` with the token and API base in its environment; the caller
+    /// adds the subcommand and flags.
+    pub fn command(&self, api_base: &str) -> Command {
+        let mut cmd = resetd();
+        cmd.env("IPROYAL_API_TOKEN", TOKEN)
+            .env("RESETD_API_BASE", api_base)
+            .env("RESETD_LOG", "debug")
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    pub fn status(&self) -> resetd::status::Status {
+        resetd::store::read(&self.status).unwrap()
+    }
+
+    /// The token appears in no output and not in the status file.
+    pub fn assert_no_token_leak(&self, stdout: &str, stderr: &str) {
+        assert!(!stdout.contains(TOKEN), "token leaked to stdout:\n{stdout}");
+        assert!(!stderr.contains(TOKEN), "token leaked to stderr:\n{stderr}");
+        let status = std::fs::read_to_string(&self.status).unwrap_or_default();
+        assert!(!status.contains(TOKEN), "token leaked to the status file");
+    }
+}

@@ -1,0 +1,401 @@
+//! `resetd run --once` against the fake IPRoyal API over real HTTP.
+
+use std::time::Duration;
+
+use resetd::status::{Outcome, Phase};
+
+use crate::fake_api::{FakeApi, Reply};
+use crate::support::{TOKEN, Workspace};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn hashes(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i:04}")).collect()
+}
+
+fn entry(id: &str, hashes: &[String]) -> String {
+    format!("  - id: {id}\n    hashes: [{}]\n", hashes.join(", "))
+}
+
+#[test]
+fn sends_the_documented_request() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(
+        "resets:\n  - id: r1\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB, 01HQ5K3P97DY8EX9Y90YT1K6XA]\n",
+    );
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let requests = api.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.method, "DELETE");
+    assert_eq!(r.path, "/v1/sessions");
+    assert_eq!(
+        r.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.body,
+        r#"{"residential_user_hashes":["01H7YCG0R9GYY1YCPS2S4QA6WB","01HQ5K3P97DY8EX9Y90YT1K6XA"]}"#
+    );
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Succeeded);
+    assert_eq!(st.attempts, 1);
+    assert_eq!(st.history[0].confirmed, 2);
+}
+
+#[test]
+fn splits_into_batches_of_batch_size() {
+    let api = FakeApi::start();
+    let all = hashes("H", 250);
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 100\n  maxRequestsPerSecond: 0\nresets:\n{}",
+        entry("big", &all)
+    ));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let sizes: Vec<usize> = api.requests().iter().map(|r| r.sent().len()).collect();
+    assert_eq!(sizes, [100, 100, 50]);
+    let sent: Vec<String> = api
+        .requests()
+        .iter()
+        .flat_map(|r| r.sent().to_vec())
+        .collect();
+    assert_eq!(sent, all);
+}
+
+#[test]
+fn deduplicates_hashes_across_groups() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(
+        "groups:\n  eu: {hashes: [A1, A2]}\n  us: {hashes: [B1, A1]}\n  all: {include: [eu, us]}\nresets:\n  - id: r1\n    groups: [all, us]\n    hashes: [A2, C1]\n",
+    );
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(api.requests()[0].sent(), ["A1", "A2", "B1", "C1"]);
+}
+
+#[test]
+fn honours_retry_after_then_succeeds() {
+    let api = FakeApi::start();
+    api.script([Reply::RetryAfter(429, "1".into())]);
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("H", 2))));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].sent(), requests[1].sent());
+    let gap = requests[1].received - requests[0].received;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "retried after {gap:?}, Retry-After said 1s"
+    );
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Succeeded);
+    assert_eq!(st.attempts, 2);
+}
+
+#[test]
+fn retries_server_errors_then_succeeds() {
+    let api = FakeApi::start();
+    api.script([Reply::Status(500), Reply::Status(502)]);
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("H", 3))));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(api.requests().len(), 3);
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Succeeded);
+    assert_eq!(st.attempts, 3);
+    assert_eq!(st.history[0].requests, 3);
+}
+
+#[test]
+fn retries_dropped_connections() {
+    let api = FakeApi::start();
+    api.script([Reply::Drop, Reply::DropMidResponse]);
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("H", 1))));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(api.requests().len(), 3);
+    assert_eq!(ws.status().resets["r1"].phase, Phase::Succeeded);
+}
+
+#[test]
+fn unauthorized_fails_loudly_without_retrying() {
+    let api = FakeApi::start();
+    api.default_reply(Reply::Json(401, r#"{"message":"Unauthenticated."}"#.into()));
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 1\nresets:\n{}",
+        entry("r1", &hashes("H", 3))
+    ));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(api.requests().len(), 1, "a refused token stops the run");
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Failed);
+    let error = st.last_error.as_deref().unwrap();
+    assert!(
+        error.contains("HTTP 401") && error.contains("refused the token"),
+        "{error}"
+    );
+    assert!(stderr.contains("refused the token"), "{stderr}");
+}
+
+#[test]
+fn dry_run_sends_nothing_and_records_dry_run() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("H", 3))));
+    let mut cmd = crate::support::resetd();
+    cmd.args(["run", "--once", "--dry-run", "--config"])
+        .arg(&ws.config)
+        .env("RESETD_API_BASE", api.base());
+    let (code, stdout, stderr) = crate::support::run(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("DRY-RUN"), "{stdout}");
+    assert!(api.requests().is_empty());
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::DryRun);
+    assert_eq!(st.history[0].hashes, 3);
+}
+
+#[test]
+fn succeeded_entry_is_not_run_again_after_restart_until_revision_bump() {
+    let api = FakeApi::start();
+    let body = format!("resets:\n{}", entry("r1", &hashes("H", 2)));
+    let ws = Workspace::new(&body);
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    assert_eq!(api.requests().len(), 1, "a second start sends nothing");
+
+    ws.write_config(&format!("{body}    revision: 1\n"));
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    assert_eq!(api.requests().len(), 2, "a revision bump runs it again");
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.revision, 1);
+    assert_eq!(st.history.len(), 2);
+}
+
+#[test]
+fn not_after_in_the_past_expires_without_requests() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!(
+        "resets:\n{}    notAfter: \"2020-01-01T00:00:00Z\"\n",
+        entry("old", &hashes("H", 2))
+    ));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(api.requests().is_empty());
+    let st = &ws.status().resets["old"];
+    assert_eq!(st.phase, Phase::Expired);
+    assert_eq!(st.history[0].outcome, Outcome::Expired);
+}
+
+#[test]
+fn failed_entry_waits_for_a_fix_then_sends_only_unconfirmed_hashes() {
+    let api = FakeApi::start();
+    // Batch 2 of 3 is rejected as a bad request; the others are confirmed.
+    api.script([
+        Reply::Status(204),
+        Reply::Json(422, r#"{"error":{"message":"invalid hash H0003"}}"#.into()),
+    ]);
+    let all = hashes("H", 6);
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
+        entry("r1", &all)
+    ));
+    let (code, _, _) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(api.requests().len(), 3);
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Failed);
+    assert_eq!(
+        st.last_error.as_deref(),
+        Some("HTTP 422: invalid hash H0003")
+    );
+
+    // Not retried on its own.
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    assert_eq!(api.requests().len(), 3);
+
+    // The fix drops the bad hash: only H0002 is still owed.
+    let fixed: Vec<String> = all.iter().filter(|h| *h != "H0003").cloned().collect();
+    ws.write_config(&format!(
+        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
+        entry("r1", &fixed)
+    ));
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    let requests = api.requests();
+    assert_eq!(requests.len(), 4);
+    assert_eq!(requests[3].sent(), ["H0002"]);
+    assert_eq!(ws.status().resets["r1"].phase, Phase::Succeeded);
+}
+
+#[test]
+fn missing_token_exits_2_before_any_request_or_write() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("H", 1))));
+    let mut cmd = crate::support::resetd();
+    cmd.args(["run", "--once", "--config"])
+        .arg(&ws.config)
+        .env("RESETD_API_BASE", api.base());
+    let (code, _, stderr) = crate::support::run(&mut cmd);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("IPROYAL_API_TOKEN"), "{stderr}");
+    assert!(api.requests().is_empty());
+    assert!(!ws.status.exists());
+}
+
+#[test]
+fn token_file_is_read_with_its_newline_trimmed() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("H", 1))));
+    let token_file = ws.dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let mut cmd = crate::support::resetd();
+    cmd.args(["run", "--once", "--config"])
+        .arg(&ws.config)
+        .arg("--token-file")
+        .arg(&token_file)
+        .args(["--api-base", &api.base()]);
+    let (code, stdout, stderr) = crate::support::run(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    ws.assert_no_token_leak(&stdout, &stderr);
+    assert_eq!(
+        api.requests()[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+}
+
+#[test]
+fn corrupt_status_exits_2_and_is_left_untouched() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("H", 1))));
+    std::fs::write(
+        &ws.status,
+        "apiVersion: resetd/v1\nresets: {r1: {phase: Bogus\n",
+    )
+    .unwrap();
+    let before = std::fs::read(&ws.status).unwrap();
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    assert!(api.requests().is_empty());
+    assert_eq!(std::fs::read(&ws.status).unwrap(), before);
+}
+
+#[test]
+fn removed_entries_are_kept_as_orphans() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!(
+        "resets:\n{}{}",
+        entry("keep", &hashes("K", 1)),
+        entry("gone", &hashes("G", 1))
+    ));
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    ws.write_config(&format!("resets:\n{}", entry("keep", &hashes("K", 1))));
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    let status = ws.status();
+    assert!(status.resets["gone"].orphaned);
+    assert!(!status.resets["keep"].orphaned);
+    assert_eq!(status.resets["gone"].history.len(), 1);
+    assert_eq!(api.requests().len(), 2);
+}
+
+#[test]
+fn plan_never_calls_the_api_and_names_every_entry() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!(
+        "resets:\n{}{}    trigger: {{cron: \"0 3 * * *\"}}\n",
+        entry("now", &hashes("N", 2)),
+        entry("nightly", &hashes("Y", 1))
+    ));
+    for format in ["human", "json", "markdown"] {
+        let mut cmd = ws.command(&api.base());
+        cmd.args(["plan", "--config"])
+            .arg(&ws.config)
+            .args(["--format", format]);
+        let (code, stdout, stderr) = crate::support::run(&mut cmd);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains("now") && stdout.contains("nightly"),
+            "{stdout}"
+        );
+        ws.assert_no_token_leak(&stdout, &stderr);
+    }
+    assert!(api.requests().is_empty());
+    assert!(!ws.status.exists(), "plan writes nothing");
+}
+
+#[test]
+fn status_command_prints_the_table_and_json() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("H", 1))));
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    let mut cmd = crate::support::resetd();
+    cmd.args(["status", "--config"]).arg(&ws.config);
+    let (code, stdout, _) = crate::support::run(&mut cmd);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("r1") && stdout.contains("Succeeded"),
+        "{stdout}"
+    );
+    let mut cmd = crate::support::resetd();
+    cmd.args(["status", "--format", "json", "--status"])
+        .arg(&ws.status);
+    let (_, stdout, _) = crate::support::run(&mut cmd);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["resets"]["r1"]["phase"], "Succeeded");
+}
+
+#[test]
+fn a_crash_mid_request_resumes_without_resending_confirmed_batches() {
+    let api = FakeApi::start();
+    // Batches 0 and 1 are confirmed; the server holds batch 2 open.
+    api.script([Reply::Status(204), Reply::Status(204), Reply::Hold]);
+    let all = hashes("H", 10);
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
+        entry("r1", &all)
+    ));
+    let mut cmd = ws.command(&api.base());
+    cmd.args(["run", "--once", "--config"]).arg(&ws.config);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    api.wait_until(WAIT, "the third request to be held", |r| r.len() == 3);
+
+    // While it runs, a second process on the same status file is refused.
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&format!("pid {}", child.id())), "{stderr}");
+
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    api.release_held();
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Running);
+    assert_eq!(st.run.as_ref().unwrap().in_flight, Some(2));
+
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let requests = api.requests();
+    let confirmed_before_kill: Vec<&[String]> = requests[..2].iter().map(|r| r.sent()).collect();
+    for r in &requests[3..] {
+        assert!(
+            !confirmed_before_kill.contains(&r.sent()),
+            "batch {:?} was confirmed and sent again",
+            r.sent()
+        );
+    }
+    let mut sent: Vec<String> = requests.iter().flat_map(|r| r.sent().to_vec()).collect();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent, all, "every hash sent at least once");
+    assert_eq!(
+        requests.len(),
+        6,
+        "batches 2..5 after the restart (2 re-sent: its answer was lost)"
+    );
+    assert_eq!(ws.status().resets["r1"].phase, Phase::Succeeded);
+}
