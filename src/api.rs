@@ -8,7 +8,7 @@
 //!   never formatted: `Token`'s Debug and Display print `[redacted]`, and error
 //!   messages are scrubbed of it in case a server echoes it back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -18,7 +18,7 @@ use crate::policy::Failure;
 pub const DEFAULT_API_BASE: &str = "https://resi-api.iproyal.com/v1";
 
 /// An IPRoyal API token. It cannot be printed.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
 
 impl Token {
@@ -116,7 +116,6 @@ impl ApiError {
 #[derive(Debug, Clone, Copy)]
 pub struct Answered {
     pub code: u16,
-    pub elapsed: Duration,
 }
 
 pub struct Api {
@@ -161,7 +160,6 @@ impl Api {
         hashes: &[String],
         timeout: Duration,
     ) -> Result<Answered, ApiError> {
-        let started = Instant::now();
         let body = serde_json::json!({ "residential_user_hashes": hashes });
         let sent = self
             .client
@@ -181,10 +179,7 @@ impl Api {
             // Drain the body so the connection can be reused; its content is
             // not documented and not needed.
             let _ = response.bytes().await;
-            return Ok(Answered {
-                code,
-                elapsed: started.elapsed(),
-            });
+            return Ok(Answered { code });
         }
         let retry_after = response
             .headers()

@@ -46,7 +46,10 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             if args.once {
                 run_once(&args)
             } else {
-                resetd::daemon::main(args).map(|()| Outcome::Ok)
+                match resetd::daemon::main(args)? {
+                    resetd::daemon::Exit::Stopped => Ok(Outcome::Ok),
+                    resetd::daemon::Exit::InvalidConfig => Ok(Outcome::Failed),
+                }
             }
         }
         Command::Status {

@@ -27,8 +27,8 @@ use crate::store::{Store, StoreError};
 /// Receives what happens, for metrics. Every method has a no-op default.
 pub trait Observer: Send + Sync {
     /// One API request ended: `code` is the HTTP status, `None` for a timeout
-    /// or connection failure.
-    fn request(&self, _code: Option<u16>, _elapsed: Duration) {}
+    /// (`timed_out`) or a connection failure.
+    fn request(&self, _code: Option<u16>, _elapsed: Duration, _timed_out: bool) {}
     fn hashes_confirmed(&self, _count: usize) {}
     fn run_finished(&self, _outcome: Outcome) {}
 }
@@ -132,6 +132,7 @@ impl Executor<'_> {
         status: &mut Status,
     ) -> Result<Summary, StoreError> {
         let mut summary = Summary::default();
+        let before = status.clone();
         apply_to_status(status, config, plan);
         for entry_plan in &plan.entries {
             if entry_plan.action == crate::plan::Action::Expire {
@@ -142,7 +143,10 @@ impl Executor<'_> {
                 tracing::warn!(entry = %entry_plan.id, "{warning}");
             }
         }
-        self.save(status)?;
+        // An idle pass (a resync, a timer with nothing due) writes nothing.
+        if *status != before {
+            self.save(status)?;
+        }
         for (entry_plan, spec) in plan.runs() {
             let Some(entry) = config.resets.iter().find(|e| e.id == entry_plan.id) else {
                 continue;
@@ -270,14 +274,16 @@ impl Executor<'_> {
             }
             self.save(status)?;
             self.limiter.wait().await;
+            let sent_at = Instant::now();
             let result = api.delete_sessions(hashes, settings.request_timeout).await;
+            let elapsed = sent_at.elapsed();
             summary.requests += 1;
             let Some(st) = status.resets.get_mut(&entry.id) else {
                 return Ok(BatchEnd::Failed);
             };
             let error = match result {
                 Ok(answer) => {
-                    self.observer.request(Some(answer.code), answer.elapsed);
+                    self.observer.request(Some(answer.code), elapsed, false);
                     self.observer.hashes_confirmed(hashes.len());
                     st.batch_confirmed(batch);
                     self.save(status)?;
@@ -290,7 +296,8 @@ impl Executor<'_> {
                 crate::api::ApiError::Status { code, .. } => Some(*code),
                 _ => None,
             };
-            self.observer.request(code, Duration::ZERO);
+            let timed_out = matches!(error, crate::api::ApiError::Timeout(_));
+            self.observer.request(code, elapsed, timed_out);
             let message = error.to_string();
             match policy::on_failure(&error.failure(), attempt, settings.max_attempts, jitter()) {
                 Verdict::Retry(delay) => {

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod daemon;
 mod fake_api;
 mod run_once;
 mod support;

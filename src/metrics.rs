@@ -1,0 +1,186 @@
+//! Prometheus metrics, served as text on `/metrics`.
+//!
+//! Names follow SPEC §5; counters are registered without `_total`, which the
+//! text encoder appends.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::reconcile::Observer;
+use crate::status::{Outcome, Phase, Status};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    /// HTTP status, or `timeout` / `connection` when there was none.
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<CodeLabel, Counter>,
+    duration: Histogram,
+    hashes_reset: Counter,
+    resets: Family<OutcomeLabel, Counter>,
+    reloads: Family<ResultLabel, Counter>,
+    last_reload_ok: Gauge,
+    entries: Family<PhaseLabel, Gauge>,
+    last_reconcile: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "resetd_api_requests",
+            "IPRoyal API requests, by HTTP status",
+            requests.clone(),
+        );
+        let duration = Histogram::new(exponential_buckets(0.01, 2.0, 12));
+        registry.register(
+            "resetd_api_request_duration_seconds",
+            "Time from sending a DELETE to its answer",
+            duration.clone(),
+        );
+        let hashes_reset = Counter::default();
+        registry.register(
+            "resetd_hashes_reset",
+            "Hashes whose sessions the API confirmed reset",
+            hashes_reset.clone(),
+        );
+        let resets = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "resetd_resets",
+            "Finished entry runs, by outcome",
+            resets.clone(),
+        );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "resetd_config_reloads",
+            "Config reloads, by result",
+            reloads.clone(),
+        );
+        let last_reload_ok = Gauge::default();
+        registry.register(
+            "resetd_config_last_reload_successful",
+            "1 if the last config reload succeeded, 0 if the last good config is still in force",
+            last_reload_ok.clone(),
+        );
+        let entries = Family::<PhaseLabel, Gauge>::default();
+        registry.register(
+            "resetd_entries",
+            "Entries in the status file, by phase",
+            entries.clone(),
+        );
+        let last_reconcile = Gauge::default();
+        registry.register(
+            "resetd_last_reconcile_timestamp_seconds",
+            "Unix time of the last reconcile pass",
+            last_reconcile.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            duration,
+            hashes_reset,
+            resets,
+            reloads,
+            last_reload_ok,
+            entries,
+            last_reconcile,
+        }
+    }
+
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.reloads
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+        self.last_reload_ok.set(i64::from(ok));
+    }
+
+    /// Refresh the per-phase gauges from the status.
+    pub fn status(&self, status: &Status) {
+        for phase in [
+            Phase::Pending,
+            Phase::Scheduled,
+            Phase::Running,
+            Phase::Succeeded,
+            Phase::Failed,
+            Phase::DryRun,
+            Phase::Expired,
+            Phase::Suspended,
+        ] {
+            let count = status
+                .resets
+                .values()
+                .filter(|s| s.phase == phase && !s.orphaned)
+                .count();
+            self.entries
+                .get_or_create(&PhaseLabel {
+                    phase: format!("{phase:?}"),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.last_reconcile.set(chrono::Utc::now().timestamp());
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Observer for Metrics {
+    fn request(&self, code: Option<u16>, elapsed: Duration, timed_out: bool) {
+        let code = match code {
+            Some(c) => c.to_string(),
+            None if timed_out => "timeout".into(),
+            None => "connection".into(),
+        };
+        self.requests.get_or_create(&CodeLabel { code }).inc();
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    fn hashes_confirmed(&self, count: usize) {
+        self.hashes_reset
+            .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+
+    fn run_finished(&self, outcome: Outcome) {
+        let outcome = format!("{outcome:?}");
+        self.resets.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+}
