@@ -17,3 +17,11 @@ bench_validate() {
 }
 
 if want validate "$@"; then bench_validate; fi
+
+bench_reaction() {
+  echo "== reaction: config save -> first DELETE, 100 edits"
+  target/release/examples/bench_reaction 100 200ms
+  target/release/examples/bench_reaction 100 20ms
+}
+
+if want reaction "$@"; then bench_reaction; fi
