@@ -402,3 +402,24 @@ fn metrics_and_status_endpoints_serve_the_spec_names() {
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["resets"]["first"]["phase"], "Succeeded");
 }
+
+#[test]
+fn an_at_trigger_fires_on_time_while_running() {
+    let api = FakeApi::start();
+    let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let at_text = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let ws = Workspace::new(&format!(
+        "resets:\n{}    trigger: {{at: \"{at_text}\"}}\n",
+        entry("later", "AAAA1")
+    ));
+    let _daemon = Daemon::start(&ws, &api, &[]);
+    let requests = requests_with(&api, "AAAA1");
+    let fired = chrono::Utc::now();
+    assert!(fired >= at, "fired before its time");
+    assert!(
+        fired - at < chrono::Duration::seconds(2),
+        "fired {} late",
+        fired - at
+    );
+    assert_eq!(requests.len(), 1);
+}
