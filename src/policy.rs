@@ -30,17 +30,27 @@ pub enum Verdict {
     StopRun,
 }
 
-/// First backoff delay; doubles each attempt.
-pub const BASE_DELAY: Duration = Duration::from_millis(200);
 /// Longest backoff delay.
 pub const MAX_DELAY: Duration = Duration::from_secs(30);
 /// Longest `Retry-After` honoured; a server asking for more is treated as
 /// asking for this much, so one answer cannot park resetd for hours.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
+/// How retries are spaced and bounded (from the config's settings).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    /// The first backoff delay; it doubles each attempt.
+    pub base_delay: Duration,
+}
+
 /// `attempt` is the number of the attempt that just failed (1-based);
 /// `jitter` is in `[0, 1)` and spreads retries of many batches apart.
-pub fn on_failure(failure: &Failure, attempt: u32, max_attempts: u32, jitter: f64) -> Verdict {
+pub fn on_failure(failure: &Failure, attempt: u32, policy: RetryPolicy, jitter: f64) -> Verdict {
+    let RetryPolicy {
+        max_attempts,
+        base_delay,
+    } = policy;
     let retryable = match failure {
         Failure::Status {
             code: 401 | 403, ..
@@ -51,20 +61,19 @@ pub fn on_failure(failure: &Failure, attempt: u32, max_attempts: u32, jitter: f6
     if !retryable || attempt >= max_attempts {
         return Verdict::GiveUp;
     }
-    let backoff = backoff(attempt, jitter);
     match failure {
         Failure::Status {
             retry_after: Some(after),
             ..
-        } => Verdict::Retry((*after).min(MAX_RETRY_AFTER).max(backoff / 2)),
-        _ => Verdict::Retry(backoff),
+        } => Verdict::Retry((*after).min(MAX_RETRY_AFTER)),
+        _ => Verdict::Retry(backoff(base_delay, attempt, jitter)),
     }
 }
 
-/// Exponential backoff with jitter: `BASE · 2^(attempt-1)`, capped, then
+/// Exponential backoff with jitter: `base · 2^(attempt-1)`, capped, then
 /// scaled into `[50%, 100%]` of that.
-fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let exp = BASE_DELAY.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+fn backoff(base: Duration, attempt: u32, jitter: f64) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     exp.min(MAX_DELAY)
         .mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
@@ -72,6 +81,13 @@ fn backoff(attempt: u32, jitter: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn p(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(200),
+        }
+    }
 
     fn status(code: u16) -> Failure {
         Failure::Status {
@@ -90,7 +106,7 @@ mod tests {
             Failure::Connection,
         ] {
             assert!(
-                matches!(on_failure(&failure, 1, 5, 0.0), Verdict::Retry(_)),
+                matches!(on_failure(&failure, 1, p(5), 0.0), Verdict::Retry(_)),
                 "{failure:?}"
             );
         }
@@ -99,38 +115,38 @@ mod tests {
     #[test]
     fn client_errors_give_up_and_auth_errors_stop_the_run() {
         for code in [400, 404, 409, 422] {
-            assert_eq!(on_failure(&status(code), 1, 5, 0.0), Verdict::GiveUp);
+            assert_eq!(on_failure(&status(code), 1, p(5), 0.0), Verdict::GiveUp);
         }
-        assert_eq!(on_failure(&status(401), 1, 5, 0.0), Verdict::StopRun);
-        assert_eq!(on_failure(&status(403), 1, 5, 0.0), Verdict::StopRun);
+        assert_eq!(on_failure(&status(401), 1, p(5), 0.0), Verdict::StopRun);
+        assert_eq!(on_failure(&status(403), 1, p(5), 0.0), Verdict::StopRun);
     }
 
     #[test]
     fn attempts_are_bounded() {
         assert!(matches!(
-            on_failure(&status(500), 4, 5, 0.0),
+            on_failure(&status(500), 4, p(5), 0.0),
             Verdict::Retry(_)
         ));
-        assert_eq!(on_failure(&status(500), 5, 5, 0.0), Verdict::GiveUp);
-        assert_eq!(on_failure(&status(500), 1, 1, 0.0), Verdict::GiveUp);
+        assert_eq!(on_failure(&status(500), 5, p(5), 0.0), Verdict::GiveUp);
+        assert_eq!(on_failure(&status(500), 1, p(1), 0.0), Verdict::GiveUp);
     }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
         assert_eq!(
-            on_failure(&status(500), 1, 99, 1.0),
+            on_failure(&status(500), 1, p(99), 1.0),
             Verdict::Retry(Duration::from_millis(200))
         );
         assert_eq!(
-            on_failure(&status(500), 2, 99, 1.0),
+            on_failure(&status(500), 2, p(99), 1.0),
             Verdict::Retry(Duration::from_millis(400))
         );
         assert_eq!(
-            on_failure(&status(500), 2, 99, 0.0),
+            on_failure(&status(500), 2, p(99), 0.0),
             Verdict::Retry(Duration::from_millis(200))
         );
         assert_eq!(
-            on_failure(&status(500), 30, 99, 1.0),
+            on_failure(&status(500), 30, p(99), 1.0),
             Verdict::Retry(MAX_DELAY)
         );
     }
@@ -142,11 +158,11 @@ mod tests {
             retry_after: Some(Duration::from_secs(secs)),
         };
         assert_eq!(
-            on_failure(&asked(3), 1, 5, 0.5),
+            on_failure(&asked(3), 1, p(5), 0.5),
             Verdict::Retry(Duration::from_secs(3))
         );
         assert_eq!(
-            on_failure(&asked(86_400), 1, 5, 0.5),
+            on_failure(&asked(86_400), 1, p(5), 0.5),
             Verdict::Retry(MAX_RETRY_AFTER)
         );
     }

@@ -299,7 +299,11 @@ impl Executor<'_> {
             let timed_out = matches!(error, crate::api::ApiError::Timeout(_));
             self.observer.request(code, elapsed, timed_out);
             let message = error.to_string();
-            match policy::on_failure(&error.failure(), attempt, settings.max_attempts, jitter()) {
+            let retry = policy::RetryPolicy {
+                max_attempts: settings.max_attempts,
+                base_delay: settings.retry_delay,
+            };
+            match policy::on_failure(&error.failure(), attempt, retry, jitter()) {
                 Verdict::Retry(delay) => {
                     st.batch_retrying(message.clone());
                     self.save(status)?;

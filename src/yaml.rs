@@ -99,6 +99,11 @@ impl Loc {
     }
 }
 
+/// Most nodes that aliases may copy into one document. Configs come from pull
+/// requests, which may be hostile: without a bound, a "billion laughs"
+/// document of nested aliases expands exponentially while being validated.
+pub const MAX_ALIAS_NODES: usize = 1_000_000;
+
 /// A YAML problem that prevents building the document at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -117,12 +122,15 @@ enum Frame {
     Seq {
         pos: Pos,
         anchor: usize,
+        /// `Builder::nodes` when the collection started, to size anchors.
+        first_node: usize,
         values: Vec<Value>,
         locs: Vec<Loc>,
     },
     Map {
         pos: Pos,
         anchor: usize,
+        first_node: usize,
         values: Map<String, Value>,
         locs: Vec<(String, Pos, Loc)>,
         /// A key waiting for its value.
@@ -133,8 +141,12 @@ enum Frame {
 struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Value, Loc)>,
+    /// Anchored nodes with their size in nodes, for aliases to copy.
+    anchors: HashMap<usize, (Value, Loc, usize)>,
     root: Option<(Value, Loc)>,
+    /// Nodes built so far, and how many of them aliases copied.
+    nodes: usize,
+    alias_nodes: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -144,6 +156,8 @@ impl<'a> Builder<'a> {
             stack: Vec::new(),
             anchors: HashMap::new(),
             root: None,
+            nodes: 0,
+            alias_nodes: 0,
         }
     }
 
@@ -191,47 +205,79 @@ impl<'a> Builder<'a> {
                     } else {
                         Value::String(text.into_owned())
                     };
-                    self.push(value, Loc::Scalar(pos), anchor, pos)?;
+                    self.nodes += 1;
+                    self.push(value, Loc::Scalar(pos), (anchor, 1), pos)?;
                 }
                 Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
                     pos,
                     anchor,
+                    first_node: self.nodes,
                     values: Vec::new(),
                     locs: Vec::new(),
                 }),
                 Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
                     pos,
                     anchor,
+                    first_node: self.nodes,
                     values: Map::new(),
                     locs: Vec::new(),
                     key: None,
                 }),
                 Event::SequenceEnd | Event::MappingEnd => {
-                    let (value, loc, anchor, start) = match self.stack.pop() {
+                    let (value, loc, anchor, first_node, start) = match self.stack.pop() {
                         Some(Frame::Seq {
                             pos,
                             anchor,
+                            first_node,
                             values,
                             locs,
-                        }) => (Value::Array(values), Loc::Seq(pos, locs), anchor, pos),
+                        }) => (
+                            Value::Array(values),
+                            Loc::Seq(pos, locs),
+                            anchor,
+                            first_node,
+                            pos,
+                        ),
                         Some(Frame::Map {
                             pos,
                             anchor,
+                            first_node,
                             values,
                             locs,
                             ..
-                        }) => (Value::Object(values), Loc::Map(pos, locs), anchor, pos),
+                        }) => (
+                            Value::Object(values),
+                            Loc::Map(pos, locs),
+                            anchor,
+                            first_node,
+                            pos,
+                        ),
                         None => return Err(self.error(pos, "unbalanced YAML collection")),
                     };
-                    self.push(value, loc, anchor, start)?;
+                    self.nodes += 1;
+                    let size = self.nodes - first_node;
+                    self.push(value, loc, (anchor, size), start)?;
                 }
                 Event::Alias(id) => {
-                    let (value, loc) = self
+                    let size = self
+                        .anchors
+                        .get(&id)
+                        .map(|a| a.2)
+                        .ok_or_else(|| self.error(pos, "alias refers to an unknown anchor"))?;
+                    self.alias_nodes += size;
+                    if self.alias_nodes > MAX_ALIAS_NODES {
+                        return Err(self.error(
+                            pos,
+                            format!("aliases expand to more than {MAX_ALIAS_NODES} nodes; refusing the document"),
+                        ));
+                    }
+                    let (value, loc, _) = self
                         .anchors
                         .get(&id)
                         .cloned()
                         .ok_or_else(|| self.error(pos, "alias refers to an unknown anchor"))?;
-                    self.push(value, loc, 0, pos)?;
+                    self.nodes += size;
+                    self.push(value, loc, (0, size), pos)?;
                 }
                 Event::StreamEnd => break,
                 _ => {}
@@ -246,9 +292,18 @@ impl<'a> Builder<'a> {
     }
 
     /// Attach a finished node to its parent (or make it the root).
-    fn push(&mut self, value: Value, loc: Loc, anchor: usize, pos: Pos) -> Result<(), SyntaxError> {
+    /// `anchor`: (anchor id or 0, size of the node in nodes).
+    fn push(
+        &mut self,
+        value: Value,
+        loc: Loc,
+        anchor: (usize, usize),
+        pos: Pos,
+    ) -> Result<(), SyntaxError> {
+        let (anchor, size) = anchor;
         if anchor != 0 {
-            self.anchors.insert(anchor, (value.clone(), loc.clone()));
+            self.anchors
+                .insert(anchor, (value.clone(), loc.clone(), size));
         }
         let mut duplicate = None;
         match self.stack.last_mut() {
@@ -527,6 +582,17 @@ mod tests {
         let (back, _) = parse(&text).unwrap();
         assert_eq!(back, v, "{text}");
         assert!(text.contains("phase: Succeeded\n"), "{text}");
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let prev = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("aliases expand"), "{}", err.message);
     }
 
     #[test]

@@ -331,7 +331,13 @@ pub fn semantic(
             &s.request_timeout.0,
             &[key("settings"), key("requestTimeout")],
             report,
-        )?;
+        );
+        let retry_delay = parse_duration(
+            &s.retry_delay.0,
+            &[key("settings"), key("retryDelay")],
+            report,
+        );
+        let (timeout, retry_delay) = (timeout?, retry_delay?);
         Some(Settings {
             dry_run: s.dry_run,
             batch_size: usize::try_from(s.batch_size).unwrap_or(usize::MAX),
@@ -339,6 +345,7 @@ pub fn semantic(
             request_timeout: timeout,
             max_requests_per_second: (s.max_requests_per_second > 0)
                 .then_some(s.max_requests_per_second),
+            retry_delay,
         })
     });
     complete &= settings.is_some();

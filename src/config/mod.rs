@@ -36,6 +36,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// `None`: no rate limit.
     pub max_requests_per_second: Option<u32>,
+    /// First retry delay (doubles per attempt).
+    pub retry_delay: Duration,
 }
 
 /// One reset entry with its groups resolved.

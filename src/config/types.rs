@@ -70,6 +70,9 @@ pub struct Settings {
     /// Rate limit for API requests across all entries; 0 means no limit.
     #[schemars(range(min = 0, max = 10000))]
     pub max_requests_per_second: u32,
+    /// Delay before the first retry of a failed request; it doubles with each
+    /// attempt, up to 30s, with jitter. A `Retry-After` answer overrides it.
+    pub retry_delay: Duration,
 }
 
 impl Default for Settings {
@@ -80,6 +83,7 @@ impl Default for Settings {
             max_attempts: 5,
             request_timeout: Duration("30s".into()),
             max_requests_per_second: 5,
+            retry_delay: Duration("200ms".into()),
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum Reply {
     Drop,
     /// Send the status line and part of the headers, then close.
     DropMidResponse,
+    /// Send a complete head announcing a body, part of the body, then close.
+    DropMidBody,
     /// Keep the request open until `release_held` (or the server ends).
     Hold,
 }
@@ -246,6 +248,13 @@ fn answer(
         }
         Reply::DropMidResponse => {
             let _ = writer.write_all(b"HTTP/1.1 204 No Content\r\nContent-Le");
+            let _ = writer.shutdown(std::net::Shutdown::Both);
+            return None;
+        }
+        Reply::DropMidBody => {
+            let _ = writer.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mess",
+            );
             let _ = writer.shutdown(std::net::Shutdown::Both);
             return None;
         }

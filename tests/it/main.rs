@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod crash_loop;
 mod daemon;
 mod fake_api;
+mod faults;
 mod run_once;
 mod support;
 mod validate;
