@@ -25,3 +25,11 @@ bench_reaction() {
 }
 
 if want reaction "$@"; then bench_reaction; fi
+
+bench_fuzz() {
+  local cases=${FUZZ_CASES:-50000}
+  echo "== fuzz: ${cases} cases per property (config loader, status emitter)"
+  PROPTEST_CASES=$cases cargo test --release --locked -q --test it fuzz 2>&1 | grep -E "test result|panicked|minimal failing"
+}
+
+if want fuzz "$@"; then bench_fuzz; fi

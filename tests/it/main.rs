@@ -6,6 +6,7 @@ mod crash_loop;
 mod daemon;
 mod fake_api;
 mod faults;
+mod fuzz;
 mod run_once;
 mod support;
 mod validate;
