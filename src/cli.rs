@@ -7,10 +7,29 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  ok
+  1  invalid config, or a reset attempted by `run --once` ended Failed
+  2  usage, I/O or environment error (missing token, locked or corrupt status)
+
+Environment:
+  IPROYAL_API_TOKEN  the API token (or use --token-file); read only when a real request is due
+  RESETD_API_BASE    API base URL (default https://resi-api.iproyal.com/v1)
+  RESETD_LOG         log filter, e.g. `info`, `debug`, `resetd=debug` (default info)
+  RESETD_LOG_FORMAT  `text` (default) or `json`
+
+Examples:
+  resetd validate --format github resets.yaml
+  resetd plan --config resets.yaml --format markdown
+  resetd run --config resets.yaml --once --dry-run
+  resetd run --config resets.yaml --token-file /run/secrets/token --listen 127.0.0.1:9090
+  resetd completions bash > /etc/bash_completion.d/resetd";
+
 /// Reconcile a reviewed YAML file of IPRoyal session resets into
 /// `DELETE /v1/sessions` calls, and write back what happened.
 #[derive(Debug, Parser)]
-#[command(name = "resetd", version, about, long_about = None)]
+#[command(name = "resetd", version, about, long_about = None, after_long_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -62,6 +81,12 @@ pub enum Command {
     },
     /// Print the JSON Schema of the config file (equals schema/resetd.schema.json).
     Schema,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -70,6 +70,13 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             print_out(&text)?;
             Ok(Outcome::Ok)
         }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "resetd", &mut script);
+            print_out(&String::from_utf8_lossy(&script))?;
+            Ok(Outcome::Ok)
+        }
         Command::Schema => {
             print_out(&resetd::schema::json())?;
             Ok(Outcome::Ok)

@@ -1,0 +1,109 @@
+//! The README is part of the product: every flag is documented there, and
+//! its quick-start command works.
+
+use clap::CommandFactory;
+
+use crate::support::{repo_root, resetd, run};
+
+fn readme() -> String {
+    std::fs::read_to_string(repo_root().join("README.md")).unwrap()
+}
+
+#[test]
+fn every_flag_and_subcommand_is_documented() {
+    let readme = readme();
+    let root = resetd::cli::Cli::command();
+    let mut missing = Vec::new();
+    for sub in root.get_subcommands() {
+        if !readme.contains(&format!("`{}", sub.get_name())) {
+            missing.push(sub.get_name().to_owned());
+        }
+        for arg in sub.get_arguments() {
+            if let Some(long) = arg.get_long()
+                && !readme.contains(&format!("--{long}"))
+            {
+                missing.push(format!("{} --{long}", sub.get_name()));
+            }
+        }
+    }
+    for var in [
+        "IPROYAL_API_TOKEN",
+        "RESETD_API_BASE",
+        "RESETD_LOG",
+        "RESETD_LOG_FORMAT",
+    ] {
+        if !readme.contains(var) {
+            missing.push(var.to_owned());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not documented in README.md: {missing:?}"
+    );
+}
+
+/// The shell commands of the first ```sh block after `heading`.
+fn commands_after(readme: &str, heading: &str) -> Vec<String> {
+    let start = readme
+        .find(heading)
+        .unwrap_or_else(|| panic!("README lacks {heading:?}"));
+    let block = readme[start..]
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    block.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn the_quick_start_commands_work() {
+    let readme = readme();
+    let main_job = commands_after(&readme, "Run the main job on the bundled example");
+    assert_eq!(main_job.len(), 1);
+    let args: Vec<&str> = main_job[0]
+        .strip_prefix("cargo run --locked -- ")
+        .expect("the main job runs through cargo")
+        .split_whitespace()
+        .collect();
+    // Run it on a copy so the test leaves the source tree alone.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("resets.yaml");
+    std::fs::copy(repo_root().join("examples/resets.yaml"), &config).unwrap();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if *a == "examples/resets.yaml" {
+                config.display().to_string()
+            } else {
+                (*a).to_owned()
+            }
+        })
+        .collect();
+    let (code, stdout, stderr) = run(resetd().args(&args));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("DRY-RUN"), "{stdout}");
+    assert!(dir.path().join("resets.status.yaml").exists());
+
+    let tests = commands_after(&readme, "Run the tests");
+    assert_eq!(tests, ["cargo test --locked"]);
+    let ci = std::fs::read_to_string(repo_root().join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim() == "cargo test --locked"),
+        ".ci/run must run the README's test command"
+    );
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, stdout, _) = run(resetd().args(["completions", shell]));
+        assert_eq!(code, 0);
+        // fish spells flags `-l dry-run`; bash and zsh `--dry-run`.
+        assert!(
+            stdout.contains("validate") && stdout.contains("dry-run"),
+            "{shell}"
+        );
+    }
+}
