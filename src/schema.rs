@@ -20,9 +20,40 @@ pub const COMMITTED_PATH: &str = "schema/resetd.schema.json";
 
 /// The schema as a JSON value.
 pub fn value() -> Value {
-    schemars::SchemaGenerator::default()
+    let mut schema = schemars::SchemaGenerator::default()
         .into_root_schema_for::<Document>()
-        .to_value()
+        .to_value();
+    drop_nonstandard_formats(&mut schema);
+    schema
+}
+
+/// schemars annotates integers with formats such as `uint32`, which JSON
+/// Schema does not define; strict validators (ajv) reject the schema for
+/// them, and the bounds they imply are already `minimum`/`maximum`.
+fn drop_nonstandard_formats(v: &mut Value) {
+    const STANDARD: &[&str] = &[
+        "date-time",
+        "date",
+        "time",
+        "duration",
+        "email",
+        "uri",
+        "regex",
+    ];
+    match v {
+        Value::Object(map) => {
+            if map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| !STANDARD.contains(&f))
+            {
+                map.remove("format");
+            }
+            map.values_mut().for_each(drop_nonstandard_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nonstandard_formats),
+        _ => {}
+    }
 }
 
 /// The schema as pretty JSON with a trailing newline, exactly as committed.

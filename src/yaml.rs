@@ -40,6 +40,9 @@ impl Pos {
 pub enum Loc {
     Scalar(Pos),
     Seq(Pos, Vec<Loc>),
+    /// A sequence of scalars only (a list of hashes): 8 bytes an item
+    /// instead of a whole `Loc`.
+    Scalars(Pos, Vec<Pos>),
     /// Each key with the key's own position and the value's locations.
     Map(Pos, Vec<(String, Pos, Loc)>),
 }
@@ -54,7 +57,7 @@ pub enum Seg {
 impl Loc {
     pub fn pos(&self) -> Pos {
         match self {
-            Loc::Scalar(p) | Loc::Seq(p, _) | Loc::Map(p, _) => *p,
+            Loc::Scalar(p) | Loc::Seq(p, _) | Loc::Scalars(p, _) | Loc::Map(p, _) => *p,
         }
     }
 
@@ -65,6 +68,9 @@ impl Loc {
         let mut node = self;
         for seg in path {
             let next = match (node, seg) {
+                (Loc::Scalars(_, items), Seg::Index(i)) => {
+                    return items.get(*i).copied().unwrap_or(node.pos());
+                }
                 (Loc::Seq(_, items), Seg::Index(i)) => items.get(*i),
                 (Loc::Map(_, entries), Seg::Key(k)) => {
                     entries.iter().find(|(name, _, _)| name == k).map(|e| &e.2)
@@ -232,8 +238,8 @@ impl<'a> Builder<'a> {
                             values,
                             locs,
                         }) => (
-                            Value::Array(values),
-                            Loc::Seq(pos, locs),
+                            Value::Array(shrunk(values)),
+                            compact(pos, locs),
                             anchor,
                             first_node,
                             pos,
@@ -348,6 +354,20 @@ impl<'a> Builder<'a> {
     }
 }
 
+fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
+}
+
+/// `Loc::Scalars` when every item is a scalar, else `Loc::Seq`.
+fn compact(pos: Pos, locs: Vec<Loc>) -> Loc {
+    if locs.iter().all(|l| matches!(l, Loc::Scalar(_))) {
+        Loc::Scalars(pos, locs.iter().map(Loc::pos).collect())
+    } else {
+        Loc::Seq(pos, shrunk(locs))
+    }
+}
+
 /// YAML 1.2 core schema resolution of an untagged plain scalar.
 fn resolve_plain(text: &str) -> Value {
     match text {
@@ -432,8 +452,41 @@ pub fn to_yaml(value: &Value) -> String {
     out
 }
 
+/// Keys a reader looks for first come first, in this order; the rest follow
+/// alphabetically (serde_json's maps are sorted).
+const KEY_ORDER: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "updatedAt",
+    "configDigest",
+    "phase",
+    "outcome",
+    "revision",
+    "specDigest",
+    "hashCount",
+    "attempts",
+    "startedAt",
+    "finishedAt",
+    "firstSeenAt",
+    "lastRunAt",
+    "completedAt",
+    "nextRunAt",
+    "lastError",
+];
+
+fn ordered(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by_key(|(k, _)| {
+        KEY_ORDER
+            .iter()
+            .position(|o| o == k)
+            .unwrap_or(KEY_ORDER.len())
+    });
+    entries
+}
+
 fn emit_map(map: &Map<String, Value>, indent: usize, out: &mut String) {
-    for (key, value) in map {
+    for (key, value) in ordered(map) {
         let _ = write!(out, "{:indent$}{}:", "", scalar_string(key));
         emit_child(value, indent, out);
     }
@@ -446,7 +499,7 @@ fn emit_seq(items: &[Value], indent: usize, out: &mut String) {
             // A mapping item starts on the dash line: `- key: value`.
             Value::Object(map) if !map.is_empty() => {
                 let mut first = true;
-                for (key, value) in map {
+                for (key, value) in ordered(map) {
                     if first {
                         let _ = write!(out, " {}:", scalar_string(key));
                         first = false;

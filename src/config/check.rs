@@ -121,10 +121,11 @@ fn at(path: &[Seg], seg: Seg) -> Vec<Seg> {
     p
 }
 
-/// Deserialize a part that the schema has already checked; `None` when it did
-/// not pass (the schema reported why).
-fn part<T: DeserializeOwned>(v: &Value) -> Option<T> {
-    T::deserialize(v).ok()
+/// Deserialize a part that the schema has already checked, taking its
+/// strings rather than copying them; `None` when it did not pass (the schema
+/// reported why).
+fn part<T: DeserializeOwned>(v: Value) -> Option<T> {
+    serde_json::from_value(v).ok()
 }
 
 /// Crockford base32, 26 characters: the shape of IPRoyal's published hashes.
@@ -135,20 +136,34 @@ fn is_ulid_shaped(hash: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b)))
 }
 
-/// Warn about odd shapes and repeats within one literal list of hashes.
-fn check_hash_list(list: &[types::Hash], path: &[Seg], report: &mut Report) {
-    let mut seen = HashSet::with_capacity(list.len());
+/// A set of strings with a fast, randomly seeded hash (lists can hold a
+/// million hashes; the seed keeps crafted collisions from slowing CI down).
+type FastSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
+
+/// Warn about odd shapes and repeats within one literal list of hashes, and
+/// say which items are new: neither repeats nor already in `earlier`.
+/// Paths are built only for hashes that are reported.
+fn check_hash_list(
+    list: &[types::Hash],
+    path: &[Seg],
+    earlier: &FastSet,
+    report: &mut Report,
+) -> Vec<bool> {
+    let mut seen = FastSet::with_capacity_and_hasher(list.len(), Default::default());
+    let mut new = Vec::with_capacity(list.len());
     for (i, hash) in list.iter().enumerate() {
-        let here = at(path, Seg::Index(i));
-        if !seen.insert(hash.0.as_str()) {
+        let first = seen.insert(hash.0.as_str());
+        if !first {
             report.warning(
-                &here,
+                &at(path, Seg::Index(i)),
                 format!("hash `{hash}` is listed twice; it is sent once"),
             );
         } else if !is_ulid_shaped(&hash.0) {
-            report.odd_hash(&here, &hash.0);
+            report.odd_hash(&at(path, Seg::Index(i)), &hash.0);
         }
+        new.push(first && (earlier.is_empty() || !earlier.contains(hash.0.as_str())));
     }
+    new
 }
 
 fn parse_duration(text: &str, path: &[Seg], report: &mut Report) -> Option<std::time::Duration> {
@@ -192,13 +207,13 @@ struct Groups {
     tainted: HashSet<String>,
 }
 
-fn check_groups(doc: &Value, report: &mut Report) -> Groups {
+fn check_groups(section: Option<Value>, report: &mut Report) -> Groups {
     let mut groups = Groups {
         names: HashSet::new(),
         parsed: BTreeMap::new(),
         tainted: HashSet::new(),
     };
-    let Some(map) = doc.get("groups").and_then(Value::as_object) else {
+    let Some(Value::Object(map)) = section else {
         return groups;
     };
     for (name, body) in map {
@@ -214,7 +229,12 @@ fn check_groups(doc: &Value, report: &mut Report) -> Groups {
     }
     for (name, group) in &groups.parsed {
         let path = vec![key("groups"), key(name)];
-        check_hash_list(&group.hashes, &at(&path, key("hashes")), report);
+        check_hash_list(
+            &group.hashes,
+            &at(&path, key("hashes")),
+            &FastSet::default(),
+            report,
+        );
         for (i, inc) in group.include.iter().enumerate() {
             if !groups.names.contains(&inc.0) {
                 report.error(
@@ -294,7 +314,7 @@ fn resolve_group<'g>(
     name: &str,
     groups: &'g BTreeMap<String, types::Group>,
     visiting: &mut HashSet<String>,
-    seen: &mut HashSet<&'g str>,
+    seen: &mut FastSet<'g>,
     out: &mut Vec<&'g str>,
 ) {
     let Some(group) = groups.get(name) else {
@@ -317,12 +337,16 @@ fn resolve_group<'g>(
 /// Run every semantic check; returns the settings and entries when every part
 /// deserialized (the caller still discards them if any error was reported).
 pub fn semantic(
-    doc: &Value,
+    doc: Value,
     now: DateTime<Utc>,
     report: &mut Report,
 ) -> Option<(Settings, Vec<Entry>)> {
     let mut complete = true;
-    let settings = match doc.get("settings") {
+    let mut doc = match doc {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    let settings = match doc.remove("settings") {
         None => Some(types::Settings::default()),
         Some(v) => part::<types::Settings>(v),
     };
@@ -350,18 +374,17 @@ pub fn semantic(
     });
     complete &= settings.is_some();
 
-    let groups = check_groups(doc, report);
+    let groups = check_groups(doc.remove("groups"), report);
     let mut used_groups: HashSet<String> = HashSet::new();
     let mut first_line_of_id: HashMap<String, u32> = HashMap::new();
     let mut entries = Vec::new();
-    let resets = doc
-        .get("resets")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for (i, raw) in resets.iter().enumerate() {
+    let resets = match doc.remove("resets") {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    for (i, raw) in resets.into_iter().enumerate() {
         let path = vec![key("resets"), Seg::Index(i)];
-        let Some(reset) = part::<types::Reset>(raw) else {
+        let Some(mut reset) = part::<types::Reset>(raw) else {
             complete = false;
             continue;
         };
@@ -388,7 +411,6 @@ pub fn semantic(
             resolvable &= !groups.tainted.contains(&g.0);
             used_groups.insert(g.0.clone());
         }
-        check_hash_list(&reset.hashes, &at(&path, key("hashes")), report);
 
         let trigger_path = at(&path, key("trigger"));
         let schedule = match &reset.trigger {
@@ -422,22 +444,32 @@ pub fn semantic(
             );
         }
 
-        let mut hashes = Vec::new();
-        let mut seen = HashSet::new();
-        for g in &reset.groups {
-            resolve_group(
-                &g.0,
-                &groups.parsed,
-                &mut HashSet::new(),
-                &mut seen,
-                &mut hashes,
-            );
-        }
-        for hash in &reset.hashes {
-            if seen.insert(hash.0.as_str()) {
-                hashes.push(hash.0.as_str());
+        // Groups' hashes are copied (groups are shared); the entry's own are
+        // moved, after marking which of them are repeats.
+        let own = std::mem::take(&mut reset.hashes);
+        let (mut hashes, keep) = {
+            let mut from_groups = Vec::new();
+            let mut seen = FastSet::default();
+            for g in &reset.groups {
+                resolve_group(
+                    &g.0,
+                    &groups.parsed,
+                    &mut HashSet::new(),
+                    &mut seen,
+                    &mut from_groups,
+                );
             }
-        }
+            let keep = check_hash_list(&own, &at(&path, key("hashes")), &seen, report);
+            let from_groups: Vec<String> = from_groups.into_iter().map(str::to_owned).collect();
+            (from_groups, keep)
+        };
+        hashes.reserve(own.len());
+        hashes.extend(
+            own.into_iter()
+                .zip(keep)
+                .filter(|(_, k)| *k)
+                .map(|(h, _)| h.0),
+        );
         if hashes.is_empty() && resolvable {
             report.error(
                 &path,
@@ -451,7 +483,6 @@ pub fn semantic(
             complete = false;
             continue;
         };
-        let hashes: Vec<String> = hashes.into_iter().map(str::to_owned).collect();
         entries.push(Entry {
             spec_digest: spec_digest(&reset, &hashes),
             id: reset.id.0,

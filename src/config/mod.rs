@@ -92,14 +92,32 @@ impl Loaded {
 /// Read and parse a config file. Only I/O errors are `Err`.
 pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
     let text = std::fs::read_to_string(path)?;
-    Ok(parse(&path.display().to_string(), &text, now))
+    let digest = hex_digest(text.as_bytes());
+    let parsed = crate::yaml::parse(&text);
+    // The text is as large as the file; free it before validation, which
+    // works on the parsed value alone.
+    drop(text);
+    Ok(finish(&path.display().to_string(), digest, parsed, now))
 }
 
 /// Parse config text. `file` names it in diagnostics; `now` is used only for
 /// warnings such as an `at` trigger in the past.
 pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
-    let digest = hex_digest(text.as_bytes());
-    let (value, loc) = match crate::yaml::parse(text) {
+    finish(
+        file,
+        hex_digest(text.as_bytes()),
+        crate::yaml::parse(text),
+        now,
+    )
+}
+
+fn finish(
+    file: &str,
+    digest: String,
+    parsed: Result<(serde_json::Value, crate::yaml::Loc), crate::yaml::SyntaxError>,
+    now: DateTime<Utc>,
+) -> Loaded {
+    let (value, loc) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
             return Loaded {
@@ -122,7 +140,7 @@ pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
             None => report.error(&violation.path, violation.message),
         }
     }
-    let config = check::semantic(&value, now, &mut report).map(|(settings, resets)| Config {
+    let config = check::semantic(value, now, &mut report).map(|(settings, resets)| Config {
         settings,
         resets,
         digest,
