@@ -1,30 +1,42 @@
-//! Splits `validate` time into its stages (development aid; not a benchmark).
+//! Splits `validate` time and memory into stages (development aid, not a
+//! benchmark): `cargo run --release --example profile_validate -- FILE`.
 #![allow(clippy::unwrap_used)]
 use std::time::Instant;
+
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+            .unwrap_or_default()
+    };
+    format!("rss {} KiB, peak {} KiB", field("VmRSS:"), field("VmHWM:"))
+}
+
 fn main() {
     let path = std::env::args().nth(1).unwrap();
     let t = Instant::now();
-    let text = std::fs::read_to_string(&path).unwrap();
-    eprintln!("read      {:?}", t.elapsed());
-    let t = Instant::now();
-    let mut parser = saphyr_parser::Parser::new_from_str(&text);
-    let mut n = 0;
-    while let Some(Ok(_)) = parser.next_event() {
-        n += 1;
-    }
-    eprintln!("events    {:?} ({n})", t.elapsed());
-    let t = Instant::now();
-    let (value, _loc) = resetd::yaml::parse(&text).unwrap();
-    eprintln!("yaml      {:?}", t.elapsed());
+    let (parsed, _) = resetd::yaml::parse_reader(std::fs::File::open(&path).unwrap()).unwrap();
+    let (value, loc) = parsed.unwrap();
+    eprintln!("yaml    {:>8.0?}  {}", t.elapsed(), rss());
     let t = Instant::now();
     let v = resetd::schema::check(&value);
-    eprintln!("schema    {:?} ({} violations)", t.elapsed(), v.len());
-    drop(value);
-    let t = Instant::now();
-    let loaded = resetd::config::parse("x", &text, chrono::Utc::now());
     eprintln!(
-        "full      {:?} ({} diags)",
+        "schema  {:>8.0?}  {} ({} violations)",
         t.elapsed(),
+        rss(),
+        v.len()
+    );
+    drop((value, loc));
+    eprintln!("dropped           {}", rss());
+    let t = Instant::now();
+    let loaded = resetd::config::load(std::path::Path::new(&path), chrono::Utc::now()).unwrap();
+    eprintln!(
+        "load    {:>8.0?}  {} ({} diagnostics)",
+        t.elapsed(),
+        rss(),
         loaded.diagnostics.len()
     );
 }

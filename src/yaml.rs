@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{BufferedInput, Event, Input, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 
 /// A 1-based line and column, as editors and CI annotations count them.
@@ -121,7 +121,142 @@ pub struct SyntaxError {
 /// Parse one YAML document. An empty file is an empty mapping, so that the
 /// schema reports the missing `apiVersion` instead of a confusing "null".
 pub fn parse(text: &str) -> Result<(Value, Loc), SyntaxError> {
-    Builder::new(text).document()
+    Builder::new(Parser::new_from_str(text)).document()
+}
+
+/// Parse one YAML document from a reader, never holding the whole text (a
+/// config can be tens of megabytes). Also returns the sha256 digest of the
+/// bytes read. An I/O error or invalid UTF-8 is the outer `Err`.
+pub fn parse_reader(
+    reader: impl std::io::Read,
+) -> std::io::Result<(Result<(Value, Loc), SyntaxError>, String)> {
+    let mut chars = Utf8Chars::new(reader);
+    let parsed = Builder::new(Parser::new(BufferedInput::new(&mut chars))).document();
+    if let Some(e) = chars.error.take() {
+        return Err(e);
+    }
+    Ok((parsed, crate::config::finish_digest(chars.hasher)))
+}
+
+/// Decodes UTF-8 from a reader chunk by chunk, hashing the bytes on the way.
+struct Utf8Chars<R> {
+    reader: R,
+    hasher: sha2::Sha256,
+    bytes: Vec<u8>,
+    /// Bytes of an incomplete character at the end of the last chunk.
+    carry: usize,
+    chars: Vec<char>,
+    next: usize,
+    error: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read> Utf8Chars<R> {
+    fn new(reader: R) -> Self {
+        Utf8Chars {
+            reader,
+            hasher: sha2::Digest::new(),
+            bytes: vec![0; 64 * 1024],
+            carry: 0,
+            chars: Vec::new(),
+            next: 0,
+            error: None,
+        }
+    }
+
+    /// Decode the next chunk; false at the end or on error.
+    fn refill(&mut self) -> bool {
+        self.chars.clear();
+        self.next = 0;
+        while self.chars.is_empty() {
+            let read = match self.reader.read(&mut self.bytes[self.carry..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            };
+            let end = self.carry + read;
+            sha2::Digest::update(&mut self.hasher, &self.bytes[self.carry..end]);
+            let (valid, rest) = match std::str::from_utf8(&self.bytes[..end]) {
+                Ok(s) => (s, 0),
+                // An incomplete character at the end of a chunk is kept for the
+                // next read; anything else is not UTF-8.
+                Err(e) if e.error_len().is_none() && read > 0 => {
+                    let upto = e.valid_up_to();
+                    (
+                        std::str::from_utf8(&self.bytes[..upto]).unwrap_or_default(),
+                        end - upto,
+                    )
+                }
+                Err(_) => {
+                    self.error = Some(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "stream did not contain valid UTF-8",
+                    ));
+                    return false;
+                }
+            };
+            self.chars.extend(valid.chars());
+            self.bytes.copy_within(end - rest..end, 0);
+            self.carry = rest;
+            if read == 0 {
+                return !self.chars.is_empty();
+            }
+        }
+        true
+    }
+}
+
+impl<R: std::io::Read> Iterator for Utf8Chars<R> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        if self.next >= self.chars.len() && !self.refill() {
+            return None;
+        }
+        let c = self.chars[self.next];
+        self.next += 1;
+        Some(c)
+    }
+}
+
+/// Positions of a sequence's items: plain positions while every item is a
+/// scalar (lists of hashes), whole `Loc`s once one is not.
+enum SeqLocs {
+    Scalars(Vec<Pos>),
+    Mixed(Vec<Loc>),
+}
+
+impl SeqLocs {
+    fn push(&mut self, loc: Loc) {
+        match (self, loc) {
+            (SeqLocs::Scalars(items), Loc::Scalar(p)) => items.push(p),
+            (this @ SeqLocs::Scalars(_), loc) => {
+                let SeqLocs::Scalars(items) = std::mem::replace(this, SeqLocs::Mixed(Vec::new()))
+                else {
+                    return;
+                };
+                let mut mixed: Vec<Loc> = items.into_iter().map(Loc::Scalar).collect();
+                mixed.push(loc);
+                *this = SeqLocs::Mixed(mixed);
+            }
+            (SeqLocs::Mixed(items), loc) => items.push(loc),
+        }
+    }
+
+    fn finish(self, pos: Pos) -> Loc {
+        match self {
+            SeqLocs::Scalars(items) => Loc::Scalars(pos, shrunk(items)),
+            SeqLocs::Mixed(items) => Loc::Seq(pos, shrunk(items)),
+        }
+    }
+}
+
+/// Lists are built by pushing; trim the growth slack once they are done.
+fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
 }
 
 enum Frame {
@@ -131,7 +266,7 @@ enum Frame {
         /// `Builder::nodes` when the collection started, to size anchors.
         first_node: usize,
         values: Vec<Value>,
-        locs: Vec<Loc>,
+        locs: SeqLocs,
     },
     Map {
         pos: Pos,
@@ -144,8 +279,8 @@ enum Frame {
     },
 }
 
-struct Builder<'a> {
-    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+struct Builder<'a, T: Input> {
+    parser: Parser<'a, T>,
     stack: Vec<Frame>,
     /// Anchored nodes with their size in nodes, for aliases to copy.
     anchors: HashMap<usize, (Value, Loc, usize)>,
@@ -155,10 +290,10 @@ struct Builder<'a> {
     alias_nodes: usize,
 }
 
-impl<'a> Builder<'a> {
-    fn new(text: &'a str) -> Self {
+impl<'a, T: Input> Builder<'a, T> {
+    fn new(parser: Parser<'a, T>) -> Self {
         Builder {
-            parser: Parser::new_from_str(text),
+            parser,
             stack: Vec::new(),
             anchors: HashMap::new(),
             root: None,
@@ -219,7 +354,7 @@ impl<'a> Builder<'a> {
                     anchor,
                     first_node: self.nodes,
                     values: Vec::new(),
-                    locs: Vec::new(),
+                    locs: SeqLocs::Scalars(Vec::new()),
                 }),
                 Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
                     pos,
@@ -239,7 +374,7 @@ impl<'a> Builder<'a> {
                             locs,
                         }) => (
                             Value::Array(shrunk(values)),
-                            compact(pos, locs),
+                            locs.finish(pos),
                             anchor,
                             first_node,
                             pos,
@@ -351,20 +486,6 @@ impl<'a> Builder<'a> {
             Some(name) => Err(self.error(pos, format!("duplicate key `{name}`"))),
             None => Ok(()),
         }
-    }
-}
-
-fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
-    v.shrink_to_fit();
-    v
-}
-
-/// `Loc::Scalars` when every item is a scalar, else `Loc::Seq`.
-fn compact(pos: Pos, locs: Vec<Loc>) -> Loc {
-    if locs.iter().all(|l| matches!(l, Loc::Scalar(_))) {
-        Loc::Scalars(pos, locs.iter().map(Loc::pos).collect())
-    } else {
-        Loc::Seq(pos, shrunk(locs))
     }
 }
 
@@ -646,6 +767,28 @@ mod tests {
         }
         let err = parse(&text).unwrap_err();
         assert!(err.message.contains("aliases expand"), "{}", err.message);
+    }
+
+    #[test]
+    fn reading_from_a_stream_matches_parsing_text() {
+        let text: String = (0..3000)
+            .map(|i| format!("a{i}: 1\nb{i}: [x, \"é ü 😀\"]\nc{i}: {{d: e}}\n"))
+            .collect();
+        let expected = parse(&text).unwrap().0;
+        // A tiny reader splits multi-byte characters across reads.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(3).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let (parsed, digest) = parse_reader(Trickle(text.as_bytes())).unwrap();
+        assert_eq!(parsed.unwrap().0, expected);
+        assert_eq!(digest, crate::config::hex_digest(text.as_bytes()));
+        assert!(parse_reader(&b"a: \xff\n"[..]).is_err());
     }
 
     #[test]

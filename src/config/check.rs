@@ -143,8 +143,8 @@ type FastSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
 /// Warn about odd shapes and repeats within one literal list of hashes, and
 /// say which items are new: neither repeats nor already in `earlier`.
 /// Paths are built only for hashes that are reported.
-fn check_hash_list(
-    list: &[types::Hash],
+fn check_hash_list<H: AsRef<str>>(
+    list: &[H],
     path: &[Seg],
     earlier: &FastSet,
     report: &mut Report,
@@ -152,16 +152,17 @@ fn check_hash_list(
     let mut seen = FastSet::with_capacity_and_hasher(list.len(), Default::default());
     let mut new = Vec::with_capacity(list.len());
     for (i, hash) in list.iter().enumerate() {
-        let first = seen.insert(hash.0.as_str());
+        let hash = hash.as_ref();
+        let first = seen.insert(hash);
         if !first {
             report.warning(
                 &at(path, Seg::Index(i)),
                 format!("hash `{hash}` is listed twice; it is sent once"),
             );
-        } else if !is_ulid_shaped(&hash.0) {
-            report.odd_hash(&at(path, Seg::Index(i)), &hash.0);
+        } else if !is_ulid_shaped(hash) {
+            report.odd_hash(&at(path, Seg::Index(i)), hash);
         }
-        new.push(first && (earlier.is_empty() || !earlier.contains(hash.0.as_str())));
+        new.push(first && (earlier.is_empty() || !earlier.contains(hash)));
     }
     new
 }
@@ -382,9 +383,26 @@ pub fn semantic(
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
-    for (i, raw) in resets.into_iter().enumerate() {
+    for (i, mut raw) in resets.into_iter().enumerate() {
         let path = vec![key("resets"), Seg::Index(i)];
-        let Some(mut reset) = part::<types::Reset>(raw) else {
+        // The entry's own hashes are taken out first and turned into strings
+        // in place (same allocation): a file can hold a million of them.
+        let own = match raw.as_object_mut().and_then(|m| m.remove("hashes")) {
+            Some(Value::Array(items)) => {
+                let count = items.len();
+                let strings: Vec<String> = items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::String(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect();
+                (strings.len() == count).then_some(strings)
+            }
+            None => Some(Vec::new()),
+            Some(_) => None,
+        };
+        let (Some(reset), Some(own)) = (part::<types::Reset>(raw), own) else {
             complete = false;
             continue;
         };
@@ -445,9 +463,8 @@ pub fn semantic(
         }
 
         // Groups' hashes are copied (groups are shared); the entry's own are
-        // moved, after marking which of them are repeats.
-        let own = std::mem::take(&mut reset.hashes);
-        let (mut hashes, keep) = {
+        // kept in their vector, minus repeats.
+        let (from_groups, keep) = {
             let mut from_groups = Vec::new();
             let mut seen = FastSet::default();
             for g in &reset.groups {
@@ -463,13 +480,16 @@ pub fn semantic(
             let from_groups: Vec<String> = from_groups.into_iter().map(str::to_owned).collect();
             (from_groups, keep)
         };
-        hashes.reserve(own.len());
-        hashes.extend(
-            own.into_iter()
-                .zip(keep)
-                .filter(|(_, k)| *k)
-                .map(|(h, _)| h.0),
-        );
+        let mut keep = keep.into_iter();
+        let mut own = own;
+        own.retain(|_| keep.next().unwrap_or(false));
+        let hashes = if from_groups.is_empty() {
+            own
+        } else {
+            let mut all = from_groups;
+            all.append(&mut own);
+            all
+        };
         if hashes.is_empty() && resolvable {
             report.error(
                 &path,

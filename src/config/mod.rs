@@ -91,12 +91,8 @@ impl Loaded {
 
 /// Read and parse a config file. Only I/O errors are `Err`.
 pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
-    let text = std::fs::read_to_string(path)?;
-    let digest = hex_digest(text.as_bytes());
-    let parsed = crate::yaml::parse(&text);
-    // The text is as large as the file; free it before validation, which
-    // works on the parsed value alone.
-    drop(text);
+    // Streamed: the text of a large file is never held in memory whole.
+    let (parsed, digest) = crate::yaml::parse_reader(std::fs::File::open(path)?)?;
     Ok(finish(&path.display().to_string(), digest, parsed, now))
 }
 

@@ -185,3 +185,9 @@ impl std::fmt::Display for Hash {
         f.write_str(&self.0)
     }
 }
+
+impl AsRef<str> for Hash {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
