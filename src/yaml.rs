@@ -118,18 +118,19 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// A parsed document: the value and where each of its nodes starts.
+pub type Parsed = Result<(Value, Loc), SyntaxError>;
+
 /// Parse one YAML document. An empty file is an empty mapping, so that the
 /// schema reports the missing `apiVersion` instead of a confusing "null".
-pub fn parse(text: &str) -> Result<(Value, Loc), SyntaxError> {
+pub fn parse(text: &str) -> Parsed {
     Builder::new(Parser::new_from_str(text)).document()
 }
 
 /// Parse one YAML document from a reader, never holding the whole text (a
 /// config can be tens of megabytes). Also returns the sha256 digest of the
 /// bytes read. An I/O error or invalid UTF-8 is the outer `Err`.
-pub fn parse_reader(
-    reader: impl std::io::Read,
-) -> std::io::Result<(Result<(Value, Loc), SyntaxError>, String)> {
+pub fn parse_reader(reader: impl std::io::Read) -> std::io::Result<(Parsed, String)> {
     let mut chars = Utf8Chars::new(reader);
     let parsed = Builder::new(Parser::new(BufferedInput::new(&mut chars))).document();
     if let Some(e) = chars.error.take() {

@@ -107,12 +107,7 @@ pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
     )
 }
 
-fn finish(
-    file: &str,
-    digest: String,
-    parsed: Result<(serde_json::Value, crate::yaml::Loc), crate::yaml::SyntaxError>,
-    now: DateTime<Utc>,
-) -> Loaded {
+fn finish(file: &str, digest: String, parsed: crate::yaml::Parsed, now: DateTime<Utc>) -> Loaded {
     let (value, loc) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
