@@ -142,6 +142,16 @@ impl Api {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| ApiError::BadBase(api_base.to_owned()))?;
+        let loopback = match url.host_str() {
+            Some("localhost" | "[::1]") => true,
+            Some(host) => host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+            None => false,
+        };
+        if url.scheme() == "http" && !loopback {
+            tracing::warn!(api = %url, "the API base is plain HTTP: the token travels unencrypted");
+        }
         let client = reqwest::Client::builder()
             .user_agent(concat!("resetd/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))

@@ -129,6 +129,13 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let logs = self.logs.0.lock().unwrap();
+            assert!(
+                logs.iter().all(|l| !l.contains(crate::support::TOKEN)),
+                "the token leaked into the daemon's log"
+            );
+        }
     }
 }
 
