@@ -181,6 +181,59 @@ fn a_full_disk_stops_with_a_clear_error_and_keeps_the_last_status() {
 }
 
 #[test]
+fn a_read_only_status_directory_is_a_clear_error_and_loses_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = FakeApi::start();
+    let ws = Workspace::new(&entry("r1", &hashes(1)));
+    let state = ws.dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let status = state.join("resets.status.yaml");
+    let before = "apiVersion: resetd/v1\nkind: SessionResetStatus\nresets: {}\n";
+    std::fs::write(&status, before).unwrap();
+    for (path, mode) in [
+        (ws.dir.path(), 0o755),
+        (ws.config.as_path(), 0o644),
+        (status.as_path(), 0o644),
+        (state.as_path(), 0o555),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    // Root ignores mode bits, so as root the run drops to `nobody`.
+    let uid = run(std::process::Command::new("id").arg("-u")).1;
+    let mut cmd = if uid.trim() == "0" {
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_resetd"),
+        ]);
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_resetd"))
+    };
+    cmd.args(["run", "--once", "--config"])
+        .arg(&ws.config)
+        .arg("--status")
+        .arg(&status)
+        .env("IPROYAL_API_TOKEN", TOKEN)
+        .env("RESETD_API_BASE", api.base());
+    let (code, stdout, stderr) = run(&mut cmd);
+    ws.assert_no_token_leak(&stdout, &stderr);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("state/resets.status.yaml.lock") && stderr.contains("Permission denied"),
+        "{stderr}"
+    );
+    assert!(
+        api.requests().is_empty(),
+        "nothing is sent when progress cannot be recorded"
+    );
+    assert_eq!(std::fs::read_to_string(&status).unwrap(), before);
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
 fn a_missing_status_directory_is_a_clear_error() {
     let api = FakeApi::start();
     let ws = Workspace::new(&entry("r1", &hashes(1)));
