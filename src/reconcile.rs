@@ -67,28 +67,34 @@ impl RateLimiter {
 
 /// Asks the executor to stop between requests.
 #[derive(Debug, Clone)]
-pub struct Stop(watch::Receiver<bool>);
+pub struct Stop {
+    rx: watch::Receiver<bool>,
+    /// For `never`: the sender is kept (and never used) so the channel stays
+    /// open and `wait` waits rather than returning at once.
+    _sender: Option<std::sync::Arc<watch::Sender<bool>>>,
+}
 
 impl Stop {
     pub fn new(rx: watch::Receiver<bool>) -> Self {
-        Stop(rx)
+        Stop { rx, _sender: None }
     }
 
     /// A stop that never fires (`run --once`).
     pub fn never() -> Self {
         let (tx, rx) = watch::channel(false);
-        // Keep the channel open forever so `wait` really waits.
-        std::mem::forget(tx);
-        Stop(rx)
+        Stop {
+            rx,
+            _sender: Some(std::sync::Arc::new(tx)),
+        }
     }
 
     pub fn is_set(&self) -> bool {
-        *self.0.borrow()
+        *self.rx.borrow()
     }
 
     async fn wait(&mut self) {
         // An error means the sender is gone: nobody can ask to stop any more.
-        if self.0.wait_for(|stop| *stop).await.is_err() {
+        if self.rx.wait_for(|stop| *stop).await.is_err() {
             std::future::pending::<()>().await;
         }
     }
