@@ -13,12 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo build --release --locked -q --bin resetd --examples
-bin=target/release/resetd
-examples=target/release/examples
-
 smoke=false
 if [ "${1:-}" = smoke ]; then smoke=true; shift; fi
+# Smoke runs (CI) use the debug build the tests need anyway: tiny sizes do
+# not need optimised code, and CI is spared a second full compile.
+if $smoke; then profile=dev; dir=debug; else profile=release; dir=release; fi
+cargo build --profile "$profile" --locked -q --bin resetd --examples
+bin=target/$dir/resetd
+examples=target/$dir/examples
+export RESETD_BIN=$bin
 want() { [ $# -le 1 ] && [ -z "${selection:-}" ] && return 0; [[ " ${selection} " == *" $1 "* ]]; }
 selection="$*"
 
@@ -85,7 +88,7 @@ bench_idle() {
 bench_fuzz() {
   local cases=${FUZZ_CASES:-$(size 50000 500)}
   echo "== fuzz: ${cases} cases per property (config loader, status emitter)"
-  PROPTEST_CASES=$cases cargo test --release --locked -q --test it fuzz 2>&1 | grep -E "test result|panicked|minimal failing"
+  PROPTEST_CASES=$cases cargo test --profile "$profile" --locked -q --test it fuzz 2>&1 | grep -E "test result|panicked|minimal failing"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sm)"

@@ -18,7 +18,8 @@ fn rss() -> String {
 fn main() {
     let path = std::env::args().nth(1).unwrap();
     let t = Instant::now();
-    let (parsed, _) = resetd::yaml::parse_reader(std::fs::File::open(&path).unwrap()).unwrap();
+    let (parsed, _) =
+        resetd::yaml::parse_reader(std::fs::File::open(&path).unwrap(), false).unwrap();
     let (value, loc) = parsed.unwrap();
     eprintln!("yaml    {:>8.0?}  {}", t.elapsed(), rss());
     let t = Instant::now();

@@ -89,8 +89,8 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut unreadable = Vec::new();
     for path in configs {
-        match config::load(path, now) {
-            Ok(loaded) => all.extend(loaded.diagnostics),
+        match config::check_file(path, now) {
+            Ok(diagnostics) => all.extend(diagnostics),
             Err(e) => unreadable.push(format!("{}: {e}", path.display())),
         }
     }

@@ -337,9 +337,12 @@ fn resolve_group<'g>(
 
 /// Run every semantic check; returns the settings and entries when every part
 /// deserialized (the caller still discards them if any error was reported).
+/// `build`: false when only the diagnostics are wanted (`validate`): resolved
+/// entries are then not kept, which matters for files of a million hashes.
 pub fn semantic(
     doc: Value,
     now: DateTime<Utc>,
+    build: bool,
     report: &mut Report,
 ) -> Option<(Settings, Vec<Entry>)> {
     let mut complete = true;
@@ -503,6 +506,9 @@ pub fn semantic(
             complete = false;
             continue;
         };
+        if !build {
+            continue;
+        }
         entries.push(Entry {
             spec_digest: spec_digest(&reset, &hashes),
             id: reset.id.0,

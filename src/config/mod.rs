@@ -91,9 +91,33 @@ impl Loaded {
 
 /// Read and parse a config file. Only I/O errors are `Err`.
 pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
-    // Streamed: the text of a large file is never held in memory whole.
-    let (parsed, digest) = crate::yaml::parse_reader(std::fs::File::open(path)?)?;
-    Ok(finish(&path.display().to_string(), digest, parsed, now))
+    read(path, now, true)
+}
+
+/// Check a config file without keeping the resolved config (`validate`):
+/// the same diagnostics as `load`, in less memory.
+pub fn check_file(path: &Path, now: DateTime<Utc>) -> std::io::Result<Vec<Diagnostic>> {
+    read(path, now, false).map(|loaded| loaded.diagnostics)
+}
+
+fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded> {
+    // Streamed: the text of a large file is never held in memory whole. The
+    // first pass skips the position of each hash; a file with something to
+    // report is read again with them, so every diagnostic is exact.
+    let (parsed, digest) = crate::yaml::parse_reader(std::fs::File::open(path)?, false)?;
+    let loaded = finish(&path.display().to_string(), digest, parsed, now, build);
+    if loaded.diagnostics.is_empty() {
+        return Ok(loaded);
+    }
+    drop(loaded);
+    let (parsed, digest) = crate::yaml::parse_reader(std::fs::File::open(path)?, true)?;
+    Ok(finish(
+        &path.display().to_string(),
+        digest,
+        parsed,
+        now,
+        build,
+    ))
 }
 
 /// Parse config text. `file` names it in diagnostics; `now` is used only for
@@ -104,10 +128,17 @@ pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
         hex_digest(text.as_bytes()),
         crate::yaml::parse(text),
         now,
+        true,
     )
 }
 
-fn finish(file: &str, digest: String, parsed: crate::yaml::Parsed, now: DateTime<Utc>) -> Loaded {
+fn finish(
+    file: &str,
+    digest: String,
+    parsed: crate::yaml::Parsed,
+    now: DateTime<Utc>,
+    build: bool,
+) -> Loaded {
     let (value, loc) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -131,7 +162,7 @@ fn finish(file: &str, digest: String, parsed: crate::yaml::Parsed, now: DateTime
             None => report.error(&violation.path, violation.message),
         }
     }
-    let config = check::semantic(value, now, &mut report).map(|(settings, resets)| Config {
+    let config = check::semantic(value, now, build, &mut report).map(|(settings, resets)| Config {
         settings,
         resets,
         digest,
