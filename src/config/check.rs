@@ -5,117 +5,24 @@
 //! part that does not deserialize has already been reported by the schema and
 //! is skipped here without a second message.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::groups::{check_groups, resolve_group};
+use super::report::Report;
 use super::types::{self, Trigger};
-use super::{Entry, Schedule, Settings, format_path};
-use crate::diagnostic::{Diagnostic, Severity};
-use crate::yaml::{Loc, Seg};
+use super::{Entry, Schedule, Settings};
+use crate::yaml::Seg;
 
-/// How many "unusual hash shape" warnings are listed one by one per file; the
-/// rest are summed up so a file of generated hashes stays readable.
-const HASH_SHAPE_WARNINGS: usize = 20;
-
-/// Collects diagnostics, turning document paths into positions.
-pub struct Report<'a> {
-    file: &'a str,
-    loc: &'a Loc,
-    diagnostics: Vec<Diagnostic>,
-    /// Paths that already carry an error, so a value is not also warned about.
-    error_paths: HashSet<String>,
-    odd_hashes: usize,
-}
-
-impl<'a> Report<'a> {
-    pub fn new(file: &'a str, loc: &'a Loc) -> Self {
-        Report {
-            file,
-            loc,
-            diagnostics: Vec::new(),
-            error_paths: HashSet::new(),
-            odd_hashes: 0,
-        }
-    }
-
-    fn push(&mut self, path: &[Seg], key: Option<&str>, message: String, severity: Severity) {
-        let pos = key
-            .and_then(|k| self.loc.find_key(path, k))
-            .unwrap_or_else(|| self.loc.find(path));
-        let mut full = path.to_vec();
-        if let Some(k) = key {
-            full.push(Seg::Key(k.to_owned()));
-        }
-        let path = format_path(&full);
-        if severity == Severity::Error {
-            self.error_paths.insert(path.clone());
-        }
-        self.diagnostics.push(Diagnostic {
-            file: self.file.to_owned(),
-            line: pos.line,
-            column: pos.column,
-            path,
-            message,
-            severity,
-        });
-    }
-
-    pub fn error(&mut self, path: &[Seg], message: impl Into<String>) {
-        self.push(path, None, message.into(), Severity::Error);
-    }
-
-    pub fn error_at_key(&mut self, path: &[Seg], key: &str, message: impl Into<String>) {
-        self.push(path, Some(key), message.into(), Severity::Error);
-    }
-
-    pub fn warning(&mut self, path: &[Seg], message: impl Into<String>) {
-        self.push(path, None, message.into(), Severity::Warning);
-    }
-
-    fn line_of(&self, path: &[Seg]) -> u32 {
-        self.loc.find(path).line
-    }
-
-    fn odd_hash(&mut self, path: &[Seg], hash: &str) {
-        if self.error_paths.contains(&format_path(path)) {
-            return;
-        }
-        self.odd_hashes += 1;
-        if self.odd_hashes <= HASH_SHAPE_WARNINGS {
-            self.warning(
-                path,
-                format!(
-                    "hash `{hash}` is not shaped like IPRoyal's 26-character user hashes \
-                     (e.g. 01H7YCG0R9GYY1YCPS2S4QA6WB); check it is a residential user hash"
-                ),
-            );
-        }
-    }
-
-    /// Diagnostics in file order, errors before warnings on the same spot.
-    pub fn finish(mut self) -> Vec<Diagnostic> {
-        if self.odd_hashes > HASH_SHAPE_WARNINGS {
-            let more = self.odd_hashes - HASH_SHAPE_WARNINGS;
-            self.warning(
-                &[],
-                format!("{more} more hashes are not shaped like IPRoyal's user hashes"),
-            );
-        }
-        self.diagnostics
-            .sort_by_key(|d| (d.line, d.column, d.severity));
-        self.diagnostics
-    }
-}
-
-fn key(k: &str) -> Seg {
+pub(super) fn key(k: &str) -> Seg {
     Seg::Key(k.to_owned())
 }
 
-fn at(path: &[Seg], seg: Seg) -> Vec<Seg> {
+pub(super) fn at(path: &[Seg], seg: Seg) -> Vec<Seg> {
     let mut p = path.to_vec();
     p.push(seg);
     p
@@ -124,7 +31,7 @@ fn at(path: &[Seg], seg: Seg) -> Vec<Seg> {
 /// Deserialize a part that the schema has already checked, taking its
 /// strings rather than copying them; `None` when it did not pass (the schema
 /// reported why).
-fn part<T: DeserializeOwned>(v: Value) -> Option<T> {
+pub(super) fn part<T: DeserializeOwned>(v: Value) -> Option<T> {
     serde_json::from_value(v).ok()
 }
 
@@ -138,12 +45,12 @@ fn is_ulid_shaped(hash: &str) -> bool {
 
 /// A set of strings with a fast, randomly seeded hash (lists can hold a
 /// million hashes; the seed keeps crafted collisions from slowing CI down).
-type FastSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
+pub(super) type FastSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
 
 /// Warn about odd shapes and repeats within one literal list of hashes, and
 /// say which items are new: neither repeats nor already in `earlier`.
 /// Paths are built only for hashes that are reported.
-fn check_hash_list<H: AsRef<str>>(
+pub(super) fn check_hash_list<H: AsRef<str>>(
     list: &[H],
     path: &[Seg],
     earlier: &FastSet,
@@ -197,142 +104,6 @@ pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
         .build()
         .parse(text)
         .map_err(|e| format!("invalid cron expression `{text}`: {e}"))
-}
-
-struct Groups {
-    /// Every group name present, even when its body failed the schema.
-    names: HashSet<String>,
-    parsed: BTreeMap<String, types::Group>,
-    /// Groups whose resolution is unreliable (a bad body, a cycle, an unknown
-    /// include): entries using them are not checked for "no hashes".
-    tainted: HashSet<String>,
-}
-
-fn check_groups(section: Option<Value>, report: &mut Report) -> Groups {
-    let mut groups = Groups {
-        names: HashSet::new(),
-        parsed: BTreeMap::new(),
-        tainted: HashSet::new(),
-    };
-    let Some(Value::Object(map)) = section else {
-        return groups;
-    };
-    for (name, body) in map {
-        groups.names.insert(name.clone());
-        match part::<types::Group>(body) {
-            Some(g) => {
-                groups.parsed.insert(name.clone(), g);
-            }
-            None => {
-                groups.tainted.insert(name.clone());
-            }
-        }
-    }
-    for (name, group) in &groups.parsed {
-        let path = vec![key("groups"), key(name)];
-        check_hash_list(
-            &group.hashes,
-            &at(&path, key("hashes")),
-            &FastSet::default(),
-            report,
-        );
-        for (i, inc) in group.include.iter().enumerate() {
-            if !groups.names.contains(&inc.0) {
-                report.error(
-                    &[path.clone(), vec![key("include"), Seg::Index(i)]].concat(),
-                    format!("unknown group `{inc}` in include of group `{name}`"),
-                );
-                groups.tainted.insert(name.clone());
-            }
-        }
-    }
-    for cycle in find_cycles(&groups.parsed) {
-        let (from, index) = cycle.edge;
-        report.error(
-            &[key("groups"), key(&from), key("include"), Seg::Index(index)],
-            format!("include cycle: {}", cycle.names.join(" → ")),
-        );
-        groups.tainted.extend(cycle.names);
-    }
-    groups
-}
-
-struct Cycle {
-    /// The include that closes the cycle: (group, index in its `include`).
-    edge: (String, usize),
-    names: Vec<String>,
-}
-
-/// Each include cycle once, reported at the include that closes it.
-fn find_cycles(groups: &BTreeMap<String, types::Group>) -> Vec<Cycle> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        Visiting,
-        Done,
-    }
-    fn visit(
-        name: &str,
-        groups: &BTreeMap<String, types::Group>,
-        marks: &mut HashMap<String, Mark>,
-        stack: &mut Vec<String>,
-        out: &mut Vec<Cycle>,
-    ) {
-        marks.insert(name.to_owned(), Mark::Visiting);
-        stack.push(name.to_owned());
-        if let Some(group) = groups.get(name) {
-            for (i, inc) in group.include.iter().enumerate() {
-                match marks.get(&inc.0) {
-                    Some(Mark::Visiting) => {
-                        let start = stack.iter().position(|s| *s == inc.0).unwrap_or(0);
-                        let mut names = stack[start..].to_vec();
-                        names.push(inc.0.clone());
-                        out.push(Cycle {
-                            edge: (name.to_owned(), i),
-                            names,
-                        });
-                    }
-                    Some(Mark::Done) => {}
-                    None => visit(&inc.0, groups, marks, stack, out),
-                }
-            }
-        }
-        stack.pop();
-        marks.insert(name.to_owned(), Mark::Done);
-    }
-    let mut marks = HashMap::new();
-    let mut out = Vec::new();
-    for name in groups.keys() {
-        if !marks.contains_key(name) {
-            visit(name, groups, &mut marks, &mut Vec::new(), &mut out);
-        }
-    }
-    out
-}
-
-/// Append a group's hashes (own first, then includes in order), skipping
-/// hashes already present. Cycles were reported; `visiting` just stops them.
-fn resolve_group<'g>(
-    name: &str,
-    groups: &'g BTreeMap<String, types::Group>,
-    visiting: &mut HashSet<String>,
-    seen: &mut FastSet<'g>,
-    out: &mut Vec<&'g str>,
-) {
-    let Some(group) = groups.get(name) else {
-        return;
-    };
-    if !visiting.insert(name.to_owned()) {
-        return;
-    }
-    for hash in &group.hashes {
-        if seen.insert(hash.0.as_str()) {
-            out.push(hash.0.as_str());
-        }
-    }
-    for inc in &group.include {
-        resolve_group(&inc.0, groups, visiting, seen, out);
-    }
-    visiting.remove(name);
 }
 
 /// Run every semantic check; returns the settings and entries when every part

@@ -7,6 +7,8 @@
 //! unparsable cron expression.
 
 mod check;
+mod groups;
+mod report;
 pub use check::parse_cron;
 pub mod types;
 
@@ -155,7 +157,7 @@ fn finish(
             };
         }
     };
-    let mut report = check::Report::new(file, &loc);
+    let mut report = report::Report::new(file, &loc);
     for violation in crate::schema::check(&value) {
         match &violation.key {
             Some(key) => report.error_at_key(&violation.path, key, violation.message),

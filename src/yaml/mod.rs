@@ -6,6 +6,9 @@
 //! value can be turned into a position, whatever produced the path (the schema
 //! validator, a semantic check, or serde).
 //!
+//! `emit` writes YAML back (for the status file); `utf8` streams a file
+//! into the parser.
+//!
 //! Scalars are resolved with the YAML 1.2 core schema (so `on`/`yes` stay
 //! strings, unlike YAML 1.1). Anchors and aliases are supported; merge keys
 //! (`<<`) are not and surface as unknown fields. Duplicate keys are errors,
@@ -13,10 +16,15 @@
 //! on another.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use saphyr_parser::{BufferedInput, Event, Input, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
+
+mod emit;
+mod utf8;
+
+pub use emit::to_yaml;
+use utf8::Utf8Chars;
 
 /// A 1-based line and column, as editors and CI annotations count them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -146,89 +154,6 @@ pub fn parse_reader(
         return Err(e);
     }
     Ok((parsed, crate::config::finish_digest(chars.hasher)))
-}
-
-/// Decodes UTF-8 from a reader chunk by chunk, hashing the bytes on the way.
-struct Utf8Chars<R> {
-    reader: R,
-    hasher: sha2::Sha256,
-    bytes: Vec<u8>,
-    /// Bytes of an incomplete character at the end of the last chunk.
-    carry: usize,
-    chars: Vec<char>,
-    next: usize,
-    error: Option<std::io::Error>,
-}
-
-impl<R: std::io::Read> Utf8Chars<R> {
-    fn new(reader: R) -> Self {
-        Utf8Chars {
-            reader,
-            hasher: sha2::Digest::new(),
-            bytes: vec![0; 64 * 1024],
-            carry: 0,
-            chars: Vec::new(),
-            next: 0,
-            error: None,
-        }
-    }
-
-    /// Decode the next chunk; false at the end or on error.
-    fn refill(&mut self) -> bool {
-        self.chars.clear();
-        self.next = 0;
-        while self.chars.is_empty() {
-            let read = match self.reader.read(&mut self.bytes[self.carry..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.error = Some(e);
-                    return false;
-                }
-            };
-            let end = self.carry + read;
-            sha2::Digest::update(&mut self.hasher, &self.bytes[self.carry..end]);
-            let (valid, rest) = match std::str::from_utf8(&self.bytes[..end]) {
-                Ok(s) => (s, 0),
-                // An incomplete character at the end of a chunk is kept for the
-                // next read; anything else is not UTF-8.
-                Err(e) if e.error_len().is_none() && read > 0 => {
-                    let upto = e.valid_up_to();
-                    (
-                        std::str::from_utf8(&self.bytes[..upto]).unwrap_or_default(),
-                        end - upto,
-                    )
-                }
-                Err(_) => {
-                    self.error = Some(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "stream did not contain valid UTF-8",
-                    ));
-                    return false;
-                }
-            };
-            self.chars.extend(valid.chars());
-            self.bytes.copy_within(end - rest..end, 0);
-            self.carry = rest;
-            if read == 0 {
-                return !self.chars.is_empty();
-            }
-        }
-        true
-    }
-}
-
-impl<R: std::io::Read> Iterator for Utf8Chars<R> {
-    type Item = char;
-
-    fn next(&mut self) -> Option<char> {
-        if self.next >= self.chars.len() && !self.refill() {
-            return None;
-        }
-        let c = self.chars[self.next];
-        self.next += 1;
-        Some(c)
-    }
 }
 
 /// Positions of a sequence's items: plain positions while every item is a
@@ -572,140 +497,6 @@ fn looks_like_float(text: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
-/// Block-style YAML for a JSON value; `parse` reads it back to the same value.
-///
-/// Used for the status file, which people read during incidents: block style,
-/// keys in the order serde produced them, strings quoted only when a plain
-/// scalar would read back as something else.
-pub fn to_yaml(value: &Value) -> String {
-    let mut out = String::new();
-    match value {
-        Value::Object(map) if !map.is_empty() => emit_map(map, 0, &mut out),
-        Value::Array(items) if !items.is_empty() => emit_seq(items, 0, &mut out),
-        scalar => {
-            out.push_str(&inline(scalar));
-            out.push('\n');
-        }
-    }
-    out
-}
-
-/// Keys a reader looks for first come first, in this order; the rest follow
-/// alphabetically (serde_json's maps are sorted).
-const KEY_ORDER: &[&str] = &[
-    "apiVersion",
-    "kind",
-    "updatedAt",
-    "configDigest",
-    "phase",
-    "outcome",
-    "revision",
-    "specDigest",
-    "hashCount",
-    "attempts",
-    "startedAt",
-    "finishedAt",
-    "firstSeenAt",
-    "lastRunAt",
-    "completedAt",
-    "nextRunAt",
-    "lastError",
-];
-
-fn ordered(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_by_key(|(k, _)| {
-        KEY_ORDER
-            .iter()
-            .position(|o| o == k)
-            .unwrap_or(KEY_ORDER.len())
-    });
-    entries
-}
-
-fn emit_map(map: &Map<String, Value>, indent: usize, out: &mut String) {
-    for (key, value) in ordered(map) {
-        let _ = write!(out, "{:indent$}{}:", "", scalar_string(key));
-        emit_child(value, indent, out);
-    }
-}
-
-fn emit_seq(items: &[Value], indent: usize, out: &mut String) {
-    for item in items {
-        let _ = write!(out, "{:indent$}-", "");
-        match item {
-            // A mapping item starts on the dash line: `- key: value`.
-            Value::Object(map) if !map.is_empty() => {
-                let mut first = true;
-                for (key, value) in ordered(map) {
-                    if first {
-                        let _ = write!(out, " {}:", scalar_string(key));
-                        first = false;
-                    } else {
-                        let _ = write!(
-                            out,
-                            "{:width$}{}:",
-                            "",
-                            scalar_string(key),
-                            width = indent + 2
-                        );
-                    }
-                    emit_child(value, indent + 2, out);
-                }
-            }
-            other => emit_child(other, indent, out),
-        }
-    }
-}
-
-fn emit_child(value: &Value, indent: usize, out: &mut String) {
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            out.push('\n');
-            emit_map(map, indent + 2, out);
-        }
-        Value::Array(items) if !items.is_empty() => {
-            out.push('\n');
-            emit_seq(items, indent + 2, out);
-        }
-        scalar => {
-            out.push(' ');
-            out.push_str(&inline(scalar));
-            out.push('\n');
-        }
-    }
-}
-
-fn inline(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => scalar_string(s),
-        Value::Array(_) => "[]".into(),
-        Value::Object(_) => "{}".into(),
-    }
-}
-
-/// A string as a plain scalar when that reads back as the same string, else
-/// double-quoted (JSON string syntax is valid YAML double-quoted syntax).
-fn scalar_string(s: &str) -> String {
-    let plain_safe = !s.is_empty()
-        && s.trim() == s
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || " _-./:+@()".contains(c))
-        && !s.starts_with(['-', ':', '@', '.'])
-        && !s.contains(": ")
-        && !s.ends_with(':')
-        && resolve_plain(s) == Value::String(s.to_owned());
-    if plain_safe {
-        s.to_owned()
-    } else {
-        // Serializing a str cannot fail.
-        serde_json::to_string(s).unwrap_or_default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,24 +549,6 @@ mod tests {
     }
 
     #[test]
-    fn emitted_yaml_reads_back_identically() {
-        let v = json!({
-            "apiVersion": "resetd/v1",
-            "resets": {
-                "a": {"phase": "Succeeded", "n": 3, "ok": true, "none": null,
-                      "tricky": ["true", "12", "", " x", "a: b", "#c", "- d", "é", "null", "1e3", "line\nbreak"],
-                      "at": "2026-12-01T02:00:00Z",
-                      "history": [{"outcome": "Failed", "error": "HTTP 500: \"oops\""}, {"x": {}}],
-                      "empty": [], "emptyMap": {}}
-            }
-        });
-        let text = to_yaml(&v);
-        let (back, _) = parse(&text).unwrap();
-        assert_eq!(back, v, "{text}");
-        assert!(text.contains("phase: Succeeded\n"), "{text}");
-    }
-
-    #[test]
     fn alias_bombs_are_refused() {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
@@ -784,28 +557,6 @@ mod tests {
         }
         let err = parse(&text).unwrap_err();
         assert!(err.message.contains("aliases expand"), "{}", err.message);
-    }
-
-    #[test]
-    fn reading_from_a_stream_matches_parsing_text() {
-        let text: String = (0..3000)
-            .map(|i| format!("a{i}: 1\nb{i}: [x, \"é ü 😀\"]\nc{i}: {{d: e}}\n"))
-            .collect();
-        let expected = parse(&text).unwrap().0;
-        // A tiny reader splits multi-byte characters across reads.
-        struct Trickle<'a>(&'a [u8]);
-        impl std::io::Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = buf.len().min(3).min(self.0.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
-        let (parsed, digest) = parse_reader(Trickle(text.as_bytes()), true).unwrap();
-        assert_eq!(parsed.unwrap().0, expected);
-        assert_eq!(digest, crate::config::hex_digest(text.as_bytes()));
-        assert!(parse_reader(&b"a: \xff\n"[..], true).is_err());
     }
 
     #[test]

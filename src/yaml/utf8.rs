@@ -1,0 +1,112 @@
+//! Streaming a file into the parser: UTF-8 decoded chunk by chunk, the
+//! bytes hashed on the way, so a large config is never held whole.
+
+/// Decodes UTF-8 from a reader chunk by chunk, hashing the bytes on the way.
+pub(super) struct Utf8Chars<R> {
+    reader: R,
+    pub(super) hasher: sha2::Sha256,
+    bytes: Vec<u8>,
+    /// Bytes of an incomplete character at the end of the last chunk.
+    carry: usize,
+    chars: Vec<char>,
+    next: usize,
+    pub(super) error: Option<std::io::Error>,
+}
+
+impl<R: std::io::Read> Utf8Chars<R> {
+    pub(super) fn new(reader: R) -> Self {
+        Utf8Chars {
+            reader,
+            hasher: sha2::Digest::new(),
+            bytes: vec![0; 64 * 1024],
+            carry: 0,
+            chars: Vec::new(),
+            next: 0,
+            error: None,
+        }
+    }
+
+    /// Decode the next chunk; false at the end or on error.
+    fn refill(&mut self) -> bool {
+        self.chars.clear();
+        self.next = 0;
+        while self.chars.is_empty() {
+            let read = match self.reader.read(&mut self.bytes[self.carry..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            };
+            let end = self.carry + read;
+            sha2::Digest::update(&mut self.hasher, &self.bytes[self.carry..end]);
+            let (valid, rest) = match std::str::from_utf8(&self.bytes[..end]) {
+                Ok(s) => (s, 0),
+                // An incomplete character at the end of a chunk is kept for the
+                // next read; anything else is not UTF-8.
+                Err(e) if e.error_len().is_none() && read > 0 => {
+                    let upto = e.valid_up_to();
+                    (
+                        std::str::from_utf8(&self.bytes[..upto]).unwrap_or_default(),
+                        end - upto,
+                    )
+                }
+                Err(_) => {
+                    self.error = Some(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "stream did not contain valid UTF-8",
+                    ));
+                    return false;
+                }
+            };
+            self.chars.extend(valid.chars());
+            self.bytes.copy_within(end - rest..end, 0);
+            self.carry = rest;
+            if read == 0 {
+                return !self.chars.is_empty();
+            }
+        }
+        true
+    }
+}
+
+impl<R: std::io::Read> Iterator for Utf8Chars<R> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        if self.next >= self.chars.len() && !self.refill() {
+            return None;
+        }
+        let c = self.chars[self.next];
+        self.next += 1;
+        Some(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::yaml::{parse, parse_reader};
+
+    #[test]
+    fn reading_from_a_stream_matches_parsing_text() {
+        let text: String = (0..3000)
+            .map(|i| format!("a{i}: 1\nb{i}: [x, \"é ü 😀\"]\nc{i}: {{d: e}}\n"))
+            .collect();
+        let expected = parse(&text).unwrap().0;
+        // A tiny reader splits multi-byte characters across reads.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(3).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let (parsed, digest) = parse_reader(Trickle(text.as_bytes()), true).unwrap();
+        assert_eq!(parsed.unwrap().0, expected);
+        assert_eq!(digest, crate::config::hex_digest(text.as_bytes()));
+        assert!(parse_reader(&b"a: \xff\n"[..], true).is_err());
+    }
+}
