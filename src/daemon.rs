@@ -189,10 +189,10 @@ impl Daemon {
             // (no token) wait for an event or the resync; if the same entries
             // are due again, retry in a second rather than spin; otherwise
             // (they fell due during the pass) go again at once.
-            let due_now = self.due_now();
+            let (due_now, next_wake) = self.upcoming();
             let wake = if due_now.is_empty() {
                 stalled = None;
-                self.next_wake()
+                next_wake
             } else if ran.is_none() {
                 None
             } else if stalled.as_ref() == Some(&due_now) {
@@ -328,23 +328,18 @@ impl Daemon {
         }
     }
 
-    /// Ids of entries due right now.
-    fn due_now(&self) -> Vec<String> {
-        plan(&self.config, &self.status, Utc::now(), self.args.dry_run)
+    /// From one plan: the ids of entries due right now, and the earliest
+    /// time another falls due.
+    fn upcoming(&self) -> (Vec<String>, Option<DateTime<Utc>>) {
+        let plan = plan(&self.config, &self.status, Utc::now(), self.args.dry_run);
+        let next = plan.entries.iter().filter_map(|e| e.next_run_at).min();
+        let due = plan
             .entries
             .into_iter()
             .filter(|e| e.action != Action::Wait)
             .map(|e| e.id)
-            .collect()
-    }
-
-    /// The earliest time an entry falls due.
-    fn next_wake(&self) -> Option<DateTime<Utc>> {
-        plan(&self.config, &self.status, Utc::now(), self.args.dry_run)
-            .entries
-            .iter()
-            .filter_map(|e| e.next_run_at)
-            .min()
+            .collect();
+        (due, next)
     }
 
     fn save(&mut self) -> anyhow::Result<()> {

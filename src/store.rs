@@ -139,10 +139,6 @@ impl Store {
         ))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Write `status` atomically.
     pub fn save(&mut self, status: &Status) -> Result<()> {
         let value = serde_json::to_value(status).map_err(|e| StoreError::Io {

@@ -161,8 +161,7 @@ fn a_full_disk_stops_with_a_clear_error_and_keeps_the_last_status() {
     cmd.args(["-c", &script])
         .env("IPROYAL_API_TOKEN", TOKEN)
         .env("RESETD_API_BASE", api.base());
-    let (code, stdout, stderr) = run(&mut cmd);
-    ws.assert_no_token_leak(&stdout, &stderr);
+    let (code, _, stderr) = ws.run_checked(&mut cmd);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("File too large") && stderr.contains("resets.status.yaml"),
@@ -218,8 +217,7 @@ fn a_read_only_status_directory_is_a_clear_error_and_loses_nothing() {
         .arg(&status)
         .env("IPROYAL_API_TOKEN", TOKEN)
         .env("RESETD_API_BASE", api.base());
-    let (code, stdout, stderr) = run(&mut cmd);
-    ws.assert_no_token_leak(&stdout, &stderr);
+    let (code, _, stderr) = ws.run_checked(&mut cmd);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("state/resets.status.yaml.lock") && stderr.contains("Permission denied"),

@@ -150,7 +150,7 @@ fn dry_run_sends_nothing_and_records_dry_run() {
     cmd.args(["run", "--once", "--dry-run", "--config"])
         .arg(&ws.config)
         .env("RESETD_API_BASE", api.base());
-    let (code, stdout, stderr) = crate::support::run(&mut cmd);
+    let (code, stdout, stderr) = ws.run_checked(&mut cmd);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("DRY-RUN"), "{stdout}");
     assert!(api.requests().is_empty());
@@ -258,9 +258,8 @@ fn token_file_is_read_with_its_newline_trimmed() {
         .arg("--token-file")
         .arg(&token_file)
         .args(["--api-base", &api.base()]);
-    let (code, stdout, stderr) = crate::support::run(&mut cmd);
+    let (code, _, stderr) = ws.run_checked(&mut cmd);
     assert_eq!(code, 0, "{stderr}");
-    ws.assert_no_token_leak(&stdout, &stderr);
     assert_eq!(
         api.requests()[0].header("authorization"),
         Some(format!("Bearer {TOKEN}").as_str())
@@ -315,13 +314,12 @@ fn plan_never_calls_the_api_and_names_every_entry() {
         cmd.args(["plan", "--config"])
             .arg(&ws.config)
             .args(["--format", format]);
-        let (code, stdout, stderr) = crate::support::run(&mut cmd);
+        let (code, stdout, stderr) = ws.run_checked(&mut cmd);
         assert_eq!(code, 0, "{stderr}");
         assert!(
             stdout.contains("now") && stdout.contains("nightly"),
             "{stdout}"
         );
-        ws.assert_no_token_leak(&stdout, &stderr);
     }
     assert!(api.requests().is_empty());
     assert!(!ws.status.exists(), "plan writes nothing");

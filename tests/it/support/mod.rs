@@ -71,7 +71,13 @@ impl Workspace {
         cmd.args(["run", "--once", "--config"])
             .arg(&self.config)
             .args(extra);
-        let result = run(&mut cmd);
+        self.run_checked(&mut cmd)
+    }
+
+    /// Run any command to completion, then check that the token leaked
+    /// into neither its output nor the status file.
+    pub fn run_checked(&self, cmd: &mut Command) -> (i32, String, String) {
+        let result = run(cmd);
         self.assert_no_token_leak(&result.1, &result.2);
         result
     }
