@@ -1,22 +1,26 @@
 //! The long-running mode of `resetd run` (SPEC §5).
 //!
-//! One loop consumes one closed `Event` at a time: a debounced config change,
-//! a periodic resync, SIGHUP, a trigger falling due, or shutdown. Each event
-//! ends in a reconcile pass (plan → execute) unless nothing changed.
+//! Two tasks. The *reloader* owns the config file: it wakes on a watcher
+//! event, SIGHUP or the resync, checks the file's digest, waits until new
+//! content has stayed byte-identical for the debounce period, parses it,
+//! and publishes it only if it is valid (keep-last-good). The *loop* owns the
+//! status: `next = pass(); select!{shutdown, new config, sleep_until(next)}`.
 //!
 //! # Guarantees
 //! - An invalid config is rejected whole; the last good one stays in force.
-//! - Triggers fire on time: the loop sleeps until the earliest `nextRunAt`
-//!   (no polling), and the resync bounds how stale anything can get.
+//! - Content still being written is never applied.
+//! - The loop sleeps until the earliest `nextRunAt` that the pass itself
+//!   reports (no second planning, no polling); an idle daemon reads nothing.
+//! - A new config reaches a run under way between batches: suspending,
+//!   removing or dry-running its entry halts it (`reconcile::LiveConfig`).
+//! - Resets due with no token wait, retried with a doubling back-off up to
+//!   the resync period, logged once per step.
 //! - On SIGTERM/SIGINT no new request starts; an in-flight one may finish
 //!   within `--shutdown-timeout`; the status is written; exit 0. A request
 //!   abandoned at the timeout was saved as in flight and is re-sent next start.
-//!
-//! # Caveats
-//! Runs execute inline: a config change that arrives during a long run is
-//! applied when that run ends.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -26,12 +30,12 @@ use tokio::sync::watch;
 
 use crate::api::{Api, Token, load_token};
 use crate::cli::RunArgs;
-use crate::config::{self, Config, hex_digest};
-use crate::plan::{Action, plan};
-use crate::reconcile::{Executor, RateLimiter, Stop};
+use crate::config::{self, Config};
+use crate::plan::plan;
+use crate::reconcile::{Executor, LiveConfig, RateLimiter, Stop, SystemClock};
 use crate::serve::Shared;
 use crate::status::Status;
-use crate::store::{self, Store};
+use crate::store::{self, Persist as _, Store};
 use crate::watch::{ConfigWatch, max_wait, watch as watch_config};
 
 /// How the daemon ended, for the exit code.
@@ -41,18 +45,6 @@ pub enum Exit {
     Stopped,
     /// The config was invalid at start-up (exit 1).
     InvalidConfig,
-}
-
-/// What wakes the loop.
-#[derive(Debug)]
-enum Event {
-    ConfigChanged,
-    Resync,
-    /// SIGHUP: re-read the config even if its digest is unchanged.
-    Reload,
-    /// A trigger's time has come.
-    Due,
-    Shutdown,
 }
 
 /// Start the runtime, wire SIGTERM/SIGINT to shutdown, and run.
@@ -75,16 +67,17 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
 
 struct Daemon {
     args: RunArgs,
-    config: Config,
-    /// Digest of the config text last read, valid or not, so an unchanged
-    /// invalid file is not re-reported at every resync.
-    seen_digest: String,
+    /// The config in force: the newest valid one the reloader published.
+    config: Arc<Config>,
     status: Status,
     store: Store,
     shared: Arc<Shared>,
     limiter: RateLimiter,
     api: Option<(Token, Api)>,
     stop: watch::Receiver<bool>,
+    /// The current wait between attempts to find a token, while resets are
+    /// due without one.
+    token_wait: Option<Duration>,
 }
 
 /// Run the daemon until `shutdown` completes.
@@ -116,6 +109,7 @@ pub async fn run(
     });
     let shared = Arc::new(Shared::new());
     shared.metrics.reload(true);
+    shared.metrics.config_read();
     if let Some(addr) = args.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -132,7 +126,7 @@ pub async fn run(
             }
         });
     }
-    let watch = match watch_config(&args.config, Some(status_path.clone())) {
+    let watch = match watch_config(&args.config, &status_path) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::error!(
@@ -149,111 +143,235 @@ pub async fn run(
         dry_run = args.dry_run,
         "resetd started"
     );
+    let (config_tx, config_rx) = watch::channel(Arc::new(config));
+    let reloader = Reloader {
+        path: args.config.clone(),
+        quiet: args.debounce,
+        seen: loaded.digest,
+        tx: config_tx,
+        shared: Arc::clone(&shared),
+    };
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(reloader.run(watch, hup, args.resync, stop.clone()));
     let mut daemon = Daemon {
-        seen_digest: config.digest.clone(),
-        limiter: RateLimiter::new(config.settings.max_requests_per_second),
-        config,
+        limiter: RateLimiter::new(config_rx.borrow().settings.max_requests_per_second),
+        config: Arc::clone(&config_rx.borrow()),
         status,
         store,
         shared,
         api: None,
         stop,
+        token_wait: None,
         args,
     };
     daemon.shared.set_status(&daemon.status);
     daemon.shared.ready.store(true, Ordering::Relaxed);
-    daemon.run(watch).await
+    daemon.run(config_rx).await
 }
 
 impl Daemon {
-    async fn run(&mut self, mut watch: Option<ConfigWatch>) -> anyhow::Result<Exit> {
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-        let mut resync = tokio::time::interval(self.args.resync);
-        resync.reset(); // the first tick would fire at once
-        let (quiet, max_wait) = (self.args.debounce, max_wait(self.args.debounce));
+    async fn run(&mut self, mut configs: watch::Receiver<Arc<Config>>) -> anyhow::Result<Exit> {
         let mut stop = self.stop.clone();
-        let mut event = Event::Due;
-        let mut stalled: Option<Vec<String>> = None;
         loop {
-            match event {
-                Event::Shutdown => break,
-                Event::ConfigChanged | Event::Resync => self.reload(false),
-                Event::Reload => self.reload(true),
-                Event::Due => {}
-            }
-            let ran = self.pass().await?;
+            let wake = self.pass(&mut configs).await?;
             if *self.stop.borrow() {
                 break;
             }
-            // Entries still due right after a pass: if the pass could not run
-            // (no token) wait for an event or the resync; if the same entries
-            // are due again, retry in a second rather than spin; otherwise
-            // (they fell due during the pass) go again at once.
-            let (due_now, next_wake) = self.upcoming();
-            let wake = if due_now.is_empty() {
-                stalled = None;
-                next_wake
-            } else if ran.is_none() {
-                None
-            } else if stalled.as_ref() == Some(&due_now) {
-                Some(Utc::now() + chrono::Duration::seconds(1))
-            } else {
-                stalled = Some(due_now);
-                Some(Utc::now())
-            };
-            let sleep = until(wake);
-            event = tokio::select! {
+            tokio::select! {
                 biased;
-                _ = stop.wait_for(|s| *s) => Event::Shutdown,
-                _ = hup.recv() => Event::Reload,
-                changed = changed(&mut watch, quiet, max_wait) => {
-                    if changed.is_none() {
-                        tracing::error!("config watcher stopped; relying on the resync");
-                        watch = None;
+                _ = stop.wait_for(|s| *s) => break,
+                changed = configs.changed() => {
+                    if changed.is_err() {
+                        // The reloader only ends at shutdown.
+                        break;
                     }
-                    Event::ConfigChanged
                 }
-                _ = resync.tick() => Event::Resync,
-                () = sleep => Event::Due,
-            };
-            tracing::debug!(?event, "woke");
+                () = until(wake) => {}
+            }
         }
         self.shared.ready.store(false, Ordering::Relaxed);
-        self.save()?;
+        self.status.updated_at = Some(Utc::now());
+        self.store.save(&mut self.status)?;
         tracing::info!("stopped; status written");
         Ok(Exit::Stopped)
     }
 
-    /// Re-read the config; swap it in only if it is valid.
-    fn reload(&mut self, force: bool) {
-        let path = self.args.config.clone();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(file = %path.display(), "config reload failed: {e}; keeping the last good config");
-                self.shared.metrics.reload(false);
-                return;
+    /// One reconcile pass with the newest config. Returns when to wake for
+    /// the next one (`None`: only a config change or shutdown can bring work).
+    async fn pass(
+        &mut self,
+        configs: &mut watch::Receiver<Arc<Config>>,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let newest = Arc::clone(&configs.borrow_and_update());
+        if !Arc::ptr_eq(&newest, &self.config) {
+            self.limiter
+                .set_rate(newest.settings.max_requests_per_second);
+            self.config = newest;
+        }
+        let now = Utc::now();
+        let plan = plan(&self.config, &self.status, now, self.args.dry_run);
+        if plan.needs_api() {
+            if let Err(e) = self.refresh_api() {
+                let wait = self
+                    .token_wait
+                    .map_or(Duration::from_secs(1), |w| w.saturating_mul(2))
+                    .min(self.args.resync);
+                self.token_wait = Some(wait);
+                let due = plan.runs().filter(|(_, spec)| !spec.dry_run).count();
+                tracing::error!(
+                    "{e}; {due} due reset(s) wait; looking for a token again in {wait:?}"
+                );
+                let retry = chrono::Duration::from_std(wait)
+                    .ok()
+                    .and_then(|w| now.checked_add_signed(w));
+                return Ok(retry);
             }
+            self.token_wait = None;
+        }
+        let shutdown_timeout = self.args.shutdown_timeout;
+        let mut stop = self.stop.clone();
+        let mut control = LiveConfig::new(configs.clone(), self.args.dry_run);
+        let config = Arc::clone(&self.config);
+        let mut executor = Executor {
+            store: &mut self.store,
+            api: self.api.as_ref().map(|(_, api)| api),
+            limiter: &mut self.limiter,
+            stop: Stop::new(self.stop.clone()),
+            control: &mut control,
+            observer: &self.shared.metrics,
+            clock: &SystemClock,
         };
-        let digest = hex_digest(text.as_bytes());
-        if !force && digest == self.seen_digest {
+        {
+            let execution = executor.execute(&config, &plan, &mut self.status);
+            tokio::pin!(execution);
+            tokio::select! {
+                result = &mut execution => { result?; }
+                _ = stop.wait_for(|s| *s) => match tokio::time::timeout(shutdown_timeout, &mut execution).await {
+                    Ok(result) => { result?; }
+                    Err(_) => {
+                        tracing::warn!(
+                            "shutdown timeout ({shutdown_timeout:?}) reached with a request in flight; \
+                             it is recorded as in flight and re-sent on the next start"
+                        );
+                        return Ok(None);
+                    }
+                },
+            }
+        }
+        self.shared.set_status(&self.status);
+        Ok(plan.next_wake())
+    }
+
+    /// Make sure `self.api` uses the current token (a mounted secret may have
+    /// rotated).
+    fn refresh_api(&mut self) -> anyhow::Result<()> {
+        let token = load_token(self.args.token_file.as_deref())?;
+        if self
+            .api
+            .as_ref()
+            .is_some_and(|(current, _)| *current == token)
+        {
+            return Ok(());
+        }
+        let api = Api::new(&self.args.api_base, token.clone())?;
+        self.api = Some((token, api));
+        Ok(())
+    }
+}
+
+/// Owns the config file: decides when its content changed for good, and
+/// publishes each new valid config.
+struct Reloader {
+    path: PathBuf,
+    /// The debounce period: also how long new content must stay unchanged.
+    quiet: Duration,
+    /// Digest of the content last parsed, valid or not, so an unchanged
+    /// invalid file is not re-reported at every resync.
+    seen: String,
+    tx: watch::Sender<Arc<Config>>,
+    shared: Arc<Shared>,
+}
+
+impl Reloader {
+    async fn run(
+        mut self,
+        mut watch: Option<ConfigWatch>,
+        mut hup: tokio::signal::unix::Signal,
+        resync: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut resync = tokio::time::interval(resync);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        resync.reset(); // the first tick would fire at once
+        let max_wait = max_wait(self.quiet);
+        loop {
+            let force = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => return,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    true
+                }
+                changed = changed(&mut watch, self.quiet, max_wait) => {
+                    if changed.is_none() {
+                        tracing::error!("config watcher stopped; relying on the resync");
+                        watch = None;
+                    }
+                    false
+                }
+                _ = resync.tick() => false,
+            };
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => return,
+                () = self.reload(force) => {}
+            }
+        }
+    }
+
+    /// Check the file; once new content has settled, parse it and publish
+    /// it if valid. `force` (SIGHUP) re-parses unchanged content too.
+    async fn reload(&mut self, force: bool) {
+        let Some(mut candidate) = self.digest().await else {
+            return;
+        };
+        if !force && candidate == self.seen {
             return;
         }
-        self.seen_digest.clone_from(&digest);
-        let loaded = config::parse(&path.display().to_string(), &text, Utc::now());
+        let loaded = loop {
+            // Settle: a file written in place over several seconds is
+            // applied only once it stops changing, never half-written.
+            tokio::time::sleep(self.quiet).await;
+            let Some(again) = self.digest().await else {
+                return;
+            };
+            if again != candidate {
+                tracing::debug!(file = %self.path.display(), "config still changing; waiting for it to settle");
+                candidate = again;
+                continue;
+            }
+            let Some(loaded) = self.load().await else {
+                return;
+            };
+            if loaded.digest == candidate {
+                break loaded;
+            }
+            // Changed between the check and the parse: settle again.
+            candidate = loaded.digest;
+        };
+        self.seen.clone_from(&loaded.digest);
         log_diagnostics(&loaded.diagnostics);
+        let path = self.path.display();
         match loaded.config {
             Some(config) => {
-                tracing::info!(file = %path.display(), %digest, entries = config.resets.len(), "config reloaded");
-                self.limiter
-                    .set_rate(config.settings.max_requests_per_second);
-                self.config = config;
+                tracing::info!(file = %path, digest = %loaded.digest, entries = config.resets.len(), "config reloaded");
                 self.shared.metrics.reload(true);
+                self.tx.send_replace(Arc::new(config));
             }
             None => {
-                let errors = loaded.errors().count();
+                let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
                 tracing::error!(
-                    file = %path.display(),
+                    file = %path,
                     errors,
                     "config rejected: {errors} error(s); keeping the last good config"
                 );
@@ -262,90 +380,39 @@ impl Daemon {
         }
     }
 
-    /// One reconcile pass. `None` when it could not run (no token).
-    async fn pass(&mut self) -> anyhow::Result<Option<crate::reconcile::Summary>> {
-        let now = Utc::now();
-        let plan = plan(&self.config, &self.status, now, self.args.dry_run);
-        if plan.needs_api() && !self.refresh_api() {
-            return Ok(None);
-        }
-        let shutdown_timeout = self.args.shutdown_timeout;
-        let mut stop = self.stop.clone();
-        let mut executor = Executor {
-            store: &mut self.store,
-            api: self.api.as_ref().map(|(_, api)| api),
-            limiter: &mut self.limiter,
-            stop: Stop::new(self.stop.clone()),
-            observer: &self.shared.metrics,
-        };
-        let summary = {
-            let execution = executor.execute(&self.config, &plan, &mut self.status);
-            tokio::pin!(execution);
-            tokio::select! {
-            result = &mut execution => result?,
-            _ = stop.wait_for(|s| *s) => match tokio::time::timeout(shutdown_timeout, &mut execution).await {
-                Ok(result) => result?,
-                Err(_) => {
-                    tracing::warn!(
-                        "shutdown timeout ({shutdown_timeout:?}) reached with a request in flight; \
-                         it is recorded as in flight and re-sent on the next start"
-                    );
-                    return Ok(None);
-                }
-            },
-            }
-        };
-        self.shared.set_status(&self.status);
-        Ok(Some(summary))
+    /// The file's digest, off the async threads; `None` (logged, counted)
+    /// when it cannot be read.
+    async fn digest(&self) -> Option<String> {
+        self.shared.metrics.config_read();
+        let path = self.path.clone();
+        let read = tokio::task::spawn_blocking(move || config::digest_file(&path)).await;
+        self.read_result(read)
     }
 
-    /// Make sure `self.api` uses the current token (a mounted secret may have
-    /// rotated). False, with an error logged, when there is none.
-    fn refresh_api(&mut self) -> bool {
-        let token = match load_token(self.args.token_file.as_deref()) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!("{e}; due resets wait");
-                return false;
-            }
-        };
-        if self
-            .api
-            .as_ref()
-            .is_some_and(|(current, _)| *current == token)
-        {
-            return true;
-        }
-        match Api::new(&self.args.api_base, token.clone()) {
-            Ok(api) => {
-                self.api = Some((token, api));
-                true
+    async fn load(&self) -> Option<config::Loaded> {
+        self.shared.metrics.config_read();
+        let path = self.path.clone();
+        let read = tokio::task::spawn_blocking(move || config::load(&path, Utc::now())).await;
+        self.read_result(read)
+    }
+
+    fn read_result<T>(
+        &self,
+        read: Result<std::io::Result<T>, tokio::task::JoinError>,
+    ) -> Option<T> {
+        match read {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                tracing::error!(file = %self.path.display(), "cannot read the config: {e}; keeping the last good config");
+                self.shared.metrics.reload(false);
+                None
             }
             Err(e) => {
-                tracing::error!("{e}");
-                false
+                tracing::error!(file = %self.path.display(), "config reload failed: {e}; keeping the last good config");
+                self.shared.metrics.reload(false);
+                None
             }
         }
-    }
-
-    /// From one plan: the ids of entries due right now, and the earliest
-    /// time another falls due.
-    fn upcoming(&self) -> (Vec<String>, Option<DateTime<Utc>>) {
-        let plan = plan(&self.config, &self.status, Utc::now(), self.args.dry_run);
-        let next = plan.entries.iter().filter_map(|e| e.next_run_at).min();
-        let due = plan
-            .entries
-            .into_iter()
-            .filter(|e| e.action != Action::Wait)
-            .map(|e| e.id)
-            .collect();
-        (due, next)
-    }
-
-    fn save(&mut self) -> anyhow::Result<()> {
-        self.status.updated_at = Some(Utc::now());
-        self.store.save(&self.status)?;
-        Ok(())
     }
 }
 

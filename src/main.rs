@@ -179,7 +179,9 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
             api: api.as_ref(),
             limiter: &mut limiter,
             stop: Stop::never(),
+            control: &mut (),
             observer: &(),
+            clock: &resetd::reconcile::SystemClock,
         }
         .execute(&config, &p, &mut status)
         .await

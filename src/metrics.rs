@@ -46,6 +46,9 @@ pub struct Metrics {
     last_reload_ok: Gauge,
     entries: Family<PhaseLabel, Gauge>,
     last_reconcile: Gauge,
+    /// Every read of the config file: an idle daemon's stays flat between
+    /// resyncs, which is how tests and alerts see a self-waking loop.
+    config_reads: Counter,
 }
 
 impl Default for Metrics {
@@ -105,7 +108,14 @@ impl Metrics {
             "Unix time of the last reconcile pass",
             last_reconcile.clone(),
         );
+        let config_reads = Counter::default();
+        registry.register(
+            "resetd_config_reads",
+            "Times the daemon read the config file (change checks and reloads)",
+            config_reads.clone(),
+        );
         Metrics {
+            config_reads,
             registry,
             requests,
             duration,
@@ -116,6 +126,10 @@ impl Metrics {
             entries,
             last_reconcile,
         }
+    }
+
+    pub fn config_read(&self) {
+        self.config_reads.inc();
     }
 
     pub fn reload(&self, ok: bool) {

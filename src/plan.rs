@@ -60,6 +60,9 @@ pub struct RunSpec {
     /// `hashes[i * batch_size..][..batch_size]`.
     pub hashes: Vec<String>,
     pub batch_size: usize,
+    /// When a recurring entry runs next after this run (the planner's one
+    /// answer, recorded by the run's end).
+    pub next_run_at: Option<DateTime<Utc>>,
     /// Digest of `hashes`: batch indices in a saved `RunProgress` only apply to
     /// the same list.
     pub hashes_digest: String,
@@ -69,7 +72,7 @@ pub struct RunSpec {
 
 impl RunSpec {
     pub fn batches(&self) -> usize {
-        self.hashes.len().div_ceil(self.batch_size.max(1))
+        crate::status::batch_count(self.hashes.len(), self.batch_size)
     }
 
     /// Batches this run still has to send.
@@ -90,6 +93,26 @@ impl Plan {
     pub fn needs_api(&self) -> bool {
         self.runs()
             .any(|(_, spec)| !spec.dry_run && spec.remaining_batches() > 0)
+    }
+
+    /// When the next entry falls due after this plan is carried out: the
+    /// daemon sleeps until then. Runs in this plan report the slot after
+    /// theirs; `None` when nothing is scheduled.
+    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
+        self.entries.iter().filter_map(|e| e.next_run_at).min()
+    }
+}
+
+/// Why a run under way must stop at the next batch boundary, judged against
+/// a newer `config`: the kill switch of SPEC §5.
+pub fn halt_reason(config: &Config, id: &str, cli_dry_run: bool) -> Option<&'static str> {
+    match config.resets.iter().find(|e| e.id == id) {
+        None => Some("the entry was removed from the config"),
+        Some(e) if e.suspend => Some("the entry was suspended"),
+        Some(e) if cli_dry_run || config.settings.dry_run || e.dry_run => {
+            Some("dry run was turned on")
+        }
+        Some(_) => None,
     }
 }
 
@@ -118,10 +141,11 @@ pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, cli_dry_run: b
             )
         })
         .collect();
+    let ids: foldhash::HashSet<&str> = config.resets.iter().map(|e| e.id.as_str()).collect();
     let orphans = status
         .resets
         .keys()
-        .filter(|id| !config.resets.iter().any(|e| &e.id == *id))
+        .filter(|id| !ids.contains(id.as_str()))
         .cloned()
         .collect();
     Plan {
@@ -168,7 +192,7 @@ fn decide(
                 "an interrupted run waits to resume; dry run is on, so it does not".into(),
             );
         }
-        let spec = run_spec(entry, st, settings, false, run.slot);
+        let spec = run_spec(entry, st, settings, false, run.slot, now);
         let resumable =
             spec.hashes_digest == run.hashes_digest && spec.batch_size == run.batch_size;
         plan.why = if resumable {
@@ -237,9 +261,9 @@ fn decide(
             plan
         }
         Due::Now { slot } => {
-            let spec = run_spec(entry, st, settings, dry_run, slot);
+            let spec = run_spec(entry, st, settings, dry_run, slot, now);
             plan.why = run_reason(entry, st, &spec);
-            plan.next_run_at = slot.and_then(|s| schedule::next_after(&entry.trigger, s, now));
+            plan.next_run_at = spec.next_run_at;
             plan.action = Action::Run(Box::new(spec));
             plan
         }
@@ -272,6 +296,7 @@ fn run_spec(
     settings: &Settings,
     dry_run: bool,
     slot: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
 ) -> RunSpec {
     // Hashes confirmed by an earlier, failed run of the same revision are not
     // sent again; recurring runs always send everything.
@@ -294,6 +319,7 @@ fn run_spec(
     RunSpec {
         dry_run,
         slot,
+        next_run_at: slot.and_then(|s| schedule::next_after(&entry.trigger, s, now)),
         hashes_digest: hashes_digest(&hashes),
         hashes,
         batch_size: settings.batch_size,
@@ -327,22 +353,35 @@ fn run_reason(entry: &Entry, st: Option<&EntryStatus>, spec: &RunSpec) -> String
 
 /// Bring the status in line with a plan, before any run starts: new entries
 /// appear, phases and next times are updated, expiries and orphans recorded.
-/// Runs themselves are recorded by the executor as they happen.
-pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) {
+/// Runs themselves are recorded by the executor as they happen. True when
+/// anything changed (an idle pass then writes nothing).
+pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) -> bool {
     let now = plan.now;
+    let mut changed = false;
     for (entry, decided) in config.resets.iter().zip(&plan.entries) {
         let st = status.resets.entry(entry.id.clone()).or_insert_with(|| {
+            changed = true;
             EntryStatus::new(entry.revision, &entry.spec_digest, entry.hashes.len(), now)
         });
+        let next_run_at = if decided.next_run_at.is_some() || !entry.trigger.is_recurring() {
+            decided.next_run_at
+        } else {
+            st.next_run_at
+        };
+        changed |= st.revision != entry.revision
+            || st.spec_digest != entry.spec_digest
+            || st.hash_count != entry.hashes.len()
+            || st.orphaned
+            || st.phase != decided.phase
+            || st.next_run_at != next_run_at;
         st.revision = entry.revision;
         st.spec_digest.clone_from(&entry.spec_digest);
         st.hash_count = entry.hashes.len();
         st.orphaned = false;
         st.phase = decided.phase;
-        if decided.next_run_at.is_some() || !entry.trigger.is_recurring() {
-            st.next_run_at = decided.next_run_at;
-        }
+        st.next_run_at = next_run_at;
         if decided.action == Action::Expire {
+            changed = true;
             st.finish(
                 crate::status::RunRecord {
                     started_at: now,
@@ -361,6 +400,7 @@ pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) {
     }
     for id in &plan.orphans {
         if let Some(st) = status.resets.get_mut(id) {
+            changed |= !st.orphaned || st.run.is_some() || st.next_run_at.is_some();
             st.orphaned = true;
             // An entry removed from the config never runs again, not even to
             // finish an interrupted run.
@@ -368,7 +408,11 @@ pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) {
             st.next_run_at = None;
         }
     }
-    status.config_digest = Some(config.digest.clone());
+    if status.config_digest.as_deref() != Some(config.digest.as_str()) {
+        changed = true;
+        status.config_digest = Some(config.digest.clone());
+    }
+    changed
 }
 
 impl RunSpec {
@@ -381,6 +425,7 @@ impl RunSpec {
             hashes_digest: &self.hashes_digest,
             batch_size: self.batch_size,
             slot: self.slot,
+            next_run_at: self.next_run_at,
             one_shot: !entry.trigger.is_recurring(),
         }
     }

@@ -1,5 +1,5 @@
 //! Planner tests: every phase transition and trigger kind, on a fixed clock.
-//! The "executor" here is the same pure status transitions the real one uses.
+//! Plans are carried out by the real executor, in memory on paused time.
 
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -34,28 +34,71 @@ fn step(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool) -> 
     p
 }
 
-/// Run every planned run; `ok(batch)` says whether the API confirms it.
-fn execute(config: &Config, status: &mut Status, p: &Plan, ok: impl Fn(usize) -> bool) {
-    for (ep, spec) in p.runs() {
-        let entry = config.resets.iter().find(|e| e.id == ep.id).unwrap();
-        let facts = spec.facts(entry);
-        let st = status.resets.get_mut(&ep.id).unwrap();
-        if spec.dry_run {
-            st.record_dry_run(&facts, p.now);
-            continue;
+/// The API for these tests: `ok(batch)` says whether it confirms a batch;
+/// a refused batch gets a 422 (permanent: no retry).
+struct FakeApi<F> {
+    ok: F,
+    /// First hash of each planned batch → its index.
+    batches: std::collections::HashMap<String, usize>,
+}
+
+impl<F: Fn(usize) -> bool> crate::reconcile::Sessions for FakeApi<F> {
+    async fn delete_sessions(
+        &self,
+        hashes: &[String],
+        _timeout: std::time::Duration,
+    ) -> Result<crate::api::Answered, crate::api::ApiError> {
+        if (self.ok)(self.batches[&hashes[0]]) {
+            Ok(crate::api::Answered { code: 204 })
+        } else {
+            Err(crate::api::ApiError::Status {
+                code: 422,
+                retry_after: None,
+                message: "HTTP 422".into(),
+            })
         }
-        let start = spec.resume.as_ref().map_or(0, |r| r.next_batch);
-        st.begin_run(&facts, spec.resume.clone(), p.now);
-        for b in start..spec.batches() {
-            st.batch_sending(b);
-            if ok(b) {
-                st.batch_confirmed(b);
-            } else {
-                st.batch_failed(b, "HTTP 422".into());
-            }
-        }
-        st.end_run(&facts, None, p.now);
     }
+}
+
+/// Carry out a plan with the real executor (in memory, on paused time);
+/// `ok(batch)` says whether the API confirms a batch. Returns the store.
+fn execute(
+    config: &Config,
+    status: &mut Status,
+    p: &Plan,
+    ok: impl Fn(usize) -> bool,
+) -> crate::store::MemStore {
+    let mut batches = std::collections::HashMap::new();
+    for (_, spec) in p.runs() {
+        for b in 0..spec.batches() {
+            let range = crate::status::batch_range(spec.hashes.len(), spec.batch_size, b);
+            batches.insert(spec.hashes[range.start].clone(), b);
+        }
+    }
+    let api = FakeApi { ok, batches };
+    let mut store = crate::store::MemStore::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let clock = crate::reconcile::TokioClock::starting_at(p.now);
+        let mut limiter = crate::reconcile::RateLimiter::new(None);
+        crate::reconcile::Executor {
+            store: &mut store,
+            api: Some(&api),
+            limiter: &mut limiter,
+            stop: crate::reconcile::Stop::never(),
+            control: &mut (),
+            observer: &(),
+            clock: &clock,
+        }
+        .execute(config, p, status)
+        .await
+        .unwrap();
+    });
+    store
 }
 
 fn only(p: &Plan) -> &EntryPlan {

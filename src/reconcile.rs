@@ -1,28 +1,140 @@
-//! The executor: carries out a plan, one batch at a time, saving progress.
+//! The executor: carries out a plan, one batch at a time, persisting as it
+//! goes. Generic over the API (`Sessions`), persistence (`Persist`) and the
+//! clock, so tests drive it in-process on paused tokio time.
 //!
 //! # Guarantees
-//! - Before each request the batch is saved as in flight; after a 2xx it is
-//!   saved as confirmed. A crash at any point therefore resumes with exactly
-//!   the batches not confirmed (the in-flight one is sent again: its answer
-//!   may have been lost — at-least-once, never lost).
-//! - A stop request is honoured between requests and during backoff waits;
-//!   an in-flight request is allowed to finish. The unfinished run stays in
-//!   the status file and resumes on the next start.
+//! - Before each request the entry's state (this batch in flight, the
+//!   batches before it confirmed) is made durable. A crash at any point
+//!   therefore re-sends at most the in-flight batch (its answer may have been
+//!   lost — at-least-once, never lost), and never a confirmed one.
+//! - Persisting a batch costs one journal record of that entry, whatever the
+//!   number of entries; the whole status is written once at the end of a pass
+//!   (and once at its start when the plan changed something).
+//! - A stop is honoured between requests and during backoff waits; an
+//!   in-flight request may finish. The unfinished run resumes next time.
+//! - Between batches, `Control` may halt an entry's run (the daemon's kill
+//!   switch: the entry was suspended, removed or switched to dry run).
 //! - Runs are sequential and requests are spaced by the rate limit.
 
+use std::future::Future;
 use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::api::Api;
+use crate::api::{Answered, Api, ApiError};
 use crate::config::{Config, Entry};
-use crate::plan::{Plan, RunSpec, apply_to_status};
+use crate::plan::{Action, Plan, RunSpec, apply_to_status};
 use crate::policy::{self, Verdict};
 use crate::status::{Outcome, Status};
-use crate::store::{Store, StoreError};
+use crate::store::{Persist, StoreError};
+
+/// The API as the executor sees it: one DELETE of a batch of hashes.
+pub trait Sessions {
+    fn delete_sessions(
+        &self,
+        hashes: &[String],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Answered, ApiError>>;
+}
+
+impl Sessions for Api {
+    fn delete_sessions(
+        &self,
+        hashes: &[String],
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Answered, ApiError>> {
+        Api::delete_sessions(self, hashes, timeout)
+    }
+}
+
+/// Wall-clock time for the status file (`startedAt`, `nextRunAt`, ...).
+pub trait Clock {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Wall-clock time that advances with tokio's clock, so tests on paused time
+/// see `startedAt` and backoff move together.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    base: DateTime<Utc>,
+    start: Instant,
+}
+
+impl TokioClock {
+    pub fn starting_at(base: DateTime<Utc>) -> Self {
+        TokioClock {
+            base,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.start.elapsed())
+            .ok()
+            .and_then(|d| self.base.checked_add_signed(d))
+            .unwrap_or(self.base)
+    }
+}
+
+/// Asked between batches whether an entry's run may go on.
+pub trait Control {
+    /// `Some(reason)` to halt `id`'s run at this batch boundary.
+    fn halt(&mut self, id: &str) -> Option<String>;
+}
+
+/// Never halts (`run --once`: the config cannot change under it).
+impl Control for () {
+    fn halt(&mut self, _id: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The daemon's kill switch: halts a run when the newest valid config
+/// suspends, removes or dry-runs its entry.
+pub struct LiveConfig {
+    rx: watch::Receiver<Arc<Config>>,
+    cli_dry_run: bool,
+    /// The newest config, once it differs from the one the pass planned with.
+    changed: Option<Arc<Config>>,
+}
+
+impl LiveConfig {
+    /// `rx` as the pass began: later configs are what may halt a run.
+    pub fn new(mut rx: watch::Receiver<Arc<Config>>, cli_dry_run: bool) -> Self {
+        rx.mark_unchanged();
+        LiveConfig {
+            rx,
+            cli_dry_run,
+            changed: None,
+        }
+    }
+}
+
+impl Control for LiveConfig {
+    fn halt(&mut self, id: &str) -> Option<String> {
+        if self.rx.has_changed().unwrap_or(false) {
+            self.changed = Some(Arc::clone(&self.rx.borrow_and_update()));
+        }
+        let config = self.changed.as_ref()?;
+        crate::plan::halt_reason(config, id, self.cli_dry_run).map(str::to_owned)
+    }
+}
 
 /// Receives what happens, for metrics. Every method has a no-op default.
 pub trait Observer: Send + Sync {
@@ -71,7 +183,7 @@ pub struct Stop {
     rx: watch::Receiver<bool>,
     /// For `never`: the sender is kept (and never used) so the channel stays
     /// open and `wait` waits rather than returning at once.
-    _sender: Option<std::sync::Arc<watch::Sender<bool>>>,
+    _sender: Option<Arc<watch::Sender<bool>>>,
 }
 
 impl Stop {
@@ -84,7 +196,7 @@ impl Stop {
         let (tx, rx) = watch::channel(false);
         Stop {
             rx,
-            _sender: Some(std::sync::Arc::new(tx)),
+            _sender: Some(Arc::new(tx)),
         }
     }
 
@@ -107,18 +219,31 @@ pub struct Summary {
     pub failed: Vec<String>,
     pub dry_runs: Vec<String>,
     pub expired: Vec<String>,
+    /// Runs stopped between batches by `Control` (the kill switch).
+    pub halted: Vec<String>,
     pub requests: u32,
     /// True when a stop interrupted a run (it resumes next time).
     pub interrupted: bool,
 }
 
 /// Everything a pass needs from the shell.
-pub struct Executor<'a> {
-    pub store: &'a mut Store,
-    pub api: Option<&'a Api>,
+pub struct Executor<'a, A, P, C> {
+    pub store: &'a mut P,
+    pub api: Option<&'a A>,
     pub limiter: &'a mut RateLimiter,
     pub stop: Stop,
+    pub control: &'a mut dyn Control,
     pub observer: &'a dyn Observer,
+    pub clock: &'a C,
+}
+
+/// How one entry's run ended.
+enum RunEnd {
+    Finished(Outcome),
+    /// `Control` halted it between batches.
+    Halted,
+    /// A stop interrupted it.
+    Stopped,
 }
 
 enum BatchEnd {
@@ -129,7 +254,7 @@ enum BatchEnd {
     Stopped,
 }
 
-impl Executor<'_> {
+impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
     /// Apply `plan` (made from `config` and `status`) and persist as it goes.
     pub async fn execute(
         &mut self,
@@ -138,10 +263,9 @@ impl Executor<'_> {
         status: &mut Status,
     ) -> Result<Summary, StoreError> {
         let mut summary = Summary::default();
-        let before = status.clone();
-        apply_to_status(status, config, plan);
+        let changed = apply_to_status(status, config, plan);
         for entry_plan in &plan.entries {
-            if entry_plan.action == crate::plan::Action::Expire {
+            if entry_plan.action == Action::Expire {
                 tracing::warn!(entry = %entry_plan.id, "expired: {}", entry_plan.why);
                 summary.expired.push(entry_plan.id.clone());
             }
@@ -150,37 +274,66 @@ impl Executor<'_> {
             }
         }
         // An idle pass (a resync, a timer with nothing due) writes nothing.
-        if *status != before {
+        if changed {
             self.save(status)?;
         }
-        for (entry_plan, spec) in plan.runs() {
-            let Some(entry) = config.resets.iter().find(|e| e.id == entry_plan.id) else {
+        let mut dirty = false;
+        // `plan.entries` is in config order, one per entry.
+        for (entry, entry_plan) in config.resets.iter().zip(&plan.entries) {
+            let Action::Run(spec) = &entry_plan.action else {
                 continue;
             };
             if self.stop.is_set() {
                 summary.interrupted = true;
                 break;
             }
+            dirty = true;
+            if spec.dry_run {
+                self.dry_run(entry, spec, status);
+                summary.dry_runs.push(entry.id.clone());
+                continue;
+            }
             tracing::info!(entry = %entry.id, hashes = spec.hashes.len(), batches = spec.batches(), "{}", entry_plan.why);
             match self.run(config, entry, spec, status, &mut summary).await? {
-                Some(Outcome::Succeeded) => summary.succeeded.push(entry.id.clone()),
-                Some(Outcome::DryRun) => summary.dry_runs.push(entry.id.clone()),
-                Some(_) => summary.failed.push(entry.id.clone()),
-                None => {
+                RunEnd::Finished(Outcome::Succeeded) => summary.succeeded.push(entry.id.clone()),
+                RunEnd::Finished(_) => summary.failed.push(entry.id.clone()),
+                RunEnd::Halted => summary.halted.push(entry.id.clone()),
+                RunEnd::Stopped => {
                     summary.interrupted = true;
                     break;
                 }
             }
         }
+        // The status file becomes the complete record again.
+        if dirty {
+            self.save(status)?;
+        }
         Ok(summary)
     }
 
     fn save(&mut self, status: &mut Status) -> Result<(), StoreError> {
-        status.updated_at = Some(Utc::now());
+        status.updated_at = Some(self.clock.now());
         self.store.save(status)
     }
 
-    /// One entry's run. `None` when a stop interrupted it.
+    /// A dry run is recorded in memory only: it sends nothing, so losing it
+    /// to a crash loses nothing but its line in the history.
+    fn dry_run(&mut self, entry: &Entry, spec: &RunSpec, status: &mut Status) {
+        if let Some(st) = status.resets.get_mut(&entry.id) {
+            st.record_dry_run(&spec.facts(entry), self.clock.now());
+        }
+        tracing::info!(
+            entry = %entry.id,
+            hashes = spec.hashes.len(),
+            batches = spec.batches(),
+            "dry run: would send {} hash(es) in {} DELETE request(s); nothing sent",
+            spec.hashes.len(),
+            spec.batches()
+        );
+        self.observer.run_finished(Outcome::DryRun);
+    }
+
+    /// One entry's run.
     async fn run(
         &mut self,
         config: &Config,
@@ -188,32 +341,28 @@ impl Executor<'_> {
         spec: &RunSpec,
         status: &mut Status,
         summary: &mut Summary,
-    ) -> Result<Option<Outcome>, StoreError> {
+    ) -> Result<RunEnd, StoreError> {
         let facts = spec.facts(entry);
         let Some(st) = status.resets.get_mut(&entry.id) else {
-            return Ok(None);
+            return Ok(RunEnd::Stopped);
         };
-        if spec.dry_run {
-            st.record_dry_run(&facts, Utc::now());
-            tracing::info!(
-                entry = %entry.id,
-                hashes = spec.hashes.len(),
-                batches = spec.batches(),
-                "dry run: would send {} hash(es) in {} DELETE request(s); nothing sent",
-                spec.hashes.len(),
-                spec.batches()
-            );
-            self.observer.run_finished(Outcome::DryRun);
-            self.save(status)?;
-            return Ok(Some(Outcome::DryRun));
-        }
         let start = spec.resume.as_ref().map_or(0, |r| r.next_batch);
-        st.begin_run(&facts, spec.resume.clone(), Utc::now());
-        self.save(status)?;
+        // Not persisted on its own: the first batch's record carries it.
+        st.begin_run(&facts, spec.resume.clone(), self.clock.now());
         let mut abort = None;
         for batch in start..spec.batches() {
-            let hashes = &spec.hashes
-                [batch * spec.batch_size..((batch + 1) * spec.batch_size).min(spec.hashes.len())];
+            if self.stop.is_set() {
+                self.store.record(status, &entry.id, false)?;
+                tracing::info!(entry = %entry.id, "stopping: the run resumes at batch {} next time", batch + 1);
+                return Ok(RunEnd::Stopped);
+            }
+            if let Some(reason) = self.control.halt(&entry.id) {
+                self.store.record(status, &entry.id, false)?;
+                tracing::warn!(entry = %entry.id, "run halted before batch {} of {}: {reason}", batch + 1, spec.batches());
+                return Ok(RunEnd::Halted);
+            }
+            let hashes =
+                &spec.hashes[crate::status::batch_range(spec.hashes.len(), spec.batch_size, batch)];
             match self
                 .send_batch(config, entry, batch, hashes, status, summary)
                 .await?
@@ -224,21 +373,21 @@ impl Executor<'_> {
                     break;
                 }
                 BatchEnd::Stopped => {
-                    self.save(status)?;
+                    self.store.record(status, &entry.id, false)?;
                     tracing::info!(entry = %entry.id, "stopping: the run resumes at batch {} next time", batch + 1);
-                    return Ok(None);
+                    return Ok(RunEnd::Stopped);
                 }
             }
         }
+        let now = self.clock.now();
         let Some(st) = status.resets.get_mut(&entry.id) else {
-            return Ok(None);
+            return Ok(RunEnd::Stopped);
         };
-        let outcome = st.end_run(&facts, abort, Utc::now());
-        if let (Some(slot), true) = (spec.slot, entry.trigger.is_recurring()) {
-            st.next_run_at = crate::schedule::next_after(&entry.trigger, slot, Utc::now());
-        }
+        let outcome = st.end_run(&facts, abort, now);
         let last = st.history.last().cloned();
-        self.save(status)?;
+        // Not synced: were it lost, the last batch would be the in-flight
+        // one, re-sent once; the next durable record or the fold covers it.
+        self.store.record(status, &entry.id, false)?;
         self.observer.run_finished(outcome);
         if let Some(record) = last {
             match outcome {
@@ -253,7 +402,7 @@ impl Executor<'_> {
                 ),
             }
         }
-        Ok(Some(outcome))
+        Ok(RunEnd::Finished(outcome))
     }
 
     async fn send_batch(
@@ -278,7 +427,9 @@ impl Executor<'_> {
             if let Some(st) = status.resets.get_mut(&entry.id) {
                 st.batch_sending(batch);
             }
-            self.save(status)?;
+            // The one durable write per request: it also makes the previous
+            // batch's confirmation durable, so a crash re-sends only this one.
+            self.store.record(status, &entry.id, true)?;
             self.limiter.wait().await;
             let sent_at = Instant::now();
             let result = api.delete_sessions(hashes, settings.request_timeout).await;
@@ -292,17 +443,16 @@ impl Executor<'_> {
                     self.observer.request(Some(answer.code), elapsed, false);
                     self.observer.hashes_confirmed(hashes.len());
                     st.batch_confirmed(batch);
-                    self.save(status)?;
                     tracing::info!(entry = %entry.id, batch, code = answer.code, hashes = hashes.len(), "batch confirmed");
                     return Ok(BatchEnd::Confirmed);
                 }
                 Err(e) => e,
             };
             let code = match &error {
-                crate::api::ApiError::Status { code, .. } => Some(*code),
+                ApiError::Status { code, .. } => Some(*code),
                 _ => None,
             };
-            let timed_out = matches!(error, crate::api::ApiError::Timeout(_));
+            let timed_out = matches!(error, ApiError::Timeout(_));
             self.observer.request(code, elapsed, timed_out);
             let message = error.to_string();
             let retry = policy::RetryPolicy {
@@ -312,7 +462,6 @@ impl Executor<'_> {
             match policy::on_failure(&error.failure(), attempt, retry, jitter()) {
                 Verdict::Retry(delay) => {
                     st.batch_retrying(message.clone());
-                    self.save(status)?;
                     tracing::warn!(entry = %entry.id, batch, attempt, "request failed, retrying in {delay:?}: {message}");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
@@ -321,7 +470,6 @@ impl Executor<'_> {
                 }
                 Verdict::GiveUp => {
                     st.batch_failed(batch, message.clone());
-                    self.save(status)?;
                     tracing::error!(entry = %entry.id, batch, attempt, "batch failed: {message}");
                     return Ok(BatchEnd::Failed);
                 }

@@ -17,6 +17,20 @@ use serde::{Deserialize, Serialize};
 /// How many runs `history` keeps per entry.
 pub const HISTORY_LEN: usize = 10;
 
+/// How many batches `len` hashes make at `size` per batch. With
+/// `batch_range`, the one place batches are counted and cut.
+pub fn batch_count(len: usize, size: usize) -> usize {
+    len.div_ceil(size.max(1))
+}
+
+/// The indices of batch `i` of `len` hashes at `size` per batch (empty past
+/// the end).
+pub fn batch_range(len: usize, size: usize, i: usize) -> std::ops::Range<usize> {
+    let size = size.max(1);
+    let start = i.saturating_mul(size).min(len);
+    start..start.saturating_add(size).min(len)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Status {
@@ -28,8 +42,16 @@ pub struct Status {
     /// Digest of the config file last reconciled.
     #[serde(default)]
     pub config_digest: Option<String>,
+    /// The last journal record folded into this file: records up to it are
+    /// already here and are skipped if the journal is replayed again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub journal_seq: u64,
     #[serde(default)]
     pub resets: BTreeMap<String, EntryStatus>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for Status {
@@ -39,6 +61,7 @@ impl Default for Status {
             kind: "SessionResetStatus".into(),
             updated_at: None,
             config_digest: None,
+            journal_seq: 0,
             resets: BTreeMap::new(),
         }
     }
@@ -255,6 +278,8 @@ pub struct RunFacts<'a> {
     pub hashes_digest: &'a str,
     pub batch_size: usize,
     pub slot: Option<DateTime<Utc>>,
+    /// When a recurring entry runs next, as the planner worked it out.
+    pub next_run_at: Option<DateTime<Utc>>,
     /// One-shot entries remember confirmed hashes across failed runs.
     pub one_shot: bool,
 }
@@ -270,7 +295,7 @@ impl EntryStatus {
             hashes_digest: facts.hashes_digest.to_owned(),
             hash_count: facts.hashes.len(),
             batch_size: facts.batch_size,
-            batches: facts.hashes.len().div_ceil(facts.batch_size.max(1)),
+            batches: batch_count(facts.hashes.len(), facts.batch_size),
             next_batch: 0,
             in_flight: None,
             failed_batches: Vec::new(),
@@ -335,13 +360,7 @@ impl EntryStatus {
         };
         let confirmed_now: Vec<&String> = run
             .confirmed_batches()
-            .flat_map(|i| {
-                facts
-                    .hashes
-                    .iter()
-                    .skip(i * run.batch_size)
-                    .take(run.batch_size)
-            })
+            .flat_map(|i| &facts.hashes[batch_range(facts.hashes.len(), run.batch_size, i)])
             .collect();
         let complete =
             abort.is_none() && run.failed_batches.is_empty() && run.next_batch >= run.batches;
@@ -364,6 +383,7 @@ impl EntryStatus {
         }
         let error = abort.or(run.last_error.clone().filter(|_| !complete));
         self.attempts = run.requests;
+        self.next_run_at = facts.next_run_at;
         self.finish(
             RunRecord {
                 started_at: run.started_at,
@@ -385,6 +405,7 @@ impl EntryStatus {
     pub fn record_dry_run(&mut self, facts: &RunFacts, now: DateTime<Utc>) {
         self.last_run_at = Some(now);
         self.attempts = 0;
+        self.next_run_at = facts.next_run_at;
         self.finish(
             RunRecord {
                 started_at: now,

@@ -17,7 +17,7 @@ use std::io::{Read as _, Seek as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::status::Status;
+use crate::status::{EntryStatus, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -59,9 +59,15 @@ pub fn default_status_path(config: &Path) -> PathBuf {
     config.with_file_name(format!("{stem}.status.yaml"))
 }
 
-/// Read a status file without locking it (for `plan` and `status`). A missing
-/// file is an empty status.
+/// Read a status file without locking it (for `plan` and `status`), with
+/// its journal replayed. A missing file is an empty status.
 pub fn read(path: &Path) -> Result<Status> {
+    let mut status = read_snapshot(path)?;
+    replay(&journal_path(path), &mut status)?;
+    Ok(status)
+}
+
+fn read_snapshot(path: &Path) -> Result<Status> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(path, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Status::default()),
@@ -87,16 +93,72 @@ pub fn parse(path: &Path, text: &str) -> Result<Status> {
     Ok(status)
 }
 
+/// Where persistence goes. `Store` is the real one; tests use memory.
+///
+/// # Guarantees (of `Store`)
+/// - After `record(.., durable: true)` returns, that entry's state (and
+///   every record before it) survives a crash.
+/// - After `save` returns, the status file alone is the complete record.
+pub trait Persist {
+    /// Persist one entry's state. O(size of that entry), whatever the number
+    /// of entries: this is what runs between requests.
+    fn record(&mut self, status: &Status, id: &str, durable: bool) -> Result<()>;
+    /// Write the whole status (and fold the journal into it).
+    fn save(&mut self, status: &mut Status) -> Result<()>;
+}
+
+/// Persistence in memory: what tests drive the executor with. Counts what
+/// it was asked to do, keeps the last whole status saved.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    pub records: usize,
+    pub durable_records: usize,
+    pub saves: usize,
+    pub saved: Option<Status>,
+}
+
+impl Persist for MemStore {
+    fn record(&mut self, _status: &Status, _id: &str, durable: bool) -> Result<()> {
+        self.records += 1;
+        self.durable_records += usize::from(durable);
+        Ok(())
+    }
+
+    fn save(&mut self, status: &mut Status) -> Result<()> {
+        self.saves += 1;
+        self.saved = Some(status.clone());
+        Ok(())
+    }
+}
+
+/// The journal grows by one record per request between folds; past this
+/// size it is folded early, so a very long run cannot fill the disk with it.
+const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The status file, held open for writing by this process.
+///
+/// Between folds, changes go to `<status>.journal`: one line per record,
+/// `<checksum> <json>`, each the full state of one entry. Replaying the
+/// journal over the status file gives the current status; a record cut short
+/// by a crash (the last line) is ignored.
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
+    journal_path: PathBuf,
+    journal: File,
+    /// Sequence number of the last record written (or folded).
+    seq: u64,
+    /// Bytes appended since the last fold.
+    journal_len: u64,
+    /// Reused for each record's text.
+    buf: Vec<u8>,
     /// Held for the life of the store: the OS lock is the mutual exclusion.
     _lock: File,
 }
 
 impl Store {
-    /// Lock the status file and load it (empty if it does not exist yet).
+    /// Lock the status file and load it (empty if it does not exist yet),
+    /// replaying and folding any journal a crash left behind.
     pub fn open(path: &Path) -> Result<(Store, Status)> {
         let lock_path = lock_path(path);
         let mut lock = OpenOptions::new()
@@ -129,32 +191,165 @@ impl Store {
         let _ = lock.rewind();
         let _ = write!(lock, "{}", std::process::id());
         let _ = lock.flush();
-        let status = read(path)?;
-        Ok((
-            Store {
-                path: path.to_owned(),
-                _lock: lock,
-            },
-            status,
-        ))
+        let mut status = read_snapshot(path)?;
+        let journal_path = journal_path(path);
+        let replayed = replay(&journal_path, &mut status)?;
+        let journal = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&journal_path)
+            .map_err(io("cannot open journal", &journal_path))?;
+        let mut store = Store {
+            path: path.to_owned(),
+            journal_path,
+            journal,
+            seq: status.journal_seq,
+            journal_len: 0,
+            buf: Vec::new(),
+            _lock: lock,
+        };
+        if replayed {
+            // Fold at once: the journal then never holds a torn tail that
+            // new records would be appended after.
+            store.save(&mut status)?;
+        }
+        Ok((store, status))
+    }
+}
+
+impl Persist for Store {
+    fn record(&mut self, status: &Status, id: &str, durable: bool) -> Result<()> {
+        let Some(entry) = status.resets.get(id) else {
+            return Ok(());
+        };
+        if self.journal_len > MAX_JOURNAL_BYTES {
+            let mut status = status.clone();
+            return self.save(&mut status);
+        }
+        self.seq += 1;
+        let record = RecordRef {
+            seq: self.seq,
+            id,
+            entry,
+        };
+        let json = serde_json::to_string(&record).map_err(|e| StoreError::Io {
+            action: "cannot serialize a journal record for",
+            path: self.journal_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        self.buf.clear();
+        self.buf
+            .extend_from_slice(checksum(json.as_bytes()).as_bytes());
+        self.buf.push(b' ');
+        self.buf.extend_from_slice(json.as_bytes());
+        self.buf.push(b'\n');
+        self.journal
+            .write_all(&self.buf)
+            .map_err(io("cannot write", &self.journal_path))?;
+        self.journal_len += self.buf.len() as u64;
+        if durable {
+            self.journal
+                .sync_data()
+                .map_err(io("cannot fsync", &self.journal_path))?;
+        }
+        Ok(())
     }
 
-    /// Write `status` atomically.
-    pub fn save(&mut self, status: &Status) -> Result<()> {
-        let value = serde_json::to_value(status).map_err(|e| StoreError::Io {
+    fn save(&mut self, status: &mut Status) -> Result<()> {
+        status.journal_seq = self.seq;
+        let value = serde_json::to_value(&*status).map_err(|e| StoreError::Io {
             action: "cannot serialize status for",
             path: self.path.clone(),
             source: std::io::Error::other(e),
         })?;
         let mut text = String::from("# Written by resetd; do not edit while it runs.\n");
         text.push_str(&crate::yaml::to_yaml(&value));
-        write_atomic(&self.path, text.as_bytes())
+        write_atomic(&self.path, text.as_bytes())?;
+        // Not synced: were the truncation lost, replay skips records up to
+        // `journal_seq`, which the new file already holds.
+        self.journal
+            .set_len(0)
+            .map_err(io("cannot truncate", &self.journal_path))?;
+        self.journal_len = 0;
+        Ok(())
     }
 }
 
+/// One journal line, as written.
+#[derive(serde::Serialize)]
+struct RecordRef<'a> {
+    seq: u64,
+    id: &'a str,
+    entry: &'a EntryStatus,
+}
+
+/// One journal line, as read.
+#[derive(serde::Deserialize)]
+struct Record {
+    seq: u64,
+    id: String,
+    entry: EntryStatus,
+}
+
+/// First 16 hex digits of the sha256 of a record's text: enough to tell a
+/// torn or damaged line from a whole one.
+fn checksum(bytes: &[u8]) -> String {
+    let digest = crate::config::hex_digest(bytes);
+    digest["sha256:".len()..].chars().take(16).collect()
+}
+
+/// Apply the journal at `path` (if any) to `status`. True when it held
+/// records. A damaged last line is a torn write and is ignored; a damaged
+/// line followed by more is corruption.
+fn replay(path: &Path, status: &mut Status) -> Result<bool> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io("cannot read journal", path)(e)),
+    };
+    let corrupt = |line: usize, reason: &str| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason: format!("journal line {line}: {reason}"),
+    };
+    let mut any = false;
+    let mut lines = text.split_inclusive(|b| *b == b'\n').enumerate().peekable();
+    while let Some((n, line)) = lines.next() {
+        let last = lines.peek().is_none();
+        let record = line
+            .strip_suffix(b"\n")
+            .and_then(|l| {
+                let (sum, json) = l.split_at(l.iter().position(|b| *b == b' ')?);
+                let json = &json[1..];
+                (sum == checksum(json).as_bytes()).then_some(json)
+            })
+            .and_then(|json| serde_json::from_slice::<Record>(json).ok());
+        let Some(record) = record else {
+            if last {
+                break; // torn tail: the write never completed
+            }
+            return Err(corrupt(n + 1, "damaged record followed by more records"));
+        };
+        any = true;
+        if record.seq > status.journal_seq {
+            status.journal_seq = record.seq;
+            status.resets.insert(record.id, record.entry);
+        }
+    }
+    Ok(any)
+}
+
 fn lock_path(status: &Path) -> PathBuf {
+    sibling(status, ".lock")
+}
+
+fn journal_path(status: &Path) -> PathBuf {
+    sibling(status, ".journal")
+}
+
+fn sibling(status: &Path, suffix: &str) -> PathBuf {
     let mut name = status.file_name().unwrap_or_default().to_owned();
-    name.push(".lock");
+    name.push(suffix);
     status.with_file_name(name)
 }
 
@@ -208,7 +403,7 @@ mod tests {
         let (mut store, mut status) = Store::open(&path).unwrap();
         assert!(status.resets.is_empty());
         status.config_digest = Some("sha256:x".into());
-        store.save(&status).unwrap();
+        store.save(&mut status).unwrap();
         assert_eq!(read(&path).unwrap(), status);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -238,5 +433,78 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "resets: [unterminated\n"
         );
+    }
+
+    fn entry(phase: crate::status::Phase) -> EntryStatus {
+        let mut e = EntryStatus::new(0, "sha256:s", 1, chrono::Utc::now());
+        e.phase = phase;
+        e
+    }
+
+    #[test]
+    fn records_survive_a_crash_and_are_folded_at_the_next_open() {
+        use crate::status::Phase;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.status.yaml");
+        let (mut store, mut status) = Store::open(&path).unwrap();
+        status.resets.insert("a".into(), entry(Phase::Pending));
+        store.save(&mut status).unwrap();
+        status.resets.insert("a".into(), entry(Phase::Running));
+        store.record(&status, "a", true).unwrap();
+        drop(store); // a crash: no fold
+        assert_eq!(read(&path).unwrap().resets["a"].phase, Phase::Running);
+        let (_store, reopened) = Store::open(&path).unwrap();
+        assert_eq!(reopened.resets["a"].phase, Phase::Running);
+        let journal = std::fs::metadata(journal_path(&path)).unwrap();
+        assert_eq!(journal.len(), 0, "folded into the status file at open");
+        assert_eq!(
+            read_snapshot(&path).unwrap().resets["a"].phase,
+            Phase::Running
+        );
+    }
+
+    #[test]
+    fn a_torn_last_record_is_ignored_and_a_damaged_middle_one_is_corruption() {
+        use crate::status::Phase;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.status.yaml");
+        let (mut store, mut status) = Store::open(&path).unwrap();
+        status.resets.insert("a".into(), entry(Phase::Running));
+        store.record(&status, "a", true).unwrap();
+        status.resets.insert("a".into(), entry(Phase::Succeeded));
+        store.record(&status, "a", true).unwrap();
+        drop(store);
+        let whole = std::fs::read(journal_path(&path)).unwrap();
+        let first_line = whole.iter().position(|b| *b == b'\n').unwrap() + 1;
+        // Cut anywhere inside the second record: the first still applies.
+        for cut in first_line..whole.len() {
+            std::fs::write(journal_path(&path), &whole[..cut]).unwrap();
+            assert_eq!(
+                read(&path).unwrap().resets["a"].phase,
+                Phase::Running,
+                "cut at {cut}"
+            );
+        }
+        let mut damaged = whole.clone();
+        damaged[5] ^= 1;
+        std::fs::write(journal_path(&path), &damaged).unwrap();
+        assert!(matches!(read(&path), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn records_already_folded_are_not_replayed() {
+        use crate::status::Phase;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.status.yaml");
+        let (mut store, mut status) = Store::open(&path).unwrap();
+        status.resets.insert("a".into(), entry(Phase::Running));
+        store.record(&status, "a", true).unwrap();
+        let stale = std::fs::read(journal_path(&path)).unwrap();
+        status.resets.insert("a".into(), entry(Phase::Succeeded));
+        store.save(&mut status).unwrap();
+        drop(store);
+        // As if the truncation after the fold never reached the disk.
+        std::fs::write(journal_path(&path), stale).unwrap();
+        assert_eq!(read(&path).unwrap().resets["a"].phase, Phase::Succeeded);
     }
 }

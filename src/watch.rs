@@ -27,7 +27,8 @@ pub struct ConfigWatch {
 
 /// Watch the directory holding `config`, ignoring events that only concern
 /// paths starting with `ignore_prefix` (the status file and its companions).
-pub fn watch(config: &Path, ignore_prefix: Option<PathBuf>) -> notify::Result<ConfigWatch> {
+pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
+    let ignore_prefix = Some(status.to_owned());
     let dir = match config.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
         _ => PathBuf::from("."),

@@ -83,6 +83,8 @@ impl Schedule {
 pub struct Loaded {
     pub config: Option<Config>,
     pub diagnostics: Vec<Diagnostic>,
+    /// sha256 of the bytes read, valid config or not.
+    pub digest: String,
 }
 
 impl Loaded {
@@ -102,17 +104,79 @@ pub fn check_file(path: &Path, now: DateTime<Utc>) -> std::io::Result<Vec<Diagno
     read(path, now, false).map(|loaded| loaded.diagnostics)
 }
 
+/// The largest config file read. Larger files are refused before parsing,
+/// so a mistaken `/dev/zero` or a runaway generator cannot exhaust memory.
+pub const MAX_CONFIG_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Open a config file for reading: a regular file (a FIFO would block the
+/// reader forever, a device may never end) of at most `MAX_CONFIG_BYTES`.
+/// The one place every reader of a config file opens it.
+pub fn open(path: &Path) -> std::io::Result<impl std::io::Read> {
+    use std::io::Read as _;
+    // Checked before opening: opening a FIFO for reading blocks.
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let file = std::fs::File::open(path)?;
+    Ok(Bounded {
+        inner: file.take(MAX_CONFIG_BYTES + 1),
+        left: MAX_CONFIG_BYTES,
+    })
+}
+
+/// A reader that fails (rather than silently truncating) past its bound.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        match self.left.checked_sub(n as u64) {
+            Some(left) => {
+                self.left = left;
+                Ok(n)
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("larger than {} MiB", MAX_CONFIG_BYTES / (1024 * 1024)),
+            )),
+        }
+    }
+}
+
+/// The digest `load` would compute, without parsing: what the daemon
+/// compares to see whether a file changed and whether it has settled.
+pub fn digest_file(path: &Path) -> std::io::Result<String> {
+    let mut reader = open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match std::io::Read::read(&mut reader, &mut buf) {
+            Ok(0) => return Ok(finish_digest(hasher)),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded> {
     // Streamed: the text of a large file is never held in memory whole. The
     // first pass skips the position of each hash; a file with something to
     // report is read again with them, so every diagnostic is exact.
-    let (parsed, digest) = crate::yaml::parse_reader(std::fs::File::open(path)?, false)?;
+    let (parsed, digest) = crate::yaml::parse_reader(open(path)?, false)?;
     let loaded = finish(&path.display().to_string(), digest, parsed, now, build);
     if loaded.diagnostics.is_empty() {
         return Ok(loaded);
     }
     drop(loaded);
-    let (parsed, digest) = crate::yaml::parse_reader(std::fs::File::open(path)?, true)?;
+    let (parsed, digest) = crate::yaml::parse_reader(open(path)?, true)?;
     Ok(finish(
         &path.display().to_string(),
         digest,
@@ -146,6 +210,7 @@ fn finish(
         Err(e) => {
             return Loaded {
                 config: None,
+                digest,
                 diagnostics: vec![Diagnostic {
                     file: file.to_owned(),
                     line: e.pos.line,
@@ -167,7 +232,7 @@ fn finish(
     let config = check::semantic(value, now, build, &mut report).map(|(settings, resets)| Config {
         settings,
         resets,
-        digest,
+        digest: digest.clone(),
     });
     let diagnostics = report.finish();
     let config = if diagnostics.iter().any(Diagnostic::is_error) {
@@ -178,6 +243,7 @@ fn finish(
     Loaded {
         config,
         diagnostics,
+        digest,
     }
 }
 

@@ -404,10 +404,22 @@ fn metrics_and_status_endpoints_serve_the_spec_names() {
         ),
         1.0
     );
-    let (code, body) = daemon.get("/status");
-    assert_eq!(code, 200);
-    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(status["resets"]["first"]["phase"], "Succeeded");
+    // The log line comes from the run; /status is refreshed when the pass
+    // ends, just after: poll with a deadline.
+    let end = Instant::now() + WAIT;
+    loop {
+        let (code, body) = daemon.get("/status");
+        assert_eq!(code, 200);
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if status["resets"]["first"]["phase"] == "Succeeded" {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "/status never showed Succeeded: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
