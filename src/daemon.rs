@@ -259,7 +259,9 @@ impl Daemon {
             }
         }
         self.shared.set_status(&self.status);
-        Ok(plan.next_wake())
+        let wake = plan.next_wake();
+        tracing::debug!(next_wake = ?wake, "pass done");
+        Ok(wake)
     }
 
     /// Make sure `self.api` uses the current token (a mounted secret may have
