@@ -132,7 +132,7 @@ pub async fn run(
             }
         });
     }
-    let watch = match watch_config(&args.config, Some(status_path.clone())) {
+    let watch = match watch_config(&args.config, &status_path) {
         Ok(w) => Some(w),
         Err(e) => {
             tracing::error!(
