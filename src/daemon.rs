@@ -227,6 +227,7 @@ impl Daemon {
     /// Re-read the config; swap it in only if it is valid.
     fn reload(&mut self, force: bool) {
         let path = self.args.config.clone();
+        self.shared.metrics.config_read();
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {

@@ -43,6 +43,7 @@ pub struct Metrics {
     hashes_reset: Counter,
     resets: Family<OutcomeLabel, Counter>,
     reloads: Family<ResultLabel, Counter>,
+    config_reads: Counter,
     last_reload_ok: Gauge,
     entries: Family<PhaseLabel, Gauge>,
     last_reconcile: Gauge,
@@ -87,6 +88,12 @@ impl Metrics {
             "Config reloads, by result",
             reloads.clone(),
         );
+        let config_reads = Counter::default();
+        registry.register(
+            "resetd_config_reads",
+            "Times the daemon read the config file",
+            config_reads.clone(),
+        );
         let last_reload_ok = Gauge::default();
         registry.register(
             "resetd_config_last_reload_successful",
@@ -112,6 +119,7 @@ impl Metrics {
             hashes_reset,
             resets,
             reloads,
+            config_reads,
             last_reload_ok,
             entries,
             last_reconcile,
@@ -126,6 +134,11 @@ impl Metrics {
             })
             .inc();
         self.last_reload_ok.set(i64::from(ok));
+    }
+
+    /// The daemon is about to read the config file (an idle one never does).
+    pub fn config_read(&self) {
+        self.config_reads.inc();
     }
 
     /// Refresh the per-phase gauges from the status.
