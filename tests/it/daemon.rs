@@ -561,8 +561,9 @@ fn reads_by_other_processes_neither_wake_nor_delay_the_daemon() {
         std::thread::spawn(move || {
             let mut reads = 0;
             while !stop.load(Ordering::Relaxed) {
-                std::fs::read(&config).unwrap();
-                std::fs::read(&notes).unwrap();
+                // A failed test removes the directory under us: keep quiet.
+                let _ = std::fs::read(&config);
+                let _ = std::fs::read(&notes);
                 reads += 1;
                 if reads == 150 {
                     let _ = warmed_up.send(());
