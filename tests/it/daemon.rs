@@ -107,6 +107,29 @@ impl Daemon {
         prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap()
     }
 
+    /// Scrape until `name` (with `label`) reaches `expected`; returns that
+    /// scrape.
+    fn wait_for_metric(
+        &self,
+        name: &str,
+        label: Option<(&str, &str)>,
+        expected: f64,
+    ) -> prometheus_parse::Scrape {
+        let end = Instant::now() + WAIT;
+        loop {
+            let scrape = self.metrics();
+            let found = value(&scrape, name, label);
+            if found == expected {
+                return scrape;
+            }
+            assert!(
+                Instant::now() < end,
+                "{name} {label:?} is {found}, not {expected}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
             .args(["-s", name, &self.child.id().to_string()])
@@ -274,14 +297,11 @@ fn an_invalid_config_is_rejected_and_the_last_good_one_stays() {
         "{rejected}"
     );
     daemon.wait_for_log("unknown group `missing`");
-    let scrape = daemon.metrics();
-    assert_eq!(
-        value(
-            &scrape,
-            "resetd_config_reloads_total",
-            Some(("result", "failure"))
-        ),
-        1.0
+    // The daemon counts the failure just after logging it.
+    let scrape = daemon.wait_for_metric(
+        "resetd_config_reloads_total",
+        Some(("result", "failure")),
+        1.0,
     );
     assert_eq!(
         value(&scrape, "resetd_config_last_reload_successful", None),
@@ -449,7 +469,16 @@ fn config(entries: &[(&str, &str)]) -> String {
 }
 
 fn config_reads(daemon: &Daemon) -> f64 {
-    value(&daemon.metrics(), "resetd_config_reads_total", None)
+    let scrape = daemon.metrics();
+    // A missing counter would read as 0 and pass every "no reads" check.
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "resetd_config_reads_total"),
+        "resetd_config_reads_total missing"
+    );
+    value(&scrape, "resetd_config_reads_total", None)
 }
 
 #[test]
