@@ -109,7 +109,6 @@ pub async fn run(
     });
     let shared = Arc::new(Shared::new());
     shared.metrics.reload(true);
-    shared.metrics.config_read();
     if let Some(addr) = args.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

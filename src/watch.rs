@@ -1,69 +1,360 @@
 //! Config file watching: the only notify user. It only signals "maybe
 //! changed"; the daemon re-reads the file and compares digests.
 //!
-//! The config's *directory* is watched, not the file: editors save by
-//! writing a temp file and renaming it over the original, `git checkout`
-//! replaces files, and Kubernetes ConfigMaps swap a `..data` symlink. A watch
-//! on the file's inode would miss all of these. Every event in the directory
-//! counts (event kinds differ by editor and OS), except those about resetd's
-//! own status, lock and temp files. An overflow (`Rescan`) counts too.
+//! Directories are watched, not the file: editors save by writing a temp
+//! file and renaming it over the original, `git checkout` replaces files, and
+//! Kubernetes ConfigMaps swap a `..data` symlink. A watch on the file's inode
+//! would miss all of these. When the config path is, or passes through, a
+//! symlink (a link into a git checkout, a `current -> release-N` link), the
+//! directory of every link on the way and of the final file is watched too:
+//! an edit of the target happens in a directory the config's own does not
+//! see.
 //!
-//! Events are debounced: a change is reported once the directory has been
-//! quiet for the debounce period, or at the latest after `max_wait` of
-//! continuous events, so a file written continuously still reloads.
+//! Only changes count, so an idle daemon is never woken: inotify also
+//! reports opens, reads and closes (resetd's own reloads, the directory fsync
+//! after a status write, any other process reading a file there), and those
+//! never are. A change is a create, modify, remove or rename (or an event of
+//! unknown kind, or an overflow `Rescan`) of a path on the config's
+//! [`Chain`], of `..data` beside the config, or of a watched directory
+//! itself. Everything else in those directories (the status file and its
+//! companions, `notes.txt`) is not interesting. Paths are compared whole,
+//! never by file name, so a status file elsewhere that happens to share the
+//! config's name hides nothing.
+//!
+//! After every change the chain is resolved again and the watches re-armed:
+//! `ln -sfn release-2 current` moves the config into a directory nobody
+//! watched yet. The re-arm happens on the consuming side, in
+//! [`ConfigWatch::changed`], because notify cannot add a watch from inside
+//! its own event callback.
+//!
+//! Events are debounced: a change is reported once the watched paths have
+//! been quiet for the debounce period, or at the latest after `max_wait` of
+//! continuous changes, so a file written continuously still reloads.
 
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeSet, HashSet};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher as _};
+use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// A live watch; dropping it stops the events.
-pub struct ConfigWatch {
-    _watcher: notify::RecommendedWatcher,
-    events: mpsc::UnboundedReceiver<()>,
+/// Links followed before giving up, as the kernel's `ELOOP` limit.
+const MAX_HOPS: usize = 40;
+
+/// How the config path reaches its file. Directories are resolved; the last
+/// component of each path is not followed, so each path names one directory
+/// entry, spelled the way inotify reports it for a watch on its parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// The config's own entry: its name in its (resolved) directory.
+    pub config: PathBuf,
+    /// Every entry whose replacement can change what reading the config
+    /// returns: the config's own entry, each link followed (including
+    /// directory links on the way), and the final file.
+    pub paths: Vec<PathBuf>,
+    /// The final file; `None` when resolution gave up (a link loop).
+    pub target: Option<PathBuf>,
+    /// The directories to watch: the parent of each path.
+    pub dirs: BTreeSet<PathBuf>,
 }
 
-/// Watch the directory holding `config`, ignoring events that only concern
-/// paths starting with `ignore_prefix` (the status file and its companions).
-pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
-    let ignore_prefix = Some(status.to_owned());
-    let dir = match config.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let (tx, events) = mpsc::unbounded_channel();
-    let ignored = move |p: &PathBuf| {
-        ignore_prefix.as_ref().is_some_and(|prefix| {
-            p.file_name()
-                .zip(prefix.file_name())
-                .is_some_and(|(name, own)| {
-                    name.to_string_lossy().starts_with(&*own.to_string_lossy())
-                })
-        })
-    };
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let relevant = match &event {
-            Ok(e) => e.need_rescan() || e.paths.is_empty() || !e.paths.iter().all(&ignored),
-            // An error may mean lost events: treat it as a change.
-            Err(_) => true,
+/// Resolve `config` component by component, following symlinks at most
+/// [`MAX_HOPS`] times. Never fails: a missing entry ends the chain (it is
+/// watched so its creation is seen), a loop ends it with `target: None`.
+pub fn chain(config: &Path) -> Chain {
+    let mut walk = Walk::default();
+    let mut current = std::path::absolute(config).unwrap_or_else(|_| config.to_owned());
+    let mut own = None;
+    let target = loop {
+        let here = match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => walk.resolve(parent).join(name),
+            // `/` or a path ending in `..`: there is no entry to follow by
+            // name, only a directory to resolve.
+            _ => walk.resolve(&current),
         };
-        if relevant {
-            let _ = tx.send(());
+        walk.record(&here);
+        own.get_or_insert_with(|| here.clone());
+        match std::fs::read_link(&here) {
+            Ok(to) if walk.hop() => {
+                // A relative target is relative to the link's directory;
+                // `join` keeps an absolute one as it is.
+                current = here
+                    .parent()
+                    .map_or_else(|| to.clone(), |dir| dir.join(&to));
+            }
+            Ok(_) => break None,
+            Err(_) => break Some(here),
         }
+    };
+    let dirs = walk
+        .paths
+        .iter()
+        .filter_map(|p| p.parent())
+        .map(Path::to_owned)
+        .collect();
+    Chain {
+        config: own.unwrap_or_default(),
+        paths: walk.paths,
+        target,
+        dirs,
+    }
+}
+
+#[derive(Default)]
+struct Walk {
+    hops: usize,
+    paths: Vec<PathBuf>,
+}
+
+enum Step {
+    Root,
+    Parent,
+    Name(OsString),
+}
+
+impl Walk {
+    fn record(&mut self, path: &Path) {
+        if !self.paths.iter().any(|p| p == path) {
+            self.paths.push(path.to_owned());
+        }
+    }
+
+    /// Count one link followed; false once the bound is reached.
+    fn hop(&mut self) -> bool {
+        self.hops += 1;
+        self.hops <= MAX_HOPS
+    }
+
+    /// Resolve every component of a directory path, recording the links.
+    /// Iterative: a link's target is pushed in front of what is left.
+    fn resolve(&mut self, path: &Path) -> PathBuf {
+        let mut resolved = PathBuf::from("/");
+        let mut pending = Vec::new();
+        push_steps(&mut pending, path);
+        while let Some(step) = pending.pop() {
+            match step {
+                Step::Root => resolved = PathBuf::from("/"),
+                // `resolved` has no links left in it, so `..` is its parent.
+                Step::Parent => {
+                    resolved.pop();
+                }
+                Step::Name(name) => {
+                    let here = resolved.join(&name);
+                    match std::fs::read_link(&here) {
+                        Ok(to) => {
+                            self.record(&here);
+                            if self.hop() {
+                                push_steps(&mut pending, &to);
+                            } else {
+                                // Looped: stop following, keep it bounded.
+                                resolved = here;
+                            }
+                        }
+                        Err(_) => resolved = here,
+                    }
+                }
+            }
+        }
+        resolved
+    }
+}
+
+/// Push `path`'s components so that popping yields them in order.
+fn push_steps(pending: &mut Vec<Step>, path: &Path) {
+    for c in path.components().rev() {
+        match c {
+            Component::RootDir => pending.push(Step::Root),
+            Component::ParentDir => pending.push(Step::Parent),
+            Component::Normal(name) => pending.push(Step::Name(name.to_owned())),
+            Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+}
+
+/// The paths whose events matter, and resetd's own files, which never do.
+#[derive(Debug, Clone, Default)]
+pub struct Interest {
+    paths: HashSet<PathBuf>,
+    /// The status file's resolved directory and name.
+    own: Option<(PathBuf, OsString)>,
+}
+
+impl Interest {
+    /// Interest in a config reached through `chain`, with resetd's status
+    /// file at `status`.
+    pub fn new(chain: &Chain, status: &Path) -> Interest {
+        let mut paths: HashSet<PathBuf> = chain.paths.iter().cloned().collect();
+        if let Some(dir) = chain.config.parent() {
+            // Kubernetes swaps `..data` while the config's own link stays.
+            paths.insert(dir.join("..data"));
+        }
+        // A watched directory moved, deleted or recreated must be re-armed.
+        paths.extend(chain.dirs.iter().cloned());
+        let own = status.file_name().map(|name| {
+            let dir = match status.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            // Spelled like the watched directories, which are resolved.
+            let dir = std::fs::canonicalize(dir)
+                .or_else(|_| std::path::absolute(dir))
+                .unwrap_or_else(|_| dir.to_owned());
+            (dir, name.to_owned())
+        });
+        Interest { paths, own }
+    }
+
+    /// The status file, its `.lock`, `.journal` and `.tmp.*` files.
+    fn is_own(&self, path: &Path) -> bool {
+        let Some((dir, status)) = &self.own else {
+            return false;
+        };
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        let Some(suffix) = name.as_bytes().strip_prefix(status.as_bytes()) else {
+            return false;
+        };
+        parent == dir
+            && (suffix.is_empty()
+                || suffix == b".lock"
+                || suffix == b".journal"
+                || suffix.starts_with(b".tmp."))
+    }
+
+    fn concerns(&self, path: &Path) -> bool {
+        self.paths.contains(path) && !self.is_own(path)
+    }
+}
+
+/// Whether `event` may have changed what reading the config returns.
+pub fn is_change(event: &notify::Event, interest: &Interest) -> bool {
+    if event.need_rescan() {
+        return true;
+    }
+    match event.kind {
+        // Opens, reads and closes (even after a write, which a modify event
+        // has already announced) change nothing.
+        EventKind::Access(_) => false,
+        // An event that names no path cannot be ruled out.
+        EventKind::Any
+        | EventKind::Other
+        | EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_) => {
+            event.paths.is_empty() || event.paths.iter().any(|p| interest.concerns(p))
+        }
+    }
+}
+
+/// What the notify thread hands the consumer: the paths of a change, or
+/// `None` when events may have been lost (overflow, watcher error).
+type Touched = Option<Vec<PathBuf>>;
+
+/// A live watch; dropping it stops the events.
+pub struct ConfigWatch {
+    watcher: notify::RecommendedWatcher,
+    config: PathBuf,
+    status: PathBuf,
+    /// Shared with the notify callback, which filters with it.
+    interest: Arc<Mutex<Interest>>,
+    /// Directories with a live watch.
+    armed: BTreeSet<PathBuf>,
+    changes: mpsc::UnboundedReceiver<Touched>,
+}
+
+/// Watch the directories on `config`'s symlink chain; `status` is resetd's
+/// status file, whose writes are never a change.
+pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
+    let chain = chain(config);
+    let interest = Arc::new(Mutex::new(Interest::new(&chain, status)));
+    let (tx, changes) = mpsc::unbounded_channel();
+    let filter = Arc::clone(&interest);
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let touched = match event {
+            Ok(e) => {
+                let interest = filter.lock().unwrap_or_else(PoisonError::into_inner);
+                if !is_change(&e, &interest) {
+                    return;
+                }
+                (!e.need_rescan()).then_some(e.paths)
+            }
+            // An error may mean lost events: treat it as a change.
+            Err(_) => None,
+        };
+        let _ = tx.send(touched);
     })?;
-    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-    Ok(ConfigWatch {
-        _watcher: watcher,
-        events,
-    })
+    let mut watch = ConfigWatch {
+        watcher,
+        config: config.to_owned(),
+        status: status.to_owned(),
+        interest,
+        armed: BTreeSet::new(),
+        changes,
+    };
+    for dir in &chain.dirs {
+        watch.watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        watch.armed.insert(dir.clone());
+    }
+    Ok(watch)
 }
 
 impl ConfigWatch {
     /// Wait for the next debounced change. `None` if the watcher died.
     pub async fn changed(&mut self, quiet: Duration, max_wait: Duration) -> Option<()> {
-        debounce(&mut self.events, quiet, max_wait).await
+        debounce(self, quiet, max_wait).await
+    }
+
+    /// Follow the chain as it is now: watch new directories, drop stale
+    /// ones, and re-watch those the change named (a directory replaced by
+    /// another of the same name keeps its old inode's watch otherwise).
+    fn rearm(&mut self, touched: Option<&[PathBuf]>) {
+        let chain = chain(&self.config);
+        // Before arming, so events from a new directory are judged by it.
+        *self.interest.lock().unwrap_or_else(PoisonError::into_inner) =
+            Interest::new(&chain, &self.status);
+        for dir in &chain.dirs {
+            let replaced = touched.is_none_or(|paths| paths.contains(dir));
+            if self.armed.contains(dir) && !replaced {
+                continue;
+            }
+            if replaced {
+                let _ = self.watcher.unwatch(dir);
+                self.armed.remove(dir);
+            }
+            // A directory may be missing mid-swap; its creation in a watched
+            // parent re-arms it, and the resync covers the rest.
+            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.armed.insert(dir.clone());
+                }
+                Err(e) => tracing::debug!(dir = %dir.display(), "cannot watch: {e}"),
+            }
+        }
+        let stale: Vec<PathBuf> = self.armed.difference(&chain.dirs).cloned().collect();
+        for dir in stale {
+            // Fails when the directory is gone, and its watch with it.
+            let _ = self.watcher.unwatch(&dir);
+            self.armed.remove(&dir);
+        }
+    }
+}
+
+/// A stream of undebounced changes.
+trait Changes {
+    /// The next change; `None` when no more can come.
+    async fn next(&mut self) -> Option<()>;
+}
+
+impl Changes for ConfigWatch {
+    async fn next(&mut self) -> Option<()> {
+        let touched = self.changes.recv().await?;
+        self.rearm(touched.as_deref());
+        Some(())
     }
 }
 
@@ -72,18 +363,14 @@ pub fn max_wait(quiet: Duration) -> Duration {
     (quiet * 5).max(Duration::from_secs(1))
 }
 
-/// Wait for a first event, then until `quiet` passes without one, but no
+/// Wait for a first change, then until `quiet` passes without one, but no
 /// longer than `max_wait` after the first.
-pub async fn debounce(
-    rx: &mut mpsc::UnboundedReceiver<()>,
-    quiet: Duration,
-    max_wait: Duration,
-) -> Option<()> {
-    rx.recv().await?;
+async fn debounce(changes: &mut impl Changes, quiet: Duration, max_wait: Duration) -> Option<()> {
+    changes.next().await?;
     let give_up = Instant::now() + max_wait;
     loop {
         let deadline = (Instant::now() + quiet).min(give_up);
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
+        match tokio::time::timeout_at(deadline, changes.next()).await {
             Ok(Some(())) => continue,
             Ok(None) | Err(_) => return Some(()),
         }
@@ -91,40 +378,5 @@ pub async fn debounce(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_burst_becomes_one_change_after_the_quiet_period() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        for _ in 0..5 {
-            tx.send(()).unwrap();
-        }
-        let start = Instant::now();
-        debounce(&mut rx, Duration::from_millis(200), Duration::from_secs(1))
-            .await
-            .unwrap();
-        assert_eq!(start.elapsed(), Duration::from_millis(200));
-        assert!(rx.try_recv().is_err(), "the burst was consumed");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn continuous_events_still_report_after_max_wait() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            // An event every 50 ms, forever: never quiet for 200 ms.
-            while tx.send(()).is_ok() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
-        let start = Instant::now();
-        debounce(&mut rx, Duration::from_millis(200), Duration::from_secs(1))
-            .await
-            .unwrap();
-        let waited = start.elapsed();
-        assert!(
-            waited >= Duration::from_secs(1) && waited < Duration::from_millis(1100),
-            "{waited:?}"
-        );
-    }
-}
+#[path = "watch_tests.rs"]
+mod tests;

@@ -1,6 +1,7 @@
 //! The daemon as a real process: a real directory, real signals, the fake API
 //! over real HTTP. Every wait is on an event (a request reaching the fake API,
-//! a log line) with a deadline; no sleeps as synchronisation.
+//! a log line) with a deadline; no sleeps as synchronisation. The resync is
+//! an hour: every config change here is seen by the watcher or not at all.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -29,6 +30,8 @@ impl Daemon {
         cmd.args(["run", "--config"])
             .arg(&ws.config)
             .args(["--listen", "127.0.0.1:0", "--debounce", "50ms"])
+            // Only the watcher may pass these tests, never the resync.
+            .args(["--resync", "1h"])
             .args(extra)
             .env("RESETD_LOG_FORMAT", "json")
             .stdout(Stdio::null())
@@ -104,6 +107,29 @@ impl Daemon {
         prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap()
     }
 
+    /// Scrape until `name` (with `label`) reaches `expected`; returns that
+    /// scrape.
+    fn wait_for_metric(
+        &self,
+        name: &str,
+        label: Option<(&str, &str)>,
+        expected: f64,
+    ) -> prometheus_parse::Scrape {
+        let end = Instant::now() + WAIT;
+        loop {
+            let scrape = self.metrics();
+            let found = value(&scrape, name, label);
+            if found == expected {
+                return scrape;
+            }
+            assert!(
+                Instant::now() < end,
+                "{name} {label:?} is {found}, not {expected}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
             .args(["-s", name, &self.child.id().to_string()])
@@ -159,7 +185,15 @@ fn entry(id: &str, hash: &str) -> String {
 }
 
 fn requests_with(api: &FakeApi, hash: &'static str) -> Vec<crate::fake_api::Recorded> {
-    api.wait_until(WAIT, &format!("a DELETE for {hash}"), |r| {
+    requests_within(api, hash, WAIT)
+}
+
+fn requests_within(
+    api: &FakeApi,
+    hash: &'static str,
+    deadline: Duration,
+) -> Vec<crate::fake_api::Recorded> {
+    api.wait_until(deadline, &format!("a DELETE for {hash}"), |r| {
         r.iter().any(|r| {
             r.hashes
                 .as_deref()
@@ -263,14 +297,11 @@ fn an_invalid_config_is_rejected_and_the_last_good_one_stays() {
         "{rejected}"
     );
     daemon.wait_for_log("unknown group `missing`");
-    let scrape = daemon.metrics();
-    assert_eq!(
-        value(
-            &scrape,
-            "resetd_config_reloads_total",
-            Some(("result", "failure"))
-        ),
-        1.0
+    // The daemon counts the failure just after logging it.
+    let scrape = daemon.wait_for_metric(
+        "resetd_config_reloads_total",
+        Some(("result", "failure")),
+        1.0,
     );
     assert_eq!(
         value(&scrape, "resetd_config_last_reload_successful", None),
@@ -441,4 +472,187 @@ fn an_at_trigger_fires_on_time_while_running() {
         fired - at
     );
     assert_eq!(requests.len(), 1);
+}
+
+/// A full config of `entries`.
+fn config(entries: &[(&str, &str)]) -> String {
+    let body: String = entries.iter().map(|(id, hash)| entry(id, hash)).collect();
+    format!("{HEAD}resets:\n{body}")
+}
+
+fn config_reads(daemon: &Daemon) -> f64 {
+    let scrape = daemon.metrics();
+    // A missing counter would read as 0 and pass every "no reads" check.
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "resetd_config_reads_total"),
+        "resetd_config_reads_total missing"
+    );
+    value(&scrape, "resetd_config_reads_total", None)
+}
+
+#[test]
+fn edits_of_a_symlinked_configs_target_are_applied() {
+    let api = FakeApi::start();
+    let ws = Workspace::new("");
+    // A link into a git checkout: edits happen in a directory the config's
+    // own does not see.
+    let checkout = ws.dir.path().join("checkout");
+    std::fs::create_dir(&checkout).unwrap();
+    let target = checkout.join("resets.yaml");
+    std::fs::write(&target, config(&[("first", "AAAA1")])).unwrap();
+    std::fs::remove_file(&ws.config).unwrap();
+    std::os::unix::fs::symlink(&target, &ws.config).unwrap();
+    let _daemon = Daemon::start(&ws, &api, &[]);
+    requests_with(&api, "AAAA1");
+
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&target)
+        .unwrap();
+    file.write_all(entry("second", "BBBB2").as_bytes()).unwrap();
+    drop(file);
+    requests_with(&api, "BBBB2");
+
+    // What `git checkout` and editors do: a new file renamed over the target.
+    let tmp = checkout.join(".resets.yaml.tmp");
+    std::fs::write(
+        &tmp,
+        config(&[("first", "AAAA1"), ("second", "BBBB2"), ("third", "CCCC3")]),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &target).unwrap();
+    requests_with(&api, "CCCC3");
+}
+
+#[test]
+fn a_swapped_release_link_is_followed_and_its_new_target_watched() {
+    let api = FakeApi::start();
+    let mut ws = Workspace::new("");
+    let dir = ws.dir.path().to_owned();
+    std::fs::create_dir(dir.join("release-1")).unwrap();
+    std::fs::write(
+        dir.join("release-1/resets.yaml"),
+        config(&[("first", "AAAA1")]),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("release-1", dir.join("current")).unwrap();
+    ws.config = dir.join("current/resets.yaml");
+    let status = dir.join("state.status.yaml");
+    let _daemon = Daemon::start(&ws, &api, &["--status", status.to_str().unwrap()]);
+    requests_with(&api, "AAAA1");
+
+    std::fs::create_dir(dir.join("release-2")).unwrap();
+    std::fs::write(
+        dir.join("release-2/resets.yaml"),
+        config(&[("first", "AAAA1"), ("second", "BBBB2")]),
+    )
+    .unwrap();
+    // `ln -sfn release-2 current`, atomically: a new link renamed over.
+    std::os::unix::fs::symlink("release-2", dir.join("current.tmp")).unwrap();
+    std::fs::rename(dir.join("current.tmp"), dir.join("current")).unwrap();
+    requests_with(&api, "BBBB2");
+
+    // Only a watch armed after the swap sees an edit in the new release.
+    std::fs::write(
+        dir.join("release-2/resets.yaml"),
+        config(&[("first", "AAAA1"), ("second", "BBBB2"), ("third", "CCCC3")]),
+    )
+    .unwrap();
+    requests_with(&api, "CCCC3");
+}
+
+#[test]
+fn a_status_elsewhere_named_like_the_config_hides_no_edits() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
+    std::fs::create_dir(ws.dir.path().join("state")).unwrap();
+    let daemon = Daemon::start(&ws, &api, &["--status", "state/resets.yaml"]);
+    requests_with(&api, "AAAA1");
+    assert!(ws.dir.path().join("state/resets.yaml").exists());
+
+    ws.write_config(&format!(
+        "resets:\n{}{}",
+        entry("first", "AAAA1"),
+        entry("second", "BBBB2")
+    ));
+    requests_with(&api, "BBBB2");
+    daemon.wait_for_log("config reloaded");
+}
+
+#[test]
+fn reads_by_other_processes_neither_wake_nor_delay_the_daemon() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
+    let notes = ws.dir.path().join("notes.txt");
+    std::fs::write(&notes, "read me").unwrap();
+    let daemon = Daemon::start(&ws, &api, &[]);
+    requests_with(&api, "AAAA1");
+    daemon.wait_for_log("run succeeded");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (warmed_up, warm) = std::sync::mpsc::channel();
+    let reader = {
+        let stop = Arc::clone(&stop);
+        let config = ws.config.clone();
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // A failed test removes the directory under us: keep quiet.
+                let _ = std::fs::read(&config);
+                let _ = std::fs::read(&notes);
+                reads += 1;
+                if reads == 150 {
+                    let _ = warmed_up.send(());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    // At least 1.5 s of reads every 10 ms: more than a max-wait (1 s), so a
+    // watcher that counted them would have reloaded by now.
+    warm.recv_timeout(WAIT).expect("the reader ran");
+    assert_eq!(
+        config_reads(&daemon),
+        0.0,
+        "reads by others woke the daemon"
+    );
+
+    ws.write_config(&format!(
+        "resets:\n{}{}",
+        entry("first", "AAAA1"),
+        entry("second", "BBBB2")
+    ));
+    requests_within(&api, "BBBB2", Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    // One digest sees the change, one after the quiet period confirms it
+    // settled, one parse; at most one more check for the events that
+    // arrived while it settled.
+    let reads = config_reads(&daemon);
+    assert!(
+        (3.0..=4.0).contains(&reads),
+        "{reads} config reads for one edit"
+    );
+}
+
+#[test]
+fn an_idle_daemon_reads_nothing() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
+    let daemon = Daemon::start(&ws, &api, &[]);
+    requests_with(&api, "AAAA1");
+    daemon.wait_for_log("run succeeded");
+    // A negative needs a window: 30 debounce periods, across which the
+    // status writes of the pass and the daemon's own reads would show.
+    let end = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < end {
+        assert_eq!(config_reads(&daemon), 0.0, "an idle daemon read its config");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(config_reads(&daemon), 0.0);
 }
