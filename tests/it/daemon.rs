@@ -656,3 +656,108 @@ fn an_idle_daemon_reads_nothing() {
     }
     assert_eq!(config_reads(&daemon), 0.0);
 }
+
+/// A `Status` poll with a deadline: `/status` is refreshed after each pass.
+fn wait_for_phase(daemon: &Daemon, id: &str, phase: &str) -> serde_json::Value {
+    let end = Instant::now() + WAIT;
+    loop {
+        let (_, body) = daemon.get("/status");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if status["resets"][id]["phase"] == phase {
+            return status;
+        }
+        assert!(Instant::now() < end, "{id} never reached {phase}: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_slow_in_place_writer_never_gets_a_partial_file_applied() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
+    let daemon = Daemon::start(&ws, &api, &[]);
+    requests_with(&api, "AAAA1");
+    // Written in place, one hash per line, for ~2 s: every cut at a line end
+    // is a valid config with fewer hashes, and the pauses (20 ms) are shorter
+    // than the debounce (50 ms), so the watcher's max wait (1 s) passes
+    // while the file is still being written.
+    let hashes: Vec<String> = (0..100).map(|i| format!("SLOW{i:03}")).collect();
+    let mut file = std::fs::File::create(&ws.config).unwrap();
+    write!(
+        file,
+        "{HEAD}settings:\n  batchSize: 1000\nresets:\n{}  - id: slow\n    hashes:\n",
+        entry("first", "AAAA1")
+    )
+    .unwrap();
+    for hash in &hashes {
+        writeln!(file, "      - {hash}").unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(file);
+    let sent = requests_with(&api, "SLOW000");
+    let runs: Vec<_> = sent
+        .iter()
+        .filter(|r| r.sent().iter().any(|h| h.starts_with("SLOW")))
+        .collect();
+    assert_eq!(runs.len(), 1, "one run for the finished file");
+    assert_eq!(runs[0].sent(), hashes, "every hash of the finished file");
+    wait_for_phase(&daemon, "slow", "Succeeded");
+}
+
+#[test]
+fn suspending_an_entry_stops_its_run_at_the_next_batch_and_resuming_continues() {
+    let api = FakeApi::start();
+    api.default_reply(Reply::Hold);
+    let body = |suspend: bool| {
+        format!(
+            "settings:\n  batchSize: 1\nresets:\n  - id: big\n    hashes: [KILL1, KILL2, KILL3]\n    suspend: {suspend}\n"
+        )
+    };
+    let ws = Workspace::new(&body(false));
+    let daemon = Daemon::start(&ws, &api, &[]);
+    // The first batch is on the wire, held by the API.
+    requests_with(&api, "KILL1");
+    ws.write_config(&body(true));
+    daemon.wait_for_log("config reloaded");
+    api.release_held();
+    daemon.wait_for_log("run halted before batch 2 of 3");
+    wait_for_phase(&daemon, "big", "Suspended");
+    assert_eq!(api.requests().len(), 1, "no batch after the kill switch");
+
+    // Lifting the suspension resumes with the batches not yet confirmed.
+    ws.write_config(&body(false));
+    requests_with(&api, "KILL3");
+    wait_for_phase(&daemon, "big", "Succeeded");
+    let sent: Vec<Vec<String>> = api.requests().iter().map(|r| r.sent().to_vec()).collect();
+    assert_eq!(sent, [["KILL1"], ["KILL2"], ["KILL3"]]);
+}
+
+#[test]
+fn due_resets_without_a_token_back_off_then_run_once_one_appears() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!(
+        "settings:\n  dryRun: true\nresets:\n{}",
+        entry("first", "AAAA1")
+    ));
+    let token_file = ws.dir.path().join("token");
+    let daemon = Daemon::start(&ws, &api, &["--token-file", token_file.to_str().unwrap()]);
+    daemon.wait_for_log("dry run: would send");
+    // Dry run off: the entry is due and there is no token.
+    ws.write_config(&format!("resets:\n{}", entry("first", "AAAA1")));
+    daemon.wait_for_logs("looking for a token again in", 3);
+    let logged = daemon.wait_for_logs("looking for a token again in", 3);
+    assert!(logged[0].contains("in 1s"), "{}", logged[0]);
+    assert!(logged[1].contains("in 2s"), "{}", logged[1]);
+    assert!(logged[2].contains("in 4s"), "{}", logged[2]);
+    assert!(api.requests().is_empty());
+    std::fs::write(&token_file, crate::support::TOKEN).unwrap();
+    let sent = requests_with(&api, "AAAA1");
+    assert_eq!(sent.len(), 1);
+    // One line per back-off step: no more than the steps that fit in the
+    // time it took (1 + 2 + 4 + 8 s).
+    let lines = daemon
+        .wait_for_logs("looking for a token again in", 3)
+        .len();
+    assert!(lines <= 4, "{lines} lines");
+}
