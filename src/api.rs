@@ -50,6 +50,51 @@ impl std::fmt::Display for Token {
 /// Environment variable holding the token.
 pub const TOKEN_ENV: &str = "IPROYAL_API_TOKEN";
 
+/// Where the token comes from and the client built with it: the one place
+/// `run --once` and the daemon get an API client. The token is read only
+/// when a request is due, and read again each time, so a rotated secret
+/// (a mounted file) is picked up without a restart.
+#[derive(Debug)]
+pub struct Credentials {
+    api_base: String,
+    token_file: Option<std::path::PathBuf>,
+    /// The client for the token last read.
+    current: Option<(Token, Api)>,
+}
+
+impl Credentials {
+    pub fn new(api_base: &str, token_file: Option<&std::path::Path>) -> Self {
+        Credentials {
+            api_base: api_base.to_owned(),
+            token_file: token_file.map(ToOwned::to_owned),
+            current: None,
+        }
+    }
+
+    /// A client with the current token; an error when there is none (or
+    /// the API base is unusable).
+    pub fn api(&mut self) -> anyhow::Result<&Api> {
+        let token = load_token(self.token_file.as_deref())?;
+        let stale = self
+            .current
+            .as_ref()
+            .is_none_or(|(current, _)| *current != token);
+        if stale {
+            let api = Api::new(&self.api_base, token.clone())?;
+            self.current = Some((token, api));
+        }
+        match &self.current {
+            Some((_, api)) => Ok(api),
+            None => Err(anyhow::anyhow!("no API client")),
+        }
+    }
+
+    /// The client built by the last successful `api()`, if any.
+    pub fn current(&self) -> Option<&Api> {
+        self.current.as_ref().map(|(_, api)| api)
+    }
+}
+
 /// The token from `--token-file`, else from `IPROYAL_API_TOKEN`.
 pub fn load_token(file: Option<&std::path::Path>) -> Result<Token, TokenError> {
     let raw = match file {

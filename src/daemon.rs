@@ -28,7 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::api::{Api, Token, load_token};
+use crate::api::Credentials;
 use crate::cli::RunArgs;
 use crate::config::{self, Config};
 use crate::plan::plan;
@@ -73,7 +73,7 @@ struct Daemon {
     store: Store,
     shared: Arc<Shared>,
     limiter: RateLimiter,
-    api: Option<(Token, Api)>,
+    credentials: Credentials,
     stop: watch::Receiver<bool>,
     /// The current wait between attempts to find a token, while resets are
     /// due without one.
@@ -97,9 +97,10 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| store::default_status_path(&args.config));
     let (store, status) = Store::open(&status_path)?;
+    let mut credentials = Credentials::new(&args.api_base, args.token_file.as_deref());
     if plan(&config, &status, Utc::now(), args.dry_run).needs_api() {
         // Fail fast: resets are due and there is no way to send them.
-        load_token(args.token_file.as_deref())?;
+        credentials.api()?;
     }
 
     let (stop_tx, stop) = watch::channel(false);
@@ -158,7 +159,7 @@ pub async fn run(
         status,
         store,
         shared,
-        api: None,
+        credentials,
         stop,
         token_wait: None,
         args,
@@ -210,7 +211,7 @@ impl Daemon {
         let now = Utc::now();
         let plan = plan(&self.config, &self.status, now, self.args.dry_run);
         if plan.needs_api() {
-            if let Err(e) = self.refresh_api() {
+            if let Err(e) = self.credentials.api() {
                 let wait = self
                     .token_wait
                     .map_or(Duration::from_secs(1), |w| w.saturating_mul(2))
@@ -233,7 +234,7 @@ impl Daemon {
         let config = Arc::clone(&self.config);
         let mut executor = Executor {
             store: &mut self.store,
-            api: self.api.as_ref().map(|(_, api)| api),
+            api: self.credentials.current(),
             limiter: &mut self.limiter,
             stop: Stop::new(self.stop.clone()),
             control: &mut control,
@@ -261,22 +262,6 @@ impl Daemon {
         let wake = plan.next_wake();
         tracing::debug!(next_wake = ?wake, "pass done");
         Ok(wake)
-    }
-
-    /// Make sure `self.api` uses the current token (a mounted secret may have
-    /// rotated).
-    fn refresh_api(&mut self) -> anyhow::Result<()> {
-        let token = load_token(self.args.token_file.as_deref())?;
-        if self
-            .api
-            .as_ref()
-            .is_some_and(|(current, _)| *current == token)
-        {
-            return Ok(());
-        }
-        let api = Api::new(&self.args.api_base, token.clone())?;
-        self.api = Some((token, api));
-        Ok(())
     }
 }
 

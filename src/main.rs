@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use resetd::api::Api;
 use resetd::cli::{Cli, Command, PlanFormat, RunArgs, StatusFormat, ValidateFormat};
 use resetd::config::{self, Config};
 use resetd::diagnostic::{self, Diagnostic};
@@ -163,9 +162,9 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
     let p = plan::plan(&config, &status, chrono::Utc::now(), args.dry_run);
     // The token is read only when something will be sent, and its absence
     // stops the run before any request or status write.
+    let mut credentials = resetd::api::Credentials::new(&args.api_base, args.token_file.as_deref());
     let api = if p.needs_api() {
-        let token = resetd::api::load_token(args.token_file.as_deref())?;
-        Some(Api::new(&args.api_base, token)?)
+        Some(credentials.api()?)
     } else {
         None
     };
@@ -176,7 +175,7 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
     let summary = runtime.block_on(async {
         Executor {
             store: &mut store,
-            api: api.as_ref(),
+            api,
             limiter: &mut limiter,
             stop: Stop::never(),
             control: &mut (),
