@@ -80,12 +80,12 @@ pub fn short_duration(d: std::time::Duration) -> String {
     if d.subsec_nanos() == 0 {
         let secs = d.as_secs();
         for (unit, name) in [(DAY, "d"), (3600, "h"), (60, "m")] {
-            if secs > 0 && secs % unit == 0 {
+            if secs > 0 && secs.is_multiple_of(unit) {
                 return format!("{}{name}", secs / unit);
             }
         }
         format!("{secs}s")
-    } else if d.subsec_nanos() % 1_000_000 == 0 {
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{}ms", d.as_millis())
     } else {
         humantime::format_duration(d).to_string()
@@ -316,5 +316,25 @@ impl std::fmt::Display for Hash {
 impl AsRef<str> for Hash {
     fn as_ref(&self) -> &str {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_read_back_as_durations_validate_accepts() {
+        for range in [EVERY, REQUEST_TIMEOUT, RETRY_DELAY] {
+            for d in [range.min, range.max] {
+                let text = short_duration(d);
+                assert_eq!(humantime::parse_duration(&text), Ok(d), "{text}");
+            }
+        }
+        assert_eq!(short_duration(EVERY.max), "366d");
+        assert_eq!(short_duration(REQUEST_TIMEOUT.max), "10m");
+        assert_eq!(short_duration(RETRY_DELAY.min), "10ms");
+        assert_eq!(INSTANTS.min(), "2000-01-01T00:00:00Z");
+        assert_eq!(INSTANTS.max(), "9999-12-31T23:59:59Z");
     }
 }
