@@ -28,16 +28,17 @@ pub const EVERY: DurationRange = DurationRange {
     min: std::time::Duration::from_secs(1),
     max: std::time::Duration::from_secs(366 * DAY),
 };
-/// `settings.requestTimeout`: below a second no API call completes; above ten
-/// minutes a hung connection stalls every entry queued behind it.
+/// `settings.requestTimeout`: below 100ms no call over the internet completes;
+/// above ten minutes a hung connection stalls every entry queued behind it.
 pub const REQUEST_TIMEOUT: DurationRange = DurationRange {
-    min: std::time::Duration::from_secs(1),
+    min: std::time::Duration::from_millis(100),
     max: std::time::Duration::from_secs(600),
 };
 /// `settings.retryDelay`: at most the backoff cap, since any longer delay
-/// would be cut to the cap anyway; at least 10ms so that retries are spaced.
+/// would be cut to the cap anyway; at least 1ms, so that it is a delay
+/// (`maxAttempts` bounds how many retries there are).
 pub const RETRY_DELAY: DurationRange = DurationRange {
-    min: std::time::Duration::from_millis(10),
+    min: std::time::Duration::from_millis(1),
     max: crate::policy::MAX_DELAY,
 };
 /// `at` and `notAfter`: 2000-01-01T00:00:00Z to 9999-12-31T23:59:59Z (in
@@ -333,7 +334,8 @@ mod tests {
         }
         assert_eq!(short_duration(EVERY.max), "366d");
         assert_eq!(short_duration(REQUEST_TIMEOUT.max), "10m");
-        assert_eq!(short_duration(RETRY_DELAY.min), "10ms");
+        assert_eq!(short_duration(RETRY_DELAY.min), "1ms");
+        assert_eq!(short_duration(REQUEST_TIMEOUT.min), "100ms");
         assert_eq!(INSTANTS.min(), "2000-01-01T00:00:00Z");
         assert_eq!(INSTANTS.max(), "9999-12-31T23:59:59Z");
     }

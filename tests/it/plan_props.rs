@@ -167,8 +167,8 @@ fn config_text() -> impl Strategy<Value = String> {
     let settings = (
         any::<bool>(),
         one_of(vec!["1", "2", "100", "10000"], vec!["10001", "2.0", "0"]),
-        one_of(vec!["1s", "30s", "10m"], vec!["10m 1s", "999ms"]),
-        one_of(vec!["10ms", "200ms", "30s"], vec!["31s", "9ms"]),
+        one_of(vec!["100ms", "30s", "10m"], vec!["10m 1s", "99ms"]),
+        one_of(vec!["1ms", "200ms", "30s"], vec!["31s", "999us"]),
     );
     let entries = (0usize..5).prop_flat_map(|n| (0..n).map(entry).collect::<Vec<_>>());
     (settings, entries).prop_map(|((dry, batch, timeout, delay), entries)| {

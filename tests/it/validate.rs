@@ -141,9 +141,9 @@ fn invalid_cases() -> Vec<Case> {
         ),
         (
             "requestTimeout below its bound",
-            doc("settings:\n  requestTimeout: 500ms  # <-\n"),
+            doc("settings:\n  requestTimeout: 99ms  # <-\n"),
             "settings.requestTimeout",
-            "`requestTimeout` must be at least 1s",
+            "`requestTimeout` must be at least 100ms",
         ),
         (
             "requestTimeout too large for a u64",
@@ -159,9 +159,9 @@ fn invalid_cases() -> Vec<Case> {
         ),
         (
             "retryDelay below its bound",
-            doc("settings:\n  retryDelay: 1ms  # <-\n"),
+            doc("settings:\n  retryDelay: 999us  # <-\n"),
             "settings.retryDelay",
-            "`retryDelay` must be at least 10ms",
+            "`retryDelay` must be at least 1ms",
         ),
         (
             "retryDelay zero",
@@ -611,7 +611,7 @@ fn valid_cases() -> Vec<(&'static str, String, usize)> {
         (
             "lower duration bounds",
             doc(&format!(
-                "settings:\n  requestTimeout: 1s\n  retryDelay: 10ms\nresets:\n  - id: a\n    hashes: [{H1}]\n"
+                "settings:\n  requestTimeout: 100ms\n  retryDelay: 1ms\nresets:\n  - id: a\n    hashes: [{H1}]\n"
             )),
             0,
         ),
