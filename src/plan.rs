@@ -282,11 +282,15 @@ fn decide(
                 ),
             )
         }
-        Due::Never => wait(
-            plan,
-            Phase::Scheduled,
-            "the cron expression never matches again".into(),
-        ),
+        Due::Never => {
+            let why = match entry.trigger {
+                crate::config::Schedule::Every(_) => {
+                    "the next run would fall past the last representable instant: never"
+                }
+                _ => "the cron expression never matches again",
+            };
+            wait(plan, Phase::Scheduled, why.into())
+        }
     }
 }
 

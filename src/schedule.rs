@@ -5,6 +5,8 @@
 //!   once, for the latest missed slot, not once per slot.
 //! - `every` runs when first seen, then one interval after each run's start.
 //! - `cron` runs at each matching minute (UTC) after the entry was first seen.
+//! - No arithmetic here can overflow or panic, whatever the instants: a next
+//!   occurrence that cannot be represented is `Never`, never "due now".
 
 use chrono::{DateTime, Utc};
 
@@ -34,11 +36,20 @@ pub fn due(
         Schedule::At(t) if now >= *t => Due::Now { slot: None },
         Schedule::At(t) => Due::At(*t),
         Schedule::Every(interval) => {
-            let next =
-                last_slot.and_then(|s| chrono::Duration::from_std(*interval).ok().map(|d| s + d));
+            let Some(last) = last_slot else {
+                return Due::Now { slot: Some(now) };
+            };
+            // `validate` bounds the interval to 366 days, so neither step
+            // fails for a slot resetd recorded itself. A slot near the end of
+            // chrono's range (a hand-edited status file) has no representable
+            // next run: that is `Never`, not a reason to run on every pass.
+            let next = chrono::Duration::from_std(*interval)
+                .ok()
+                .and_then(|d| last.checked_add_signed(d));
             match next {
                 Some(next) if now < next => Due::At(next),
-                _ => Due::Now { slot: Some(now) },
+                Some(_) => Due::Now { slot: Some(now) },
+                None => Due::Never,
             }
         }
         Schedule::Cron(cron) => {
@@ -155,6 +166,39 @@ mod tests {
                 slot: Some(t(11, 0, 0))
             }
         );
+    }
+
+    #[test]
+    fn every_whose_next_run_overflows_is_never_due() {
+        let max = DateTime::<Utc>::MAX_UTC;
+        let year = Schedule::Every(Duration::from_secs(366 * 86_400));
+        // A next slot past chrono's last instant: never, not due now.
+        assert_eq!(due(&year, Some(max), max, max), Due::Never);
+        assert_eq!(next_after(&year, max, max), None);
+        let slot = max - chrono::Duration::days(1);
+        assert_eq!(due(&year, Some(slot), slot, max), Due::Never);
+        // Intervals `validate` refuses, should one reach the planner anyway.
+        for secs in [u64::MAX, 300_000 * 31_557_600] {
+            let huge = Schedule::Every(Duration::from_secs(secs));
+            assert_eq!(
+                due(&huge, Some(t(10, 0, 0)), t(9, 0, 0), t(10, 0, 1)),
+                Due::Never
+            );
+            assert_eq!(next_after(&huge, t(10, 0, 0), t(10, 0, 1)), None);
+        }
+        // First sight is still due at once, even at the end of time.
+        assert_eq!(due(&year, None, max, max), Due::Now { slot: Some(max) });
+    }
+
+    #[test]
+    fn cron_at_the_ends_of_time_does_not_panic() {
+        let hourly = cron("0 * * * *");
+        for now in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            let d = due(&hourly, None, now, now);
+            assert!(!matches!(d, Due::Now { .. }), "{d:?}");
+            let _ = due(&hourly, Some(now), now, now);
+            let _ = next_after(&hourly, now, now);
+        }
     }
 
     #[test]

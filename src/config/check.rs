@@ -6,6 +6,7 @@
 //! is skipped here without a second message.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -74,19 +75,128 @@ pub(super) fn check_hash_list<H: AsRef<str>>(
     new
 }
 
-fn parse_duration(text: &str, path: &[Seg], report: &mut Report) -> Option<std::time::Duration> {
+/// Parse a duration field and hold it to its documented range. `name` is the
+/// field as the user wrote it, for the message.
+fn parse_duration(
+    text: &str,
+    name: &str,
+    range: types::DurationRange,
+    path: &[Seg],
+    report: &mut Report,
+) -> Option<std::time::Duration> {
+    let allowed = format!(
+        "allowed: {} to {}",
+        types::short_duration(range.min),
+        types::short_duration(range.max)
+    );
     match humantime::parse_duration(text.trim()) {
+        Ok(d) if range.contains(d) => Some(d),
         Ok(d) if d.is_zero() => {
-            report.error(path, "duration must be greater than zero");
+            report.error(
+                path,
+                format!("`{name}` must be greater than zero ({allowed})"),
+            );
             None
         }
-        Ok(d) => Some(d),
+        Ok(d) if d < range.min => {
+            report.error(
+                path,
+                format!(
+                    "`{name}` must be at least {} ({allowed})",
+                    types::short_duration(range.min)
+                ),
+            );
+            None
+        }
+        // Too large, or too large for humantime to even represent.
+        Ok(_) | Err(humantime::DurationError::NumberOverflow) => {
+            report.error(
+                path,
+                format!(
+                    "`{name}` must be at most {} ({allowed})",
+                    types::short_duration(range.max)
+                ),
+            );
+            None
+        }
         Err(e) => {
             report.error(
                 path,
                 format!("invalid duration `{text}`: {e} (examples: 30s, 5m, 6h, 1h 30m)"),
             );
             None
+        }
+    }
+}
+
+/// Hold an `at` or `notAfter` instant to [`types::INSTANTS`].
+fn check_instant(t: DateTime<Utc>, name: &str, path: &[Seg], report: &mut Report) -> bool {
+    let range = types::INSTANTS;
+    if range.contains(t) {
+        return true;
+    }
+    report.error(
+        path,
+        format!(
+            "`{name}` must be between {} and {} (in UTC)",
+            range.min(),
+            range.max()
+        ),
+    );
+    false
+}
+
+/// Names of the properties the schema types as integers.
+fn integer_properties() -> &'static HashSet<String> {
+    static NAMES: OnceLock<HashSet<String>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names = HashSet::new();
+        collect_integer_properties(&crate::schema::value(), &mut names);
+        names
+    })
+}
+
+fn collect_integer_properties(v: &Value, out: &mut HashSet<String>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get("properties") {
+                for (name, schema) in props {
+                    if schema.get("type").and_then(Value::as_str) == Some("integer") {
+                        out.insert(name.clone());
+                    }
+                }
+            }
+            map.values()
+                .for_each(|child| collect_integer_properties(child, out));
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|child| collect_integer_properties(child, out)),
+        _ => {}
+    }
+}
+
+/// JSON Schema counts `10.0` and `1e1` as integers, serde does not: without
+/// this check such a file would pass `validate` and then be refused by `run`
+/// without a word. Values the schema already reported are left alone.
+fn integers_only(map: Option<&Value>, path: &[Seg], report: &mut Report) {
+    let Some(Value::Object(map)) = map else {
+        return;
+    };
+    for (name, value) in map {
+        if let Value::Number(n) = value
+            && !(n.is_u64() || n.is_i64())
+            && integer_properties().contains(name)
+        {
+            let here = at(path, key(name));
+            if !report.has_error_at(&here) {
+                report.error(
+                    &here,
+                    format!(
+                        "`{name}` must be written as an integer, without a fraction or exponent"
+                    ),
+                );
+            }
         }
     }
 }
@@ -121,6 +231,7 @@ pub fn semantic(
         Value::Object(map) => map,
         _ => serde_json::Map::new(),
     };
+    integers_only(doc.get("settings"), &[key("settings")], report);
     let settings = match doc.remove("settings") {
         None => Some(types::Settings::default()),
         Some(v) => part::<types::Settings>(v),
@@ -128,11 +239,15 @@ pub fn semantic(
     let settings = settings.and_then(|s| {
         let timeout = parse_duration(
             &s.request_timeout.0,
+            "requestTimeout",
+            types::REQUEST_TIMEOUT,
             &[key("settings"), key("requestTimeout")],
             report,
         );
         let retry_delay = parse_duration(
             &s.retry_delay.0,
+            "retryDelay",
+            types::RETRY_DELAY,
             &[key("settings"), key("retryDelay")],
             report,
         );
@@ -159,6 +274,7 @@ pub fn semantic(
     };
     for (i, mut raw) in resets.into_iter().enumerate() {
         let path = vec![key("resets"), Seg::Index(i)];
+        integers_only(Some(&raw), &path, report);
         // The entry's own hashes are taken out first and turned into strings
         // in place (same allocation): a file can hold a million of them.
         let own = match raw.as_object_mut().and_then(|m| m.remove("hashes")) {
@@ -208,13 +324,15 @@ pub fn semantic(
         let schedule = match &reset.trigger {
             Trigger::Immediate => Some(Schedule::Immediate),
             Trigger::At(t) => {
-                if *t < now && reset.not_after.is_none() {
+                let here = at(&trigger_path, key("at"));
+                let in_range = check_instant(*t, "at", &here, report);
+                if in_range && *t < now && reset.not_after.is_none() {
                     report.warning(
-                        &at(&trigger_path, key("at")),
+                        &here,
                         format!("`at` {t} is in the past: the entry runs as soon as it is merged"),
                     );
                 }
-                Some(Schedule::At(*t))
+                in_range.then_some(Schedule::At(*t))
             }
             Trigger::Cron(expr) => match parse_cron(&expr.0) {
                 Ok(cron) => Some(Schedule::Cron(Box::new(cron))),
@@ -223,10 +341,18 @@ pub fn semantic(
                     None
                 }
             },
-            Trigger::Every(d) => {
-                parse_duration(&d.0, &at(&trigger_path, key("every")), report).map(Schedule::Every)
-            }
+            Trigger::Every(d) => parse_duration(
+                &d.0,
+                "every",
+                types::EVERY,
+                &at(&trigger_path, key("every")),
+                report,
+            )
+            .map(Schedule::Every),
         };
+        let not_after_ok = reset
+            .not_after
+            .is_none_or(|t| check_instant(t, "notAfter", &at(&path, key("notAfter")), report));
         if let (Some(not_after), Trigger::At(t)) = (reset.not_after, &reset.trigger)
             && not_after < *t
         {
@@ -273,7 +399,7 @@ pub fn semantic(
                 ),
             );
         }
-        let Some(schedule) = schedule else {
+        let (Some(schedule), true) = (schedule, not_after_ok) else {
             complete = false;
             continue;
         };

@@ -65,6 +65,11 @@ impl<'a> Report<'a> {
         self.push(path, None, message.into(), Severity::Warning);
     }
 
+    /// True when an error was already reported at exactly this path.
+    pub(super) fn has_error_at(&self, path: &[Seg]) -> bool {
+        self.error_paths.contains(&format_path(path))
+    }
+
     pub(super) fn line_of(&self, path: &[Seg]) -> u32 {
         self.loc.find(path).line
     }

@@ -19,6 +19,112 @@ pub const NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
 /// Pattern of a residential user hash (opaque to resetd).
 pub const HASH_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
 
+const DAY: u64 = 86_400;
+
+/// `every`: at least a second (shorter intervals would fire on every pass),
+/// at most 366 days (a yearly reset in a leap year; it also keeps
+/// `slot + every` far inside chrono's range).
+pub const EVERY: DurationRange = DurationRange {
+    min: std::time::Duration::from_secs(1),
+    max: std::time::Duration::from_secs(366 * DAY),
+};
+/// `settings.requestTimeout`: below 100ms no call over the internet completes;
+/// above ten minutes a hung connection stalls every entry queued behind it.
+pub const REQUEST_TIMEOUT: DurationRange = DurationRange {
+    min: std::time::Duration::from_millis(100),
+    max: std::time::Duration::from_secs(600),
+};
+/// `settings.retryDelay`: at most the backoff cap, since any longer delay
+/// would be cut to the cap anyway; at least 1ms, so that it is a delay
+/// (`maxAttempts` bounds how many retries there are).
+pub const RETRY_DELAY: DurationRange = DurationRange {
+    min: std::time::Duration::from_millis(1),
+    max: crate::policy::MAX_DELAY,
+};
+/// `at` and `notAfter`: 2000-01-01T00:00:00Z to 9999-12-31T23:59:59Z (in
+/// UTC, after the offset is applied). Earlier is a typo; later cannot be
+/// written back to the status file with RFC 3339's four-digit years.
+pub const INSTANTS: InstantRange = InstantRange {
+    min_unix: 946_684_800,
+    max_unix: 253_402_300_799,
+};
+/// `revision`: the largest integer that JSON tools (editors validating
+/// against the schema) represent exactly, 2^53 - 1.
+pub const MAX_REVISION: u64 = (1 << 53) - 1;
+
+/// An inclusive range of durations, enforced by `validate` and stated in the
+/// schema's descriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationRange {
+    pub min: std::time::Duration,
+    pub max: std::time::Duration,
+}
+
+impl DurationRange {
+    pub fn contains(&self, d: std::time::Duration) -> bool {
+        (self.min..=self.max).contains(&d)
+    }
+
+    /// `text` followed by the range, for a schema description.
+    pub fn describe(&self, text: &str) -> String {
+        format!(
+            "{text} From {} to {}, inclusive.",
+            short_duration(self.min),
+            short_duration(self.max)
+        )
+    }
+}
+
+/// A duration in the largest unit that divides it (`366d`, `10m`, `10ms`),
+/// in a form `validate` itself accepts.
+pub fn short_duration(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        let secs = d.as_secs();
+        for (unit, name) in [(DAY, "d"), (3600, "h"), (60, "m")] {
+            if secs > 0 && secs.is_multiple_of(unit) {
+                return format!("{}{name}", secs / unit);
+            }
+        }
+        format!("{secs}s")
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
+/// An inclusive range of instants, as Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstantRange {
+    pub min_unix: i64,
+    pub max_unix: i64,
+}
+
+impl InstantRange {
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        (self.min_unix..=self.max_unix).contains(&t.timestamp())
+    }
+
+    pub fn min(&self) -> String {
+        Self::format(self.min_unix)
+    }
+
+    pub fn max(&self) -> String {
+        Self::format(self.max_unix)
+    }
+
+    fn format(unix: i64) -> String {
+        DateTime::<Utc>::from_timestamp(unix, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    }
+
+    /// `text` followed by the range, for a schema description.
+    pub fn describe(&self, text: &str) -> String {
+        format!("{text} From {} to {}.", self.min(), self.max())
+    }
+}
+
 /// A file of IPRoyal residential session resets, reconciled by resetd.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -65,13 +171,22 @@ pub struct Settings {
     /// Attempts per batch, retries included, before the entry is marked Failed.
     #[schemars(range(min = 1, max = 100))]
     pub max_attempts: u32,
-    /// Time limit of one API request, e.g. `30s` or `1m 30s`.
+    /// Time limit of one API request, e.g. `30s` or `1m 30s`; bounded by
+    /// [`REQUEST_TIMEOUT`].
+    #[schemars(description = REQUEST_TIMEOUT.describe(
+        "Time limit of one API request, e.g. `30s` or `1m 30s`."
+    ))]
     pub request_timeout: Duration,
     /// Rate limit for API requests across all entries; 0 means no limit.
     #[schemars(range(min = 0, max = 10000))]
     pub max_requests_per_second: u32,
     /// Delay before the first retry of a failed request; it doubles with each
     /// attempt, up to 30s, with jitter. A `Retry-After` answer overrides it.
+    /// Bounded by [`RETRY_DELAY`].
+    #[schemars(description = RETRY_DELAY.describe(
+        "Delay before the first retry of a failed request; it doubles with each \
+         attempt, up to 30s, with jitter. A `Retry-After` answer overrides it."
+    ))]
     pub retry_delay: Duration,
 }
 
@@ -123,8 +238,13 @@ pub struct Reset {
     pub trigger: Trigger,
     /// Bump to run a one-shot entry (`immediate`, `at`) again.
     #[serde(default)]
+    #[schemars(range(max = MAX_REVISION))]
     pub revision: u64,
-    /// If the entry is first seen due after this instant, it is marked Expired and never run.
+    /// If the entry is first seen due after this instant, it is marked Expired
+    /// and never run. Bounded by [`INSTANTS`].
+    #[schemars(description = INSTANTS.describe(
+        "If the entry is first seen due after this instant, it is marked Expired and never run."
+    ))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<DateTime<Utc>>,
     /// Keep the entry but do not run it while true.
@@ -142,11 +262,19 @@ pub enum Trigger {
     /// Run once per revision, as soon as the entry is seen.
     #[default]
     Immediate,
-    /// Run once per revision, not before this instant (RFC 3339).
+    /// Run once per revision, not before this instant (RFC 3339); bounded by
+    /// [`INSTANTS`].
+    #[schemars(description = INSTANTS.describe(
+        "Run once per revision, not before this instant (RFC 3339)."
+    ))]
     At(DateTime<Utc>),
     /// Run at each minute matching this 5-field cron expression (UTC), e.g. `0 3 * * *`.
     Cron(CronExpr),
-    /// Run when first seen, then one interval after each run's start, e.g. `6h`.
+    /// Run when first seen, then one interval after each run's start, e.g.
+    /// `6h`; bounded by [`EVERY`].
+    #[schemars(description = EVERY.describe(
+        "Run when first seen, then one interval after each run's start, e.g. `6h`."
+    ))]
     Every(Duration),
 }
 
@@ -189,5 +317,26 @@ impl std::fmt::Display for Hash {
 impl AsRef<str> for Hash {
     fn as_ref(&self) -> &str {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_read_back_as_durations_validate_accepts() {
+        for range in [EVERY, REQUEST_TIMEOUT, RETRY_DELAY] {
+            for d in [range.min, range.max] {
+                let text = short_duration(d);
+                assert_eq!(humantime::parse_duration(&text), Ok(d), "{text}");
+            }
+        }
+        assert_eq!(short_duration(EVERY.max), "366d");
+        assert_eq!(short_duration(REQUEST_TIMEOUT.max), "10m");
+        assert_eq!(short_duration(RETRY_DELAY.min), "1ms");
+        assert_eq!(short_duration(REQUEST_TIMEOUT.min), "100ms");
+        assert_eq!(INSTANTS.min(), "2000-01-01T00:00:00Z");
+        assert_eq!(INSTANTS.max(), "9999-12-31T23:59:59Z");
     }
 }

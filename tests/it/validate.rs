@@ -134,6 +134,54 @@ fn invalid_cases() -> Vec<Case> {
             "greater than zero",
         ),
         (
+            "requestTimeout above its bound",
+            doc("settings:\n  requestTimeout: 11m  # <-\n"),
+            "settings.requestTimeout",
+            "`requestTimeout` must be at most 10m",
+        ),
+        (
+            "requestTimeout below its bound",
+            doc("settings:\n  requestTimeout: 99ms  # <-\n"),
+            "settings.requestTimeout",
+            "`requestTimeout` must be at least 100ms",
+        ),
+        (
+            "requestTimeout too large for a u64",
+            doc("settings:\n  requestTimeout: 18446744073709551616s  # <-\n"),
+            "settings.requestTimeout",
+            "at most 10m",
+        ),
+        (
+            "retryDelay above the backoff cap",
+            doc("settings:\n  retryDelay: 31s  # <-\n"),
+            "settings.retryDelay",
+            "`retryDelay` must be at most 30s",
+        ),
+        (
+            "retryDelay below its bound",
+            doc("settings:\n  retryDelay: 999us  # <-\n"),
+            "settings.retryDelay",
+            "`retryDelay` must be at least 1ms",
+        ),
+        (
+            "retryDelay zero",
+            doc("settings:\n  retryDelay: 0s  # <-\n"),
+            "settings.retryDelay",
+            "greater than zero",
+        ),
+        (
+            "batchSize with a fraction",
+            doc("settings:\n  batchSize: 10.0  # <-\n"),
+            "settings.batchSize",
+            "must be written as an integer",
+        ),
+        (
+            "maxAttempts with an exponent",
+            doc("settings:\n  maxAttempts: 1e1  # <-\n"),
+            "settings.maxAttempts",
+            "must be written as an integer",
+        ),
+        (
             "dryRun not a boolean",
             doc("settings:\n  dryRun: yes  # <-\n"),
             "settings.dryRun",
@@ -366,6 +414,54 @@ fn invalid_cases() -> Vec<Case> {
             "greater than zero",
         ),
         (
+            "every of 300000 years",
+            reset("    hashes: [h1]\n    trigger: {every: 300000y}  # <-\n"),
+            "resets[0].trigger.every",
+            "`every` must be at most 366d",
+        ),
+        (
+            "every of u64::MAX seconds",
+            reset("    hashes: [h1]\n    trigger: {every: 18446744073709551615s}  # <-\n"),
+            "resets[0].trigger.every",
+            "`every` must be at most 366d",
+        ),
+        (
+            "every past u64 seconds",
+            reset("    hashes: [h1]\n    trigger: {every: 18446744073709551616s}  # <-\n"),
+            "resets[0].trigger.every",
+            "`every` must be at most 366d",
+        ),
+        (
+            "every of 367 days",
+            reset("    hashes: [h1]\n    trigger: {every: 367d}  # <-\n"),
+            "resets[0].trigger.every",
+            "`every` must be at most 366d",
+        ),
+        (
+            "every a second past 366 days",
+            reset("    hashes: [h1]\n    trigger: {every: 366d 1s}  # <-\n"),
+            "resets[0].trigger.every",
+            "`every` must be at most 366d",
+        ),
+        (
+            "every below a second",
+            reset("    hashes: [h1]\n    trigger: {every: 999ms}  # <-\n"),
+            "resets[0].trigger.every",
+            "`every` must be at least 1s",
+        ),
+        (
+            "at before 2000",
+            reset("    hashes: [h1]\n    trigger: {at: \"1999-12-31T23:59:59Z\"}  # <-\n"),
+            "resets[0].trigger.at",
+            "`at` must be between 2000-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        ),
+        (
+            "at past year 9999 once in UTC",
+            reset("    hashes: [h1]\n    trigger: {at: \"9999-12-31T23:59:59-00:01\"}  # <-\n"),
+            "resets[0].trigger.at",
+            "`at` must be between",
+        ),
+        (
             "every without unit",
             reset("    hashes: [h1]\n    trigger:\n      every: \"6\"  # <-\n"),
             "resets[0].trigger.every",
@@ -403,6 +499,36 @@ fn invalid_cases() -> Vec<Case> {
             reset("    hashes: [h1]\n    notAfter: soon  # <-\n"),
             "resets[0].notAfter",
             "date-time",
+        ),
+        (
+            "notAfter in year 0",
+            reset("    hashes: [h1]\n    notAfter: \"0000-01-01T00:00:00Z\"  # <-\n"),
+            "resets[0].notAfter",
+            "`notAfter` must be between 2000-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        ),
+        (
+            "revision with a fraction",
+            reset("    hashes: [h1]\n    revision: 10.0  # <-\n"),
+            "resets[0].revision",
+            "must be written as an integer",
+        ),
+        (
+            "revision with an exponent",
+            reset("    hashes: [h1]\n    revision: 1e1  # <-\n"),
+            "resets[0].revision",
+            "must be written as an integer",
+        ),
+        (
+            "revision past 2^53 - 1",
+            reset("    hashes: [h1]\n    revision: 9007199254740992  # <-\n"),
+            "resets[0].revision",
+            "greater than the maximum of 9007199254740991",
+        ),
+        (
+            "revision past u64",
+            reset("    hashes: [h1]\n    revision: 18446744073709551616  # <-\n"),
+            "resets[0].revision",
+            "greater than the maximum of 9007199254740991",
         ),
         (
             "suspend not a boolean",
@@ -472,6 +598,27 @@ fn valid_cases() -> Vec<(&'static str, String, usize)> {
             "every trigger kind",
             doc(&format!(
                 "resets:\n  - id: a\n    hashes: [{H1}]\n    trigger: immediate\n  - id: b\n    hashes: [{H1}]\n    trigger: {{at: \"2027-01-01T00:00:00+02:00\"}}\n  - id: c\n    hashes: [{H1}]\n    trigger: {{cron: \"*/15 2-4 * * MON-FRI\"}}\n  - id: d\n    hashes: [{H1}]\n    trigger: {{every: 90m}}\n"
+            )),
+            0,
+        ),
+        (
+            "every bound reached, not passed",
+            doc(&format!(
+                "settings:\n  requestTimeout: 10m\n  retryDelay: 30s\nresets:\n  - id: a\n    hashes: [{H1}]\n    trigger: {{every: 366d}}\n  - id: b\n    hashes: [{H1}]\n    trigger: {{every: 1s}}\n    revision: 9007199254740991\n"
+            )),
+            0,
+        ),
+        (
+            "lower duration bounds",
+            doc(&format!(
+                "settings:\n  requestTimeout: 100ms\n  retryDelay: 1ms\nresets:\n  - id: a\n    hashes: [{H1}]\n"
+            )),
+            0,
+        ),
+        (
+            "instants at their bounds",
+            doc(&format!(
+                "resets:\n  - id: a\n    hashes: [{H1}]\n    trigger: {{at: \"9999-12-31T23:59:59Z\"}}\n    notAfter: \"9999-12-31T23:59:59Z\"\n  - id: b\n    hashes: [{H1}]\n    trigger: {{at: \"2000-01-01T00:00:00Z\"}}\n    notAfter: \"2000-01-01T00:00:00+00:00\"\n"
             )),
             0,
         ),
