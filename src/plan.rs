@@ -77,7 +77,8 @@ impl RunSpec {
 
     /// Batches this run still has to send.
     pub fn remaining_batches(&self) -> usize {
-        self.batches() - self.resume.as_ref().map_or(0, |r| r.next_batch)
+        self.batches()
+            .saturating_sub(self.resume.as_ref().map_or(0, |r| r.next_batch))
     }
 }
 

@@ -223,46 +223,71 @@ fn api() -> impl Strategy<Value = Api> {
     ]
 }
 
-/// One pass of the daemon at `now`: plan, apply, run every planned run to its
-/// end with the transitions `reconcile::Executor::run` uses.
-fn pass(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool, api: Api) -> Plan {
-    let p = plan::plan(config, status, now, dry);
-    plan::apply_to_status(status, config, &p);
-    for (entry_plan, spec) in p.runs() {
-        let entry = config
-            .resets
-            .iter()
-            .find(|e| e.id == entry_plan.id)
-            .unwrap();
-        let facts = spec.facts(entry);
-        let st = status.resets.get_mut(&entry.id).unwrap();
-        if spec.dry_run {
-            st.record_dry_run(&facts, now);
-            continue;
-        }
-        let start = spec.resume.as_ref().map_or(0, |r| r.next_batch);
-        st.begin_run(&facts, spec.resume.clone(), now);
-        let mut abort = None;
-        for batch in start..spec.batches() {
-            st.batch_sending(batch);
-            match api {
-                Api::ConfirmAll => st.batch_confirmed(batch),
-                Api::FailMask(mask) if mask & (1 << (batch % 8)) != 0 => {
-                    st.batch_failed(batch, "HTTP 422".into());
-                }
-                Api::FailMask(_) => st.batch_confirmed(batch),
-                Api::Abort => {
-                    st.batch_retrying("HTTP 401".into());
-                    abort = Some("HTTP 401".to_owned());
-                    break;
-                }
-            }
-        }
-        st.end_run(&facts, abort, now);
-        if let (Some(slot), true) = (spec.slot, entry.trigger.is_recurring()) {
-            st.next_run_at = resetd::schedule::next_after(&entry.trigger, slot, now);
+/// The API of these tests, as the executor sees it.
+struct FakeSessions {
+    api: Api,
+    /// First hash of each planned batch → its index (a hash shared by two
+    /// entries may map to either; any answer is a valid one).
+    batches: std::collections::HashMap<String, usize>,
+}
+
+impl resetd::reconcile::Sessions for FakeSessions {
+    async fn delete_sessions(
+        &self,
+        hashes: &[String],
+        _timeout: std::time::Duration,
+    ) -> Result<resetd::api::Answered, resetd::api::ApiError> {
+        let batch = self.batches.get(&hashes[0]).copied().unwrap_or(0);
+        let refuse = |code: u16| {
+            Err(resetd::api::ApiError::Status {
+                code,
+                retry_after: None,
+                message: format!("HTTP {code}"),
+            })
+        };
+        match self.api {
+            Api::ConfirmAll => Ok(resetd::api::Answered { code: 204 }),
+            Api::FailMask(mask) if mask & (1 << (batch % 8)) != 0 => refuse(422),
+            Api::FailMask(_) => Ok(resetd::api::Answered { code: 204 }),
+            Api::Abort => refuse(401),
         }
     }
+}
+
+/// One pass of the daemon at `now`: plan, then the real executor (in
+/// memory, on paused time) carries it out.
+fn pass(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool, api: Api) -> Plan {
+    let p = plan::plan(config, status, now, dry);
+    let mut batches = std::collections::HashMap::new();
+    for (_, spec) in p.runs() {
+        for b in 0..spec.batches() {
+            let range = resetd::status::batch_range(spec.hashes.len(), spec.batch_size, b);
+            batches.entry(spec.hashes[range.start].clone()).or_insert(b);
+        }
+    }
+    let sessions = FakeSessions { api, batches };
+    let mut store = resetd::store::MemStore::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let clock = resetd::reconcile::TokioClock::starting_at(now);
+        let mut limiter = resetd::reconcile::RateLimiter::new(None);
+        resetd::reconcile::Executor {
+            store: &mut store,
+            api: Some(&sessions),
+            limiter: &mut limiter,
+            stop: resetd::reconcile::Stop::never(),
+            control: &mut (),
+            observer: &(),
+            clock: &clock,
+        }
+        .execute(config, &p, status)
+        .await
+        .unwrap();
+    });
     p
 }
 
