@@ -57,8 +57,9 @@ pub struct RunSpec {
     /// The schedule slot a recurring run is for.
     pub slot: Option<DateTime<Utc>>,
     /// The hashes this run sends, in order; batch `i` is
-    /// `hashes[i * batch_size..][..batch_size]`.
-    pub hashes: Vec<String>,
+    /// `hashes[i * batch_size..][..batch_size]`. Shared with the entry
+    /// when nothing is skipped.
+    pub hashes: std::sync::Arc<[String]>,
     pub batch_size: usize,
     /// When a recurring entry runs next after this run (the planner's one
     /// answer, recorded by the run's end).
@@ -310,8 +311,8 @@ fn run_spec(
     } else {
         st.map_or(&[][..], |s| s.confirmed_for(entry.revision))
     };
-    let hashes: Vec<String> = if confirmed.is_empty() {
-        entry.hashes.clone()
+    let hashes: std::sync::Arc<[String]> = if confirmed.is_empty() {
+        std::sync::Arc::clone(&entry.hashes)
     } else {
         let done: std::collections::HashSet<&str> = confirmed.iter().map(String::as_str).collect();
         entry

@@ -122,7 +122,7 @@ fn immediate_runs_once_then_is_done() {
     let c = cfg("resets:\n  - id: a\n    hashes: [h1, h2]\n");
     let mut s = Status::default();
     let p = step(&c, &mut s, t(1, 0), false);
-    assert_eq!(run_of(&p).hashes, ["h1", "h2"]);
+    assert_eq!(*run_of(&p).hashes, ["h1", "h2"]);
     assert_eq!(phase(&s, "a"), Phase::Pending);
     execute(&c, &mut s, &p, |_| true);
     assert_eq!(phase(&s, "a"), Phase::Succeeded);
@@ -169,7 +169,7 @@ fn revision_bump_runs_again() {
     execute(&c, &mut s, &p, |_| true);
     let bumped = cfg("resets:\n  - id: a\n    hashes: [h1]\n    revision: 1\n");
     let p = step(&bumped, &mut s, t(2, 0), false);
-    assert_eq!(run_of(&p).hashes, ["h1"]);
+    assert_eq!(*run_of(&p).hashes, ["h1"]);
     assert!(
         only(&p).why.contains("revision bumped to 1"),
         "{}",
@@ -201,7 +201,7 @@ fn failed_entry_is_not_retried_until_its_content_changes() {
     let fixed =
         cfg("settings:\n  batchSize: 2\nresets:\n  - id: a\n    hashes: [h0, h1, h2, h4]\n");
     let p = step(&fixed, &mut s, t(3, 0), false);
-    assert_eq!(run_of(&p).hashes, ["h2"]);
+    assert_eq!(*run_of(&p).hashes, ["h2"]);
     execute(&fixed, &mut s, &p, |_| true);
     assert_eq!(phase(&s, "a"), Phase::Succeeded);
     assert!(s.resets["a"].confirmed.is_none());
@@ -217,7 +217,7 @@ fn at_waits_for_its_instant() {
     assert_eq!(phase(&s, "a"), Phase::Scheduled);
     assert_eq!(s.resets["a"].next_run_at, Some(t(5, 0)));
     let p = step(&c, &mut s, t(5, 0), false);
-    assert_eq!(run_of(&p).hashes, ["h1"]);
+    assert_eq!(*run_of(&p).hashes, ["h1"]);
 }
 
 #[test]
@@ -239,14 +239,14 @@ fn first_seen_due_after_not_after_is_expired_and_never_runs() {
         "resets:\n  - id: a\n    hashes: [h1]\n    trigger: {at: \"2026-11-22T02:00:00Z\"}\n    notAfter: \"2026-11-22T09:00:00Z\"\n",
     );
     let p = step(&extended, &mut s, t(5, 0), false);
-    assert_eq!(run_of(&p).hashes, ["h1"]);
+    assert_eq!(*run_of(&p).hashes, ["h1"]);
 }
 
 #[test]
 fn immediate_before_not_after_runs() {
     let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n    notAfter: \"2026-11-22T03:00:00Z\"\n");
     let p = plan(&c, &Status::default(), t(2, 0), false);
-    assert_eq!(run_of(&p).hashes, ["h1"]);
+    assert_eq!(*run_of(&p).hashes, ["h1"]);
 }
 
 #[test]
@@ -342,7 +342,7 @@ fn a_failed_recurring_slot_does_not_stop_the_next_one() {
     let p = step(&c, &mut s, t(1, 30), false);
     assert_eq!(only(&p).action, Action::Wait);
     let p = step(&c, &mut s, t(2, 0), false);
-    assert_eq!(run_of(&p).hashes, ["h1"]);
+    assert_eq!(*run_of(&p).hashes, ["h1"]);
 }
 
 #[test]
@@ -406,7 +406,7 @@ fn interrupted_run_restarts_when_its_hashes_changed() {
     let changed = cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h1, h3]\n");
     let p = step(&changed, &mut s, t(1, 5), false);
     assert!(run_of(&p).resume.is_none());
-    assert_eq!(run_of(&p).hashes, ["h1", "h3"]);
+    assert_eq!(*run_of(&p).hashes, ["h1", "h3"]);
     // With dry run on, an interrupted run is left alone.
     let p = plan(&c, &s, t(1, 6), true);
     assert_eq!(only(&p).action, Action::Wait);

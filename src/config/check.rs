@@ -6,14 +6,14 @@
 //! is skipped here without a second message.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::groups::{check_groups, resolve_group};
+use super::groups::{Resolver, check_groups};
 use super::report::Report;
 use super::types::{self, Trigger};
 use super::{Entry, Schedule, Settings};
@@ -265,6 +265,7 @@ pub fn semantic(
     complete &= settings.is_some();
 
     let groups = check_groups(doc.remove("groups"), report);
+    let mut resolver = Resolver::new(&groups.parsed);
     let mut used_groups: HashSet<String> = HashSet::new();
     let mut first_line_of_id: HashMap<String, u32> = HashMap::new();
     let mut entries = Vec::new();
@@ -362,35 +363,28 @@ pub fn semantic(
             );
         }
 
-        // Groups' hashes are copied (groups are shared); the entry's own are
-        // kept in their vector, minus repeats.
-        let (from_groups, keep) = {
-            let mut from_groups = Vec::new();
-            let mut seen = FastSet::default();
-            for g in &reset.groups {
-                resolve_group(
-                    &g.0,
-                    &groups.parsed,
-                    &mut HashSet::new(),
-                    &mut seen,
-                    &mut from_groups,
-                );
-            }
-            let keep = check_hash_list(&own, &at(&path, key("hashes")), &seen, report);
-            let from_groups: Vec<String> = from_groups.into_iter().map(str::to_owned).collect();
-            (from_groups, keep)
+        // An entry naming one group shares that group's list; otherwise the
+        // groups' lists are merged (each hash at its first appearance), then
+        // the entry's own hashes that are new.
+        let lists: Vec<Arc<[String]>> = reset
+            .groups
+            .iter()
+            .map(|g| resolver.resolve(&g.0))
+            .collect();
+        let seen: FastSet = if own.is_empty() && lists.len() <= 1 {
+            FastSet::default()
+        } else {
+            lists
+                .iter()
+                .flat_map(|l| l.iter().map(String::as_str))
+                .collect()
         };
+        let keep = check_hash_list(&own, &at(&path, key("hashes")), &seen, report);
         let mut keep = keep.into_iter();
         let mut own = own;
         own.retain(|_| keep.next().unwrap_or(false));
-        let hashes = if from_groups.is_empty() {
-            own
-        } else {
-            let mut all = from_groups;
-            all.append(&mut own);
-            all
-        };
-        if hashes.is_empty() && resolvable {
+        let empty = own.is_empty() && lists.iter().all(|l| l.is_empty());
+        if empty && resolvable {
             report.error(
                 &path,
                 format!(
@@ -404,8 +398,24 @@ pub fn semantic(
             continue;
         };
         if !build {
+            // `validate` keeps no lists: only emptiness mattered.
             continue;
         }
+        let hashes: Arc<[String]> = match lists.as_slice() {
+            [] => own.into(),
+            [one] if own.is_empty() => Arc::clone(one),
+            _ => {
+                let mut merged = Vec::with_capacity(seen.len() + own.len());
+                let mut once = FastSet::default();
+                for hash in lists.iter().flat_map(|l| l.iter()) {
+                    if once.insert(hash.as_str()) {
+                        merged.push(hash.clone());
+                    }
+                }
+                merged.append(&mut own);
+                merged.into()
+            }
+        };
         entries.push(Entry {
             spec_digest: spec_digest(&reset, &hashes),
             id: reset.id.0,
@@ -418,12 +428,15 @@ pub fn semantic(
             dry_run: reset.dry_run,
         });
     }
+    // One set of included names: asking each group "is anyone including
+    // you?" was quadratic in the number of groups.
+    let included: HashSet<&str> = groups
+        .parsed
+        .values()
+        .flat_map(|g| g.include.iter().map(|i| i.0.as_str()))
+        .collect();
     for name in groups.parsed.keys() {
-        let included = groups
-            .parsed
-            .values()
-            .any(|g| g.include.iter().any(|i| i.0 == *name));
-        if !used_groups.contains(name) && !included {
+        if !used_groups.contains(name) && !included.contains(name.as_str()) {
             report.warning(
                 &[key("groups"), key(name)],
                 format!("group `{name}` is not used by any reset"),

@@ -1,6 +1,7 @@
 //! Groups: which exist, include cycles, and resolving a group to its hashes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -74,73 +75,127 @@ struct Cycle {
 }
 
 /// Each include cycle once, reported at the include that closes it.
+/// Iterative: a 50,000-deep include chain must not overflow the stack.
 fn find_cycles(groups: &BTreeMap<String, types::Group>) -> Vec<Cycle> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Visiting,
         Done,
     }
-    fn visit(
-        name: &str,
-        groups: &BTreeMap<String, types::Group>,
-        marks: &mut HashMap<String, Mark>,
-        stack: &mut Vec<String>,
-        out: &mut Vec<Cycle>,
-    ) {
-        marks.insert(name.to_owned(), Mark::Visiting);
-        stack.push(name.to_owned());
-        if let Some(group) = groups.get(name) {
-            for (i, inc) in group.include.iter().enumerate() {
-                match marks.get(&inc.0) {
-                    Some(Mark::Visiting) => {
-                        let start = stack.iter().position(|s| *s == inc.0).unwrap_or(0);
-                        let mut names = stack[start..].to_vec();
-                        names.push(inc.0.clone());
-                        out.push(Cycle {
-                            edge: (name.to_owned(), i),
-                            names,
-                        });
-                    }
-                    Some(Mark::Done) => {}
-                    None => visit(&inc.0, groups, marks, stack, out),
-                }
-            }
-        }
-        stack.pop();
-        marks.insert(name.to_owned(), Mark::Done);
-    }
-    let mut marks = HashMap::new();
+    let mut marks: HashMap<&str, Mark> = HashMap::new();
     let mut out = Vec::new();
-    for name in groups.keys() {
-        if !marks.contains_key(name) {
-            visit(name, groups, &mut marks, &mut Vec::new(), &mut out);
+    for root in groups.keys() {
+        if marks.contains_key(root.as_str()) {
+            continue;
+        }
+        // (group, index of the next include to look at)
+        let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
+        marks.insert(root, Mark::Visiting);
+        while let Some((name, next)) = stack.last_mut() {
+            let include = groups.get(*name).and_then(|g| g.include.get(*next));
+            let Some(inc) = include else {
+                marks.insert(name, Mark::Done);
+                stack.pop();
+                continue;
+            };
+            let (from, index) = (*name, *next);
+            *next += 1;
+            match marks.get(inc.0.as_str()) {
+                Some(Mark::Visiting) => {
+                    let start = stack.iter().position(|(s, _)| *s == inc.0).unwrap_or(0);
+                    let mut names: Vec<String> = stack[start..]
+                        .iter()
+                        .map(|(s, _)| (*s).to_owned())
+                        .collect();
+                    names.push(inc.0.clone());
+                    out.push(Cycle {
+                        edge: (from.to_owned(), index),
+                        names,
+                    });
+                }
+                Some(Mark::Done) => {}
+                None if groups.contains_key(&inc.0) => {
+                    marks.insert(&inc.0, Mark::Visiting);
+                    stack.push((&inc.0, 0));
+                }
+                None => {}
+            }
         }
     }
     out
 }
 
-/// Append a group's hashes (own first, then includes in order), skipping
-/// hashes already present. Cycles were reported; `visiting` just stops them.
-pub(super) fn resolve_group<'g>(
-    name: &str,
+/// Resolves groups to their hash lists, each group once: a group's list is
+/// its own hashes, then each include's list in order, every hash kept at its
+/// first appearance. Lists are shared (`Arc`), so entries naming one group
+/// hold no copy. Iterative and memoised: deep chains cannot overflow the
+/// stack, and a diamond of includes is not expanded once per path.
+pub(super) struct Resolver<'g> {
     groups: &'g BTreeMap<String, types::Group>,
-    visiting: &mut HashSet<String>,
-    seen: &mut FastSet<'g>,
-    out: &mut Vec<&'g str>,
-) {
-    let Some(group) = groups.get(name) else {
-        return;
-    };
-    if !visiting.insert(name.to_owned()) {
-        return;
-    }
-    for hash in &group.hashes {
-        if seen.insert(hash.0.as_str()) {
-            out.push(hash.0.as_str());
+    memo: HashMap<&'g str, Arc<[String]>>,
+}
+
+impl<'g> Resolver<'g> {
+    pub(super) fn new(groups: &'g BTreeMap<String, types::Group>) -> Self {
+        Resolver {
+            groups,
+            memo: HashMap::new(),
         }
     }
-    for inc in &group.include {
-        resolve_group(&inc.0, groups, visiting, seen, out);
+
+    /// The hashes of group `name` (empty for an unknown group). Include
+    /// cycles were reported already; here an include back into a group
+    /// being resolved is skipped.
+    pub(super) fn resolve(&mut self, name: &str) -> Arc<[String]> {
+        if let Some(done) = self.memo.get(name) {
+            return Arc::clone(done);
+        }
+        let Some((root, _)) = self.groups.get_key_value(name) else {
+            return Arc::from(Vec::new());
+        };
+        let mut visiting: HashSet<&str> = HashSet::from([root.as_str()]);
+        let mut stack: Vec<(&'g str, usize)> = vec![(root.as_str(), 0)];
+        while let Some((group, next)) = stack.last_mut() {
+            let body = &self.groups[*group];
+            if let Some(inc) = body.include.get(*next) {
+                *next += 1;
+                let inc = inc.0.as_str();
+                if !self.memo.contains_key(inc)
+                    && !visiting.contains(inc)
+                    && let Some((inc, _)) = self.groups.get_key_value(inc)
+                {
+                    visiting.insert(inc.as_str());
+                    stack.push((inc.as_str(), 0));
+                }
+                continue;
+            }
+            // Every include is resolved (or is a cycle edge): merge.
+            let group = *group;
+            stack.pop();
+            visiting.remove(group);
+            let includes: Vec<Arc<[String]>> = body
+                .include
+                .iter()
+                .filter_map(|inc| self.memo.get(inc.0.as_str()).cloned())
+                .collect();
+            let list: Arc<[String]> = if body.hashes.is_empty() && includes.len() == 1 {
+                Arc::clone(&includes[0])
+            } else {
+                let mut seen = FastSet::default();
+                let mut list = Vec::new();
+                let own = body.hashes.iter().map(|h| &h.0);
+                for hash in own.chain(includes.iter().flat_map(|l| l.iter())) {
+                    if seen.insert(hash.as_str()) {
+                        list.push(hash.clone());
+                    }
+                }
+                list.into()
+            };
+            self.memo.insert(group, list);
+        }
+        self.memo
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()))
     }
-    visiting.remove(name);
 }

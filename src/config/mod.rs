@@ -48,8 +48,8 @@ pub struct Entry {
     pub id: String,
     pub description: Option<String>,
     /// Union of the groups' hashes and the entry's own, each once, in order of
-    /// first appearance.
-    pub hashes: Vec<String>,
+    /// first appearance. Shared with the group when the entry names just one.
+    pub hashes: std::sync::Arc<[String]>,
     pub trigger: Schedule,
     pub revision: u64,
     pub not_after: Option<DateTime<Utc>>,

@@ -696,7 +696,7 @@ fn groups_resolve_in_order_of_first_appearance_without_repeats() {
     );
     let loaded = config::parse("case.yaml", &text, now());
     let config = loaded.config.expect("valid");
-    assert_eq!(config.resets[0].hashes, ["U1", "E1", "E2", "X1"]);
+    assert_eq!(*config.resets[0].hashes, ["U1", "E1", "E2", "X1"]);
 }
 
 #[test]
@@ -812,4 +812,56 @@ fn committed_schema_is_current() {
     let (code, stdout, _) = run(resetd().arg("schema"));
     assert_eq!(code, 0);
     assert_eq!(stdout, committed);
+}
+
+/// `n` groups where group `i` includes the one (or two) before it.
+fn group_graph(n: usize, fan_in: usize) -> String {
+    let mut text = String::from("groups:\n  g0: {hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]}\n");
+    for i in 1..n {
+        let includes: Vec<String> = (1..=fan_in.min(i)).map(|d| format!("g{}", i - d)).collect();
+        text.push_str(&format!("  g{i}: {{include: [{}]}}\n", includes.join(", ")));
+    }
+    text.push_str(&format!("resets:\n  - id: r1\n    groups: [g{}]\n", n - 1));
+    text.push_str(&format!("  - id: r2\n    groups: [g{}]\n", n - 1));
+    text
+}
+
+#[test]
+fn a_deep_include_chain_resolves_without_recursion() {
+    // 50,000 deep: recursion would overflow the test thread's stack.
+    let loaded = config::parse("case.yaml", &doc(&group_graph(50_000, 1)), now());
+    let config = loaded.config.expect("valid");
+    assert_eq!(*config.resets[0].hashes, ["01H7YCG0R9GYY1YCPS2S4QA6WB"]);
+    // Entries naming the same single group share its list.
+    assert!(std::sync::Arc::ptr_eq(
+        &config.resets[0].hashes,
+        &config.resets[1].hashes
+    ));
+}
+
+#[test]
+fn a_diamond_of_includes_is_resolved_once_per_group() {
+    // Each group includes the two before it: 2^45 paths, 45 groups. Without
+    // memoisation this never finishes.
+    let loaded = config::parse("case.yaml", &doc(&group_graph(45, 2)), now());
+    let config = loaded.config.expect("valid");
+    assert_eq!(config.resets[0].hashes.len(), 1);
+}
+
+#[test]
+fn a_cycle_at_the_end_of_a_deep_chain_is_found_and_located() {
+    let mut text = group_graph(50_000, 1);
+    text = text.replace(
+        "  g0: {hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]}\n",
+        "  g0: {hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB], include: [g49999]}\n",
+    );
+    let loaded = config::parse("case.yaml", &doc(&text), now());
+    assert!(loaded.config.is_none());
+    let cycle: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.starts_with("include cycle"))
+        .collect();
+    assert_eq!(cycle.len(), 1, "{:#?}", loaded.diagnostics.first());
+    assert!(cycle[0].path.starts_with("groups."), "{}", cycle[0].path);
 }
