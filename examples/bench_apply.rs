@@ -34,7 +34,7 @@ fn main() {
     }
     std::fs::write(&config, text).unwrap();
     let timed = dir.path().join("time.txt");
-    let status = Command::new("/usr/bin/time")
+    let output = Command::new("/usr/bin/time")
         .arg("-o")
         .arg(&timed)
         .args(["-f", "%e %U %S %M"])
@@ -45,9 +45,14 @@ fn main() {
         .env("IPROYAL_API_TOKEN", "bench-token")
         .env("RESETD_LOG", "warn")
         .stdout(std::process::Stdio::null())
-        .status()
+        .output()
         .expect("run /usr/bin/time resetd");
-    assert!(status.success(), "resetd failed");
+    // resetd's summary goes to stderr: shown only when it failed.
+    assert!(
+        output.status.success(),
+        "resetd failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let figures = std::fs::read_to_string(&timed).unwrap();
     let f: Vec<f64> = figures
         .split_whitespace()
