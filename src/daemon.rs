@@ -36,7 +36,7 @@ use crate::reconcile::{Executor, LiveConfig, RateLimiter, Stop, SystemClock};
 use crate::serve::Shared;
 use crate::status::Status;
 use crate::store::{self, Persist as _, Store};
-use crate::watch::{ConfigWatch, max_wait, watch as watch_config};
+use crate::watch::{ConfigWatch, Settled, max_wait, watch as watch_config};
 
 /// How the daemon ended, for the exit code.
 #[derive(Debug, PartialEq, Eq)]
@@ -259,6 +259,7 @@ impl Daemon {
             }
         }
         self.shared.set_status(&self.status);
+        self.shared.metrics.reconciled();
         let wake = plan.next_wake();
         tracing::debug!(next_wake = ?wake, "pass done");
         Ok(wake)
@@ -291,33 +292,36 @@ impl Reloader {
         resync.reset(); // the first tick would fire at once
         let max_wait = max_wait(self.quiet);
         loop {
-            let force = tokio::select! {
+            // (force, settled): SIGHUP re-parses unchanged content; a
+            // quiet debounce already proves the content settled.
+            let (force, settled) = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => return,
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading the config");
-                    true
+                    (true, false)
                 }
                 changed = changed(&mut watch, self.quiet, max_wait) => {
                     if changed.is_none() {
                         tracing::error!("config watcher stopped; relying on the resync");
                         watch = None;
                     }
-                    false
+                    (false, changed == Some(Settled::Quiet))
                 }
-                _ = resync.tick() => false,
+                _ = resync.tick() => (false, false),
             };
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => return,
-                () = self.reload(force) => {}
+                () = self.reload(force, settled) => {}
             }
         }
     }
 
     /// Check the file; once new content has settled, parse it and publish
-    /// it if valid. `force` (SIGHUP) re-parses unchanged content too.
-    async fn reload(&mut self, force: bool) {
+    /// it if valid. `force` (SIGHUP) re-parses unchanged content too;
+    /// `settled`: the watcher saw no change for a debounce period already.
+    async fn reload(&mut self, force: bool, mut settled: bool) {
         let Some(mut candidate) = self.digest().await else {
             return;
         };
@@ -327,15 +331,18 @@ impl Reloader {
         let loaded = loop {
             // Settle: a file written in place over several seconds is
             // applied only once it stops changing, never half-written.
-            tokio::time::sleep(self.quiet).await;
-            let Some(again) = self.digest().await else {
-                return;
-            };
-            if again != candidate {
-                tracing::debug!(file = %self.path.display(), "config still changing; waiting for it to settle");
-                candidate = again;
-                continue;
+            if !settled {
+                tokio::time::sleep(self.quiet).await;
+                let Some(again) = self.digest().await else {
+                    return;
+                };
+                if again != candidate {
+                    tracing::debug!(file = %self.path.display(), "config still changing; waiting for it to settle");
+                    candidate = again;
+                    continue;
+                }
             }
+            settled = false;
             let Some(loaded) = self.load().await else {
                 return;
             };
@@ -417,7 +424,7 @@ async fn changed(
     watch: &mut Option<ConfigWatch>,
     quiet: Duration,
     max_wait: Duration,
-) -> Option<()> {
+) -> Option<Settled> {
     match watch {
         Some(w) => w.changed(quiet, max_wait).await,
         None => std::future::pending().await,

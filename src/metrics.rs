@@ -165,6 +165,11 @@ impl Metrics {
                 })
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
+    }
+
+    /// A reconcile pass finished (not set at start-up, so a daemon stuck in
+    /// its first pass shows 0 to a staleness alert).
+    pub fn reconciled(&self) {
         self.last_reconcile.set(chrono::Utc::now().timestamp());
     }
 

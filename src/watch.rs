@@ -305,7 +305,7 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
 
 impl ConfigWatch {
     /// Wait for the next debounced change. `None` if the watcher died.
-    pub async fn changed(&mut self, quiet: Duration, max_wait: Duration) -> Option<()> {
+    pub async fn changed(&mut self, quiet: Duration, max_wait: Duration) -> Option<Settled> {
         debounce(self, quiet, max_wait).await
     }
 
@@ -365,16 +365,34 @@ pub fn max_wait(quiet: Duration) -> Duration {
 
 /// Wait for a first change, then until `quiet` passes without one, but no
 /// longer than `max_wait` after the first.
-async fn debounce(changes: &mut impl Changes, quiet: Duration, max_wait: Duration) -> Option<()> {
+async fn debounce(
+    changes: &mut impl Changes,
+    quiet: Duration,
+    max_wait: Duration,
+) -> Option<Settled> {
     changes.next().await?;
     let give_up = Instant::now() + max_wait;
     loop {
-        let deadline = (Instant::now() + quiet).min(give_up);
+        let quiet_until = Instant::now() + quiet;
+        let deadline = quiet_until.min(give_up);
         match tokio::time::timeout_at(deadline, changes.next()).await {
             Ok(Some(())) => continue,
-            Ok(None) | Err(_) => return Some(()),
+            Ok(None) => return Some(Settled::StillChanging),
+            Err(_) if deadline == quiet_until => return Some(Settled::Quiet),
+            Err(_) => return Some(Settled::StillChanging),
         }
     }
+}
+
+/// How a debounced change was reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// No change event for the whole quiet period: the file has already
+    /// stayed as it is for that long.
+    Quiet,
+    /// Reported at the maximum wait (events kept coming) or as the watcher
+    /// ended: the content may still be changing.
+    StillChanging,
 }
 
 #[cfg(test)]

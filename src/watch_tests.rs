@@ -361,10 +361,11 @@ async fn a_burst_becomes_one_change_after_the_quiet_period() {
         tx.send(()).unwrap();
     }
     let start = Instant::now();
-    debounce(&mut rx, Duration::from_millis(200), Duration::from_secs(1))
+    let settled = debounce(&mut rx, Duration::from_millis(200), Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(start.elapsed(), Duration::from_millis(200));
+    assert_eq!(settled, Settled::Quiet);
     assert!(rx.try_recv().is_err(), "the burst was consumed");
 }
 
@@ -378,9 +379,10 @@ async fn continuous_events_still_report_after_max_wait() {
         }
     });
     let start = Instant::now();
-    debounce(&mut rx, Duration::from_millis(200), Duration::from_secs(1))
+    let settled = debounce(&mut rx, Duration::from_millis(200), Duration::from_secs(1))
         .await
         .unwrap();
+    assert_eq!(settled, Settled::StillChanging);
     let waited = start.elapsed();
     assert!(
         waited >= Duration::from_secs(1) && waited < Duration::from_millis(1100),

@@ -630,12 +630,13 @@ fn reads_by_other_processes_neither_wake_nor_delay_the_daemon() {
     requests_within(&api, "BBBB2", Duration::from_secs(5));
     stop.store(true, Ordering::Relaxed);
     reader.join().unwrap();
-    // One digest sees the change, one after the quiet period confirms it
-    // settled, one parse; at most one more check for the events that
-    // arrived while it settled.
+    // One digest sees the change and one parse applies it (the watcher's
+    // quiet period showed it settled); a write that straddles two debounce
+    // periods costs one more digest, and events that arrived meanwhile one
+    // more check.
     let reads = config_reads(&daemon);
     assert!(
-        (3.0..=4.0).contains(&reads),
+        (2.0..=4.0).contains(&reads),
         "{reads} config reads for one edit"
     );
 }
