@@ -29,10 +29,72 @@ impl Token {
         (!t.is_empty()).then(|| Token(t.to_owned()))
     }
 
-    /// Replace any occurrence of the token in `text`.
+    /// Replace every piece of the token in `text`: any 8 consecutive
+    /// characters of it (the whole token if shorter), as they are or as a
+    /// server may have escaped them (JSON, `\/`, percent-encoding). A server
+    /// echoing the token back, cut short or escaped, leaks none of it.
+    /// Run before any truncation, so no cut can split a piece.
     pub fn scrub(&self, text: &str) -> String {
-        text.replace(&self.0, "[redacted]")
+        const PIECE: usize = 8;
+        let chars: Vec<char> = self.0.chars().collect();
+        let width = PIECE.min(chars.len());
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for start in 0..=chars.len() - width {
+            let piece: String = chars[start..start + width].iter().collect();
+            for form in escapings(&piece) {
+                spans.extend(text.match_indices(&form).map(|(at, m)| (at, at + m.len())));
+            }
+        }
+        if spans.is_empty() {
+            return text.to_owned();
+        }
+        spans.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        for (from, to) in spans {
+            if to <= done {
+                continue;
+            }
+            if from >= done {
+                out.push_str(&text[done..from]);
+                out.push_str("[redacted]");
+            }
+            done = to;
+        }
+        out.push_str(&text[done..]);
+        out
     }
+}
+
+/// The ways a server may have written `piece` back: as is, JSON-escaped
+/// (with and without `\/`), percent-encoded (upper and lower case hex).
+fn escapings(piece: &str) -> Vec<String> {
+    let json = serde_json::to_string(piece).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or(&json)
+        .to_owned();
+    let percent = |upper: bool| -> String {
+        piece
+            .bytes()
+            .map(|b| match b {
+                _ if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => (b as char).to_string(),
+                _ if upper => format!("%{b:02X}"),
+                _ => format!("%{b:02x}"),
+            })
+            .collect()
+    };
+    let mut forms = vec![
+        piece.to_owned(),
+        json.replace('/', "\\/"),
+        json,
+        percent(true),
+        percent(false),
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 impl std::fmt::Debug for Token {
@@ -103,10 +165,16 @@ pub fn load_token(file: Option<&std::path::Path>) -> Result<Token, TokenError> {
         }
         None => std::env::var(TOKEN_ENV).unwrap_or_default(),
     };
-    Token::new(&raw).ok_or_else(|| match file {
+    let token = Token::new(&raw).ok_or_else(|| match file {
         Some(path) => TokenError::EmptyFile(path.to_owned()),
         None => TokenError::Missing,
-    })
+    })?;
+    // Checked here, before any request: otherwise every request fails as a
+    // "network error" and is retried, and the entry fails for good.
+    if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0)).is_err() {
+        return Err(TokenError::NotAHeader);
+    }
+    Ok(token)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +187,11 @@ pub enum TokenError {
     File(std::path::PathBuf, #[source] std::io::Error),
     #[error("token file {0} is empty")]
     EmptyFile(std::path::PathBuf),
+    #[error(
+        "the API token cannot be sent as an HTTP header (it holds a control character or a \
+         line break inside it); check {TOKEN_ENV} or --token-file (nothing was sent)"
+    )]
+    NotAHeader,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +273,9 @@ impl Api {
         let client = reqwest::Client::builder()
             .user_agent(concat!("resetd/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
+            // A redirect answered elsewhere confirms nothing (and a captive
+            // portal would swallow every reset): a 3xx is a failure.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Client(error_chain(&e)))?;
         Ok(Api { client, url, token })
@@ -231,22 +307,40 @@ impl Api {
         };
         let code = response.status().as_u16();
         if response.status().is_success() {
-            // Drain the body so the connection can be reused; its content is
-            // not documented and not needed.
-            let _ = response.bytes().await;
+            // Read (a bounded part of) the body so a small one leaves the
+            // connection reusable; its content is not documented or needed.
+            let _ = read_bounded(response).await;
             return Ok(Answered { code });
+        }
+        if response.status().is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_else(|| "(no Location)".into());
+            let location = error_message(&self.token.scrub(&location));
+            return Err(ApiError::Status {
+                code,
+                retry_after: None,
+                message: format!(
+                    "redirected to {location}; redirects are never followed (a DELETE answered \
+                     elsewhere confirms nothing): check --api-base / RESETD_API_BASE"
+                ),
+            });
         }
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let text = match response.text().await {
+        let text = match read_bounded(response).await {
             Ok(t) => t,
             Err(e) if e.is_timeout() => return Err(ApiError::Timeout(timeout)),
             Err(e) => return Err(ApiError::Connection(self.token.scrub(&error_chain(&e)))),
         };
-        let mut message = self.token.scrub(&error_message(&text));
+        // Scrubbed before the message is extracted and cut to length, so
+        // neither unescaping nor truncation can expose a piece of the token.
+        let mut message = self.token.scrub(&error_message(&self.token.scrub(&text)));
         if code == 401 || code == 403 {
             message = format!(
                 "the API refused the token ({message}); check IPROYAL_API_TOKEN or --token-file, \
@@ -259,6 +353,25 @@ impl Api {
             message,
         })
     }
+}
+
+/// The most of an answer body read; the rest is never downloaded.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// At most `MAX_BODY_BYTES` of the body, as text (lossy): a server cannot
+/// make resetd hold a large answer in memory.
+async fn read_bounded(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut body = Vec::new();
+    while body.len() < MAX_BODY_BYTES {
+        match response.chunk().await? {
+            Some(chunk) => {
+                let room = MAX_BODY_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            None => break,
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date.
@@ -331,6 +444,83 @@ mod tests {
             "bad token [redacted]"
         );
         assert!(Token::new(" \n").is_none());
+    }
+
+    /// What a server's answer becomes in resetd's output: the same steps as
+    /// `delete_sessions` takes for an error body.
+    fn reported(token: &Token, body: &str) -> String {
+        token.scrub(&error_message(&token.scrub(body)))
+    }
+
+    fn leaks(token: &str, output: &str) -> Option<String> {
+        let chars: Vec<char> = token.chars().collect();
+        (0..=chars.len().saturating_sub(8)).find_map(|i| {
+            let piece: String = chars[i..(i + 8).min(chars.len())].iter().collect();
+            escapings(&piece)
+                .into_iter()
+                .find(|form| output.contains(form.as_str()))
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_piece_of_the_token_survives_any_echo(
+            token in "[A-Za-z0-9/+=_.~-]{8,60}",
+            junk in "[ -~]{0,40}",
+            form in 0usize..5,
+            start in 0usize..60,
+            cut in 0usize..400,
+            json in proptest::bool::ANY,
+        ) {
+            let t = Token::new(&token).unwrap();
+            let start = start.min(token.len() - 8);
+            let echoed = &token[start..];
+            let forms = escapings(echoed);
+            let mut echo = forms[form % forms.len()].clone();
+            // The server may cut its own echo anywhere.
+            let cut = cut.min(echo.len());
+            while !echo.is_char_boundary(cut) { echo.pop(); }
+            echo.truncate(cut);
+            let body = if json {
+                format!("{{\"message\": {}}}", serde_json::to_string(&format!("{junk}{echo}{junk}")).unwrap())
+            } else {
+                format!("{junk}{echo}{junk}")
+            };
+            let out = reported(&t, &body);
+            proptest::prop_assert!(leaks(&token, &out).is_none(), "{out} leaks {:?}", leaks(&token, &out));
+        }
+    }
+
+    #[test]
+    fn pieces_cut_by_the_length_limit_or_escaped_are_scrubbed() {
+        let token = "abcdefgh/ijklmnop/qrstuvwxyz0123456789ABCDEFGHIJKLMNO";
+        let t = Token::new(token).unwrap();
+        // An echo cut by the 300-character limit.
+        let body = format!("{}{token}", "x".repeat(290));
+        assert!(leaks(token, &reported(&t, &body)).is_none());
+        // A JSON `\/`-escaped echo.
+        let body = format!("{{\"error\": \"bad {}\"}}", token.replace('/', "\\/"));
+        assert!(
+            leaks(token, &reported(&t, &body)).is_none(),
+            "{}",
+            reported(&t, &body)
+        );
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_a_header_is_refused_before_any_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "abc\u{7}defgh\n").unwrap();
+        assert!(matches!(
+            load_token(Some(&file)),
+            Err(TokenError::NotAHeader)
+        ));
+        std::fs::write(&file, "abc\ndefgh\n").unwrap();
+        assert!(matches!(
+            load_token(Some(&file)),
+            Err(TokenError::NotAHeader)
+        ));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Reply {
     Json(u16, String),
     /// 429 or 503 with a `Retry-After` header value.
     RetryAfter(u16, String),
+    /// A 3xx with this `Location`.
+    Redirect(u16, String),
     /// Wait, then answer.
     Delay(Duration, Box<Reply>),
     /// Close the connection without answering.
@@ -237,6 +239,9 @@ fn answer(
         Reply::Json(code, body) => (code, body, String::new()),
         Reply::RetryAfter(code, after) => {
             (code, String::new(), format!("Retry-After: {after}\r\n"))
+        }
+        Reply::Redirect(code, location) => {
+            (code, String::new(), format!("Location: {location}\r\n"))
         }
         Reply::Delay(d, inner) => {
             std::thread::sleep(d);

@@ -259,3 +259,55 @@ fn a_truncated_status_file_exits_2_and_is_left_untouched() {
     assert_eq!(std::fs::read_to_string(&ws.status).unwrap(), truncated);
     assert_eq!(api.requests().len(), 1);
 }
+
+#[test]
+fn a_redirect_is_never_followed_and_fails_the_batch_naming_its_target() {
+    for code in [301, 302, 307, 308] {
+        let elsewhere = FakeApi::start();
+        let api = FakeApi::start();
+        api.default_reply(Reply::Redirect(
+            code,
+            format!("{}/sessions", elsewhere.base()),
+        ));
+        let ws = Workspace::new(&format!(
+            "{}{}",
+            fast(1, 3, "10s"),
+            entry("moved", &hashes(2))
+        ));
+        let (exit, _, stderr) = ws.run_once(&api.base(), &[]);
+        assert_eq!(exit, 1, "{code}: {stderr}");
+        assert!(
+            elsewhere.requests().is_empty(),
+            "{code}: the redirect was followed"
+        );
+        // Permanent: one request per batch, no retries.
+        assert_eq!(api.requests().len(), 2, "{code}");
+        let st = &ws.status().resets["moved"];
+        assert_eq!(st.phase, Phase::Failed);
+        let error = st.last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("redirected to") && error.contains(&elsewhere.base()),
+            "{code}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_huge_error_body_is_read_only_up_to_its_bound() {
+    let api = FakeApi::start();
+    // 8 MiB, echoing the token at the very end (past the bound).
+    let body = format!("{}{TOKEN}", "x".repeat(8 * 1024 * 1024));
+    api.default_reply(Reply::Json(422, body));
+    let ws = Workspace::new(&format!(
+        "{}{}",
+        fast(1, 1, "10s"),
+        entry("big", &hashes(1))
+    ));
+    let (exit, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(exit, 1, "{stderr}");
+    let error = ws.status().resets["big"]
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(error.len() < 1000, "a {}-byte error", error.len());
+}
