@@ -31,6 +31,11 @@ pub enum StoreError {
          backup, or move it away to start afresh (every entry would then be treated as new)"
     )]
     Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "lock file {path} was deleted or replaced while resetd held it; stopping so that two \
+         resetd cannot send the same resets (nothing more was sent)"
+    )]
+    LockLost { path: PathBuf },
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -75,12 +80,25 @@ fn read_snapshot(path: &Path) -> Result<Status> {
     }
 }
 
+/// The first line of every status file this version writes: it promises
+/// the `END` line, so a file cut short (a bad copy, a full disk) is told
+/// from a complete one. Files without it (older versions) carry no promise.
+const HEADER: &str =
+    "# Written by resetd; do not edit while it runs. The last line marks the end.\n";
+const END: &str = "# end of resetd status\n";
+
 /// Parse status text; `path` names it in errors.
 pub fn parse(path: &Path, text: &str) -> Result<Status> {
     let corrupt = |reason: String| StoreError::Corrupt {
         path: path.to_owned(),
         reason,
     };
+    let promised = text.starts_with(HEADER) || (!text.is_empty() && HEADER.starts_with(text));
+    if promised && !text.trim_end().ends_with(END.trim_end()) {
+        return Err(corrupt(
+            "it is cut short: its end line is missing (a partial copy or a full disk?)".into(),
+        ));
+    }
     let (value, _) = crate::yaml::parse(text)
         .map_err(|e| corrupt(format!("line {}: {}", e.pos.line, e.message)))?;
     let status: Status = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
@@ -153,7 +171,8 @@ pub struct Store {
     /// Reused for each record's text.
     buf: Vec<u8>,
     /// Held for the life of the store: the OS lock is the mutual exclusion.
-    _lock: File,
+    lock: File,
+    lock_path: PathBuf,
 }
 
 impl Store {
@@ -161,36 +180,8 @@ impl Store {
     /// replaying and folding any journal a crash left behind.
     pub fn open(path: &Path) -> Result<(Store, Status)> {
         let lock_path = lock_path(path);
-        let mut lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(io("cannot open lock file", &lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = lock.read_to_string(&mut holder);
-                let holder = holder.trim();
-                return Err(StoreError::Locked {
-                    path: path.to_owned(),
-                    holder: if holder.is_empty() {
-                        "unknown".into()
-                    } else {
-                        holder.into()
-                    },
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", &lock_path)(e)),
-        }
-        // Best effort: the pid is only for the message of a second process.
-        let _ = lock.set_len(0);
-        let _ = lock.rewind();
-        let _ = write!(lock, "{}", std::process::id());
-        let _ = lock.flush();
+        let lock = take_lock(path, &lock_path)?;
+        remove_stale_temp_files(path);
         let mut status = read_snapshot(path)?;
         let journal_path = journal_path(path);
         let replayed = replay(&journal_path, &mut status)?;
@@ -201,13 +192,14 @@ impl Store {
             .open(&journal_path)
             .map_err(io("cannot open journal", &journal_path))?;
         let mut store = Store {
+            lock_path,
             path: path.to_owned(),
             journal_path,
             journal,
             seq: status.journal_seq,
             journal_len: 0,
             buf: Vec::new(),
-            _lock: lock,
+            lock,
         };
         if replayed {
             // Fold at once: the journal then never holds a torn tail that
@@ -223,6 +215,11 @@ impl Persist for Store {
         let Some(entry) = status.resets.get(id) else {
             return Ok(());
         };
+        if durable {
+            // A request follows: make sure no other resetd can have taken
+            // the lock because ours was deleted or replaced under us.
+            self.check_lock()?;
+        }
         if self.journal_len > MAX_JOURNAL_BYTES {
             let mut status = status.clone();
             return self.save(&mut status);
@@ -263,8 +260,9 @@ impl Persist for Store {
             path: self.path.clone(),
             source: std::io::Error::other(e),
         })?;
-        let mut text = String::from("# Written by resetd; do not edit while it runs.\n");
+        let mut text = String::from(HEADER);
         text.push_str(&crate::yaml::to_yaml(&value));
+        text.push_str(END);
         write_atomic(&self.path, text.as_bytes())?;
         // Not synced: were the truncation lost, replay skips records up to
         // `journal_seq`, which the new file already holds.
@@ -273,6 +271,97 @@ impl Persist for Store {
             .map_err(io("cannot truncate", &self.journal_path))?;
         self.journal_len = 0;
         Ok(())
+    }
+}
+
+impl Store {
+    /// The lock file at our path is still the one we hold.
+    fn check_lock(&self) -> Result<()> {
+        if same_file(&self.lock, &self.lock_path) {
+            Ok(())
+        } else {
+            Err(StoreError::LockLost {
+                path: self.lock_path.clone(),
+            })
+        }
+    }
+}
+
+/// Create or open `<status>.lock` (never through a symlink), lock it, and
+/// make sure the file locked is still the one at the path (it may have been
+/// deleted or replaced between the open and the lock).
+fn take_lock(path: &Path, lock_path: &Path) -> Result<File> {
+    for _ in 0..5 {
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(lock_path)
+            .map_err(io(
+                "cannot open lock file (it must not be a symlink)",
+                lock_path,
+            ))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(StoreError::Locked {
+                    path: path.to_owned(),
+                    holder: if holder.is_empty() {
+                        "unknown".into()
+                    } else {
+                        holder.into()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io("cannot lock", lock_path)(e)),
+        }
+        if !same_file(&lock, lock_path) {
+            continue;
+        }
+        // Best effort: the pid is only for the message of a second process.
+        let _ = lock.set_len(0);
+        let _ = lock.rewind();
+        let _ = write!(lock, "{}", std::process::id());
+        let _ = lock.flush();
+        return Ok(lock);
+    }
+    Err(StoreError::LockLost {
+        path: lock_path.to_owned(),
+    })
+}
+
+/// `file` is the file at `path` (same device and inode, not following links).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Temp files of atomic writes that a kill interrupted. Only called with
+/// the lock held, so none of them belongs to a live writer.
+fn remove_stale_temp_files(status: &Path) {
+    let dir = match status.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut prefix = status.file_name().unwrap_or_default().to_owned();
+    prefix.push(".tmp.");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -506,5 +595,70 @@ mod tests {
         // As if the truncation after the fold never reached the disk.
         std::fs::write(journal_path(&path), stale).unwrap();
         assert_eq!(read(&path).unwrap().resets["a"].phase, Phase::Succeeded);
+    }
+
+    #[test]
+    fn a_status_file_cut_anywhere_is_corrupt() {
+        use crate::status::Phase;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.status.yaml");
+        let (mut store, mut status) = Store::open(&path).unwrap();
+        for id in ["a", "b", "c"] {
+            status.resets.insert(id.into(), entry(Phase::Succeeded));
+        }
+        store.save(&mut status).unwrap();
+        let full = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(parse(&path, &full).unwrap(), status);
+        // Every cut but the last newline's loses something.
+        for cut in 1..full.len() - 1 {
+            assert!(
+                matches!(parse(&path, &full[..cut]), Err(StoreError::Corrupt { .. })),
+                "cut at {cut} of {} read as a shorter status",
+                full.len()
+            );
+        }
+    }
+
+    #[test]
+    fn the_lock_never_follows_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.status.yaml");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, lock_path(&path)).unwrap();
+        assert!(Store::open(&path).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn a_deleted_lock_stops_the_holder_before_its_next_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.status.yaml");
+        let (mut store, mut status) = Store::open(&path).unwrap();
+        status
+            .resets
+            .insert("a".into(), entry(crate::status::Phase::Running));
+        store.record(&status, "a", true).unwrap();
+        std::fs::remove_file(lock_path(&path)).unwrap();
+        // Another resetd may now lock a new file at the path...
+        let (_other, _) = Store::open(&path).unwrap();
+        // ...so the first one must not send again.
+        assert!(matches!(
+            store.record(&status, "a", true),
+            Err(StoreError::LockLost { .. })
+        ));
+    }
+
+    #[test]
+    fn temp_files_left_by_a_kill_are_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.status.yaml");
+        let stale = dir.path().join("s.status.yaml.tmp.4242");
+        std::fs::write(&stale, "half").unwrap();
+        let other = dir.path().join("other.yaml.tmp.4242");
+        std::fs::write(&other, "not ours").unwrap();
+        let _store = Store::open(&path).unwrap();
+        assert!(!stale.exists());
+        assert!(other.exists());
     }
 }
