@@ -76,29 +76,17 @@ fn execute(
         }
     }
     let api = FakeApi { ok, batches };
-    let mut store = crate::store::MemStore::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .unwrap();
-    runtime.block_on(async {
-        let clock = crate::reconcile::TokioClock::starting_at(p.now);
-        let mut limiter = crate::reconcile::RateLimiter::new(None);
-        crate::reconcile::Executor {
-            store: &mut store,
-            api: Some(&api),
-            limiter: &mut limiter,
-            stop: crate::reconcile::Stop::never(),
-            control: &mut (),
-            observer: &(),
-            clock: &clock,
-        }
-        .execute(config, p, status)
-        .await
-        .unwrap();
-    });
-    store
+        .unwrap()
+        .block_on(async {
+            let clock = crate::reconcile::TokioClock::starting_at(p.now);
+            crate::reconcile::execute_in_memory(config, p, status, &api, &clock).await
+        })
+        .unwrap()
+        .1
 }
 
 fn only(p: &Plan) -> &EntryPlan {

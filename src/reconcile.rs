@@ -483,6 +483,32 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
     }
 }
 
+/// Carry out `plan` in memory against `api`, with time from `clock` and no
+/// rate limit: how the planner's tests and property checks drive the real
+/// executor (on paused tokio time, with a `TokioClock`).
+pub async fn execute_in_memory<A: Sessions, C: Clock>(
+    config: &Config,
+    plan: &Plan,
+    status: &mut Status,
+    api: &A,
+    clock: &C,
+) -> Result<(Summary, crate::store::MemStore), StoreError> {
+    let mut store = crate::store::MemStore::default();
+    let mut limiter = RateLimiter::new(None);
+    let summary = Executor {
+        store: &mut store,
+        api: Some(api),
+        limiter: &mut limiter,
+        stop: Stop::never(),
+        control: &mut (),
+        observer: &(),
+        clock,
+    }
+    .execute(config, plan, status)
+    .await?;
+    Ok((summary, store))
+}
+
 /// A number in `[0, 1)` that differs between calls, for backoff jitter.
 fn jitter() -> f64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

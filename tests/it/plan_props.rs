@@ -266,28 +266,16 @@ fn pass(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool, api
         }
     }
     let sessions = FakeSessions { api, batches };
-    let mut store = resetd::store::MemStore::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
+        .unwrap()
+        .block_on(async {
+            let clock = resetd::reconcile::TokioClock::starting_at(now);
+            resetd::reconcile::execute_in_memory(config, &p, status, &sessions, &clock).await
+        })
         .unwrap();
-    runtime.block_on(async {
-        let clock = resetd::reconcile::TokioClock::starting_at(now);
-        let mut limiter = resetd::reconcile::RateLimiter::new(None);
-        resetd::reconcile::Executor {
-            store: &mut store,
-            api: Some(&sessions),
-            limiter: &mut limiter,
-            stop: resetd::reconcile::Stop::never(),
-            control: &mut (),
-            observer: &(),
-            clock: &clock,
-        }
-        .execute(config, &p, status)
-        .await
-        .unwrap();
-    });
     p
 }
 
