@@ -514,7 +514,7 @@ fn edits_of_a_symlinked_configs_target_are_applied() {
         .unwrap();
     file.write_all(entry("second", "BBBB2").as_bytes()).unwrap();
     drop(file);
-    requests_with(&api, "BBBB2");
+    requests_within(&api, "BBBB2", Duration::from_secs(1));
 
     // What `git checkout` and editors do: a new file renamed over the target.
     let tmp = checkout.join(".resets.yaml.tmp");
@@ -524,7 +524,7 @@ fn edits_of_a_symlinked_configs_target_are_applied() {
     )
     .unwrap();
     std::fs::rename(&tmp, &target).unwrap();
-    requests_with(&api, "CCCC3");
+    requests_within(&api, "CCCC3", Duration::from_secs(1));
 }
 
 #[test]
@@ -553,7 +553,7 @@ fn a_swapped_release_link_is_followed_and_its_new_target_watched() {
     // `ln -sfn release-2 current`, atomically: a new link renamed over.
     std::os::unix::fs::symlink("release-2", dir.join("current.tmp")).unwrap();
     std::fs::rename(dir.join("current.tmp"), dir.join("current")).unwrap();
-    requests_with(&api, "BBBB2");
+    requests_within(&api, "BBBB2", Duration::from_secs(1));
 
     // Only a watch armed after the swap sees an edit in the new release.
     std::fs::write(
@@ -561,7 +561,7 @@ fn a_swapped_release_link_is_followed_and_its_new_target_watched() {
         config(&[("first", "AAAA1"), ("second", "BBBB2"), ("third", "CCCC3")]),
     )
     .unwrap();
-    requests_with(&api, "CCCC3");
+    requests_within(&api, "CCCC3", Duration::from_secs(1));
 }
 
 #[test]
