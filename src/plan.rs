@@ -197,6 +197,11 @@ fn decide(
         let spec = run_spec(entry, st, settings, false, run.slot, now);
         let resumable =
             spec.hashes_digest == run.hashes_digest && spec.batch_size == run.batch_size;
+        let (spec, skipped) = if resumable {
+            (spec, 0)
+        } else {
+            without_confirmed_prefix(run, entry.revision, spec)
+        };
         plan.why = if resumable {
             format!(
                 "resume interrupted run at batch {} of {}",
@@ -204,7 +209,10 @@ fn decide(
                 run.batches
             )
         } else {
-            "restart interrupted run: its hashes or batch size changed since".into()
+            format!(
+                "restart interrupted run: its hashes or batch size changed since; \
+                 {skipped} hash(es) it had confirmed are skipped"
+            )
         };
         plan.action = Action::Run(Box::new(RunSpec {
             resume: resumable.then(|| run.clone()),
@@ -331,6 +339,41 @@ fn run_spec(
         batch_size: settings.batch_size,
         resume: None,
     }
+}
+
+/// An interrupted run's list is known only by its digest. When it is a
+/// prefix of the new list (the entry was edited by appending hashes, or only
+/// the batch size changed), the hashes its confirmed batches covered are
+/// known, and are not sent again. Otherwise everything is sent (the safe
+/// side: a reset is never lost). Returns the spec and how many were skipped.
+fn without_confirmed_prefix(run: &RunProgress, revision: u64, spec: RunSpec) -> (RunSpec, usize) {
+    let prefix = spec.hashes.get(..run.hash_count);
+    let same_prefix =
+        run.revision == revision && prefix.is_some_and(|p| hashes_digest(p) == run.hashes_digest);
+    if !same_prefix {
+        return (spec, 0);
+    }
+    let done: std::collections::HashSet<usize> = run
+        .confirmed_batches()
+        .flat_map(|i| crate::status::batch_range(run.hash_count, run.batch_size, i))
+        .collect();
+    if done.is_empty() {
+        return (spec, 0);
+    }
+    let hashes: Vec<String> = spec
+        .hashes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !done.contains(i))
+        .map(|(_, h)| h.clone())
+        .collect();
+    let skipped = spec.hashes.len() - hashes.len();
+    let spec = RunSpec {
+        hashes_digest: hashes_digest(&hashes),
+        hashes: hashes.into(),
+        ..spec
+    };
+    (spec, skipped)
 }
 
 fn run_reason(entry: &Entry, st: Option<&EntryStatus>, spec: &RunSpec) -> String {

@@ -402,6 +402,34 @@ fn interrupted_run_restarts_when_its_hashes_changed() {
 }
 
 #[test]
+fn an_interrupted_run_edited_by_appending_skips_what_it_had_confirmed() {
+    let c = cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h1, h2, h3]\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    let st = s.resets.get_mut("a").unwrap();
+    st.begin_run(&run_of(&p).facts(&c.resets[0]), None, t(1, 0));
+    st.batch_sending(0);
+    st.batch_confirmed(0);
+    st.batch_sending(1); // crash: h2 in flight, its answer lost
+    let edited =
+        cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h1, h2, h3, h4]\n");
+    let p = step(&edited, &mut s, t(1, 5), false);
+    assert_eq!(*run_of(&p).hashes, ["h2", "h3", "h4"]);
+    assert!(
+        only(&p)
+            .why
+            .contains("1 hash(es) it had confirmed are skipped"),
+        "{}",
+        only(&p).why
+    );
+    // A list that is not an extension of the old one is sent whole.
+    let reordered =
+        cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h3, h2, h1]\n");
+    let p = plan(&reordered, &s, t(1, 6), false);
+    assert_eq!(*run_of(&p).hashes, ["h3", "h2", "h1"]);
+}
+
+#[test]
 fn removed_entries_are_orphaned_and_never_run() {
     let both = cfg("resets:\n  - id: a\n    hashes: [h1]\n  - id: b\n    hashes: [h2]\n");
     let mut s = Status::default();
