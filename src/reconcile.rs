@@ -155,15 +155,15 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(per_second: Option<u32>) -> Self {
+    pub fn new(per_second: Option<f64>) -> Self {
         RateLimiter {
-            interval: per_second.map(|n| Duration::from_secs(1) / n.max(1)),
+            interval: per_second.and_then(interval),
             next: None,
         }
     }
 
-    pub fn set_rate(&mut self, per_second: Option<u32>) {
-        self.interval = per_second.map(|n| Duration::from_secs(1) / n.max(1));
+    pub fn set_rate(&mut self, per_second: Option<f64>) {
+        self.interval = per_second.and_then(interval);
     }
 
     async fn wait(&mut self) {
@@ -175,6 +175,14 @@ impl RateLimiter {
         tokio::time::sleep_until(at).await;
         self.next = Some(at + interval);
     }
+}
+
+/// The spacing of requests at `per_second`; `None` for no limit. Validation
+/// keeps the rate in [0.001, 10000], so the interval is at most 1,000 s.
+fn interval(per_second: f64) -> Option<Duration> {
+    (per_second > 0.0)
+        .then(|| Duration::try_from_secs_f64(1.0 / per_second).ok())
+        .flatten()
 }
 
 /// Asks the executor to stop between requests.

@@ -251,13 +251,26 @@ pub fn semantic(
             &[key("settings"), key("retryDelay")],
             report,
         );
+        let rate = s.max_requests_per_second;
+        if rate > 0.0 && rate < types::MIN_REQUESTS_PER_SECOND {
+            report.error(
+                &[key("settings"), key("maxRequestsPerSecond")],
+                format!(
+                    "`maxRequestsPerSecond` must be 0 (no limit) or at least {} (one request \
+                     every {} s)",
+                    types::MIN_REQUESTS_PER_SECOND,
+                    1.0 / types::MIN_REQUESTS_PER_SECOND
+                ),
+            );
+            return None;
+        }
         let (timeout, retry_delay) = (timeout?, retry_delay?);
         Some(Settings {
             dry_run: s.dry_run,
             batch_size: usize::try_from(s.batch_size).unwrap_or(usize::MAX),
             max_attempts: s.max_attempts,
             request_timeout: timeout,
-            max_requests_per_second: (s.max_requests_per_second > 0)
+            max_requests_per_second: (s.max_requests_per_second > 0.0)
                 .then_some(s.max_requests_per_second),
             retry_delay,
         })

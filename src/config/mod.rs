@@ -37,7 +37,7 @@ pub struct Settings {
     pub max_attempts: u32,
     pub request_timeout: Duration,
     /// `None`: no rate limit.
-    pub max_requests_per_second: Option<u32>,
+    pub max_requests_per_second: Option<f64>,
     /// First retry delay (doubles per attempt).
     pub retry_delay: Duration,
 }

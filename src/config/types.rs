@@ -50,6 +50,9 @@ pub const INSTANTS: InstantRange = InstantRange {
 };
 /// `revision`: the largest integer that JSON tools (editors validating
 /// against the schema) represent exactly, 2^53 - 1.
+/// The slowest rate limit other than none (one request in 1,000 s).
+pub const MIN_REQUESTS_PER_SECOND: f64 = 0.001;
+
 pub const MAX_REVISION: u64 = (1 << 53) - 1;
 
 /// An inclusive range of durations, enforced by `validate` and stated in the
@@ -177,9 +180,11 @@ pub struct Settings {
         "Time limit of one API request, e.g. `30s` or `1m 30s`."
     ))]
     pub request_timeout: Duration,
-    /// Rate limit for API requests across all entries; 0 means no limit.
+    /// Rate limit for API requests across all entries, a number: 0.5 means
+    /// one request every 2 s; 0 means no limit. At most 10000; below
+    /// 0.001 (one request in ~17 minutes) only 0 is allowed.
     #[schemars(range(min = 0, max = 10000))]
-    pub max_requests_per_second: u32,
+    pub max_requests_per_second: f64,
     /// Delay before the first retry of a failed request; it doubles with each
     /// attempt, up to 30s, with jitter. A `Retry-After` answer overrides it.
     /// Bounded by [`RETRY_DELAY`].
@@ -197,7 +202,7 @@ impl Default for Settings {
             batch_size: 100,
             max_attempts: 5,
             request_timeout: Duration("30s".into()),
-            max_requests_per_second: 5,
+            max_requests_per_second: 5.0,
             retry_delay: Duration("200ms".into()),
         }
     }

@@ -865,3 +865,31 @@ fn a_cycle_at_the_end_of_a_deep_chain_is_found_and_located() {
     assert_eq!(cycle.len(), 1, "{:#?}", loaded.diagnostics.first());
     assert!(cycle[0].path.starts_with("groups."), "{}", cycle[0].path);
 }
+
+#[test]
+fn max_requests_per_second_is_a_number() {
+    let body = |rate: &str| {
+        doc(&format!(
+            "settings:\n  maxRequestsPerSecond: {rate}\nresets:\n  - id: r1\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n"
+        ))
+    };
+    let loaded = config::parse("case.yaml", &body("0.5"), now());
+    let config = loaded.config.expect("0.5 is valid");
+    assert_eq!(config.settings.max_requests_per_second, Some(0.5));
+    let loaded = config::parse("case.yaml", &body("0.0001"), now());
+    assert!(loaded.config.is_none());
+    let d = loaded.errors().next().unwrap();
+    assert_eq!(
+        (d.line, d.path.as_str()),
+        (4, "settings.maxRequestsPerSecond"),
+        "{d:?}"
+    );
+    for bad in ["-1", "10001", "fast"] {
+        assert!(
+            config::parse("case.yaml", &body(bad), now())
+                .config
+                .is_none(),
+            "{bad}"
+        );
+    }
+}
