@@ -90,9 +90,22 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
     for path in configs {
         match config::check_file(path, now) {
             Ok(diagnostics) => all.extend(diagnostics),
-            Err(e) => unreadable.push(format!("{}: {e}", path.display())),
+            Err(e) => unreadable.push((path, e)),
         }
     }
+    // Machine formats carry unreadable files too: a CI step that reads only
+    // the JSON must not see `[]` for a file nobody checked.
+    let located: Vec<Diagnostic> = unreadable
+        .iter()
+        .map(|(path, e)| Diagnostic {
+            file: path.display().to_string(),
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message: format!("cannot read the file: {e}"),
+            severity: diagnostic::Severity::Error,
+        })
+        .collect();
     let text = match format {
         ValidateFormat::Human => {
             let mut text = diagnostic::render_human(&all);
@@ -104,12 +117,16 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
             ));
             text
         }
-        ValidateFormat::Json => diagnostic::render_json(&all) + "\n",
-        ValidateFormat::Github => diagnostic::render_github(&all),
+        ValidateFormat::Json => diagnostic::render_json(&[&all[..], &located[..]].concat()) + "\n",
+        ValidateFormat::Github => diagnostic::render_github(&[&all[..], &located[..]].concat()),
     };
     print_out(&text)?;
     if !unreadable.is_empty() {
-        anyhow::bail!("cannot read {}", unreadable.join("; "));
+        let names: Vec<String> = unreadable
+            .iter()
+            .map(|(path, e)| format!("{}: {e}", path.display()))
+            .collect();
+        anyhow::bail!("cannot read {}", names.join("; "));
     }
     Ok(if all.iter().any(Diagnostic::is_error) {
         Outcome::Failed

@@ -893,3 +893,35 @@ fn max_requests_per_second_is_a_number() {
         );
     }
 }
+
+#[test]
+fn special_files_are_refused_at_once_and_json_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("resets.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // A FIFO with no writer would block a reader forever.
+    for args in [
+        vec!["validate".to_owned(), fifo.display().to_string()],
+        vec![
+            "run".into(),
+            "--once".into(),
+            "--dry-run".into(),
+            "--config".into(),
+            fifo.display().to_string(),
+        ],
+        vec!["validate".into(), "/dev/zero".into()],
+    ] {
+        let (code, _, stderr) = run(resetd().args(&args));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{args:?}: {stderr}");
+    }
+    let (code, stdout, _) = run(resetd().args(["validate", "--format", "json"]).arg(&fifo));
+    assert_eq!(code, 2);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json[0]["file"], fifo.display().to_string());
+    assert_eq!(json[0]["severity"], "error");
+}
