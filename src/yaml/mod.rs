@@ -118,6 +118,38 @@ impl Loc {
 /// document of nested aliases expands exponentially while being validated.
 pub const MAX_ALIAS_NODES: usize = 1_000_000;
 
+/// Most bytes of scalar text that aliases may copy into one document: a
+/// megabyte scalar aliased a thousand times is few nodes but gigabytes.
+pub const MAX_ALIAS_BYTES: usize = 16 << 20;
+
+/// Deepest nesting of collections (block and flow alike, aliases included).
+/// Nothing deeper is ever built, so no recursive walk, clone or drop of the
+/// tree can run out of stack however the file is written.
+pub const MAX_DEPTH: usize = 64;
+
+/// The tags of the YAML 1.2 core schema (after `!!` is resolved); any other tag
+/// (`!ruby/object`, `!!python/object/apply`, `!!set`, a local `!foo`) is an
+/// error rather than silently read as a plain value.
+const CORE_TAGS: [&str; 7] = ["str", "int", "float", "bool", "null", "map", "seq"];
+
+/// `None` for no tag, the non-specific `!` or a core-schema tag; otherwise the
+/// tag as written, for the error message.
+fn foreign_tag(tag: Option<&saphyr_parser::Tag>) -> Option<String> {
+    let tag = tag?;
+    if tag.handle.is_empty() && tag.suffix == "!" {
+        return None;
+    }
+    if tag.is_yaml_core_schema() && CORE_TAGS.contains(&tag.suffix.as_str()) {
+        return None;
+    }
+    let shown = if tag.is_yaml_core_schema() {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    };
+    Some(shown)
+}
+
 /// A YAML problem that prevents building the document at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -194,12 +226,26 @@ fn shrunk<T>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
+/// How much an anchored node weighs when an alias copies it.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    nodes: usize,
+    /// Bytes of scalar text (keys included).
+    bytes: usize,
+    /// Collections nested in it, itself included (0 for a scalar).
+    height: usize,
+}
+
 enum Frame {
     Seq {
         pos: Pos,
         anchor: usize,
-        /// `Builder::nodes` when the collection started, to size anchors.
+        /// `Builder::nodes` and `Builder::bytes` when the collection started,
+        /// to size anchors.
         first_node: usize,
+        first_byte: usize,
+        /// Deepest nesting below this collection (0: only scalars).
+        height: usize,
         values: Vec<Value>,
         locs: SeqLocs,
     },
@@ -207,6 +253,8 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         first_node: usize,
+        first_byte: usize,
+        height: usize,
         values: Map<String, Value>,
         locs: Vec<(String, Pos, Loc)>,
         /// A key waiting for its value.
@@ -217,12 +265,15 @@ enum Frame {
 struct Builder<'a, T: Input> {
     parser: Parser<'a, T>,
     stack: Vec<Frame>,
-    /// Anchored nodes with their size in nodes, for aliases to copy.
-    anchors: HashMap<usize, (Value, Loc, usize)>,
+    /// Anchored nodes with their size, for aliases to copy.
+    anchors: HashMap<usize, (Value, Loc, Size)>,
     root: Option<(Value, Loc)>,
     /// Nodes built so far, and how many of them aliases copied.
     nodes: usize,
     alias_nodes: usize,
+    /// Bytes of scalar text built so far, and how many of them aliases copied.
+    bytes: usize,
+    alias_bytes: usize,
     /// Record a position for each item of a list of scalars.
     item_positions: bool,
 }
@@ -237,6 +288,8 @@ impl<'a, T: Input> Builder<'a, T> {
             root: None,
             nodes: 0,
             alias_nodes: 0,
+            bytes: 0,
+            alias_bytes: 0,
         }
     }
 
@@ -278,63 +331,94 @@ impl<'a, T: Input> Builder<'a, T> {
                     }
                 }
                 Event::Scalar(text, style, anchor, tag) => {
-                    let forced_string = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                    self.refuse_tag(tag.as_deref(), pos)?;
+                    let bytes = text.len();
+                    let forced_string = tag
+                        .as_ref()
+                        .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
                     let value = if style == ScalarStyle::Plain && !forced_string {
                         resolve_plain(&text)
                     } else {
                         Value::String(text.into_owned())
                     };
                     self.nodes += 1;
-                    self.push(value, Loc::Scalar(pos), (anchor, 1), pos)?;
-                }
-                Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
-                    pos,
-                    anchor,
-                    first_node: self.nodes,
-                    values: Vec::new(),
-                    locs: SeqLocs::Scalars(Vec::new()),
-                }),
-                Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                    pos,
-                    anchor,
-                    first_node: self.nodes,
-                    values: Map::new(),
-                    locs: Vec::new(),
-                    key: None,
-                }),
-                Event::SequenceEnd | Event::MappingEnd => {
-                    let (value, loc, anchor, first_node, start) = match self.stack.pop() {
-                        Some(Frame::Seq {
-                            pos,
-                            anchor,
-                            first_node,
-                            values,
-                            locs,
-                        }) => (
-                            Value::Array(shrunk(values)),
-                            locs.finish(pos),
-                            anchor,
-                            first_node,
-                            pos,
-                        ),
-                        Some(Frame::Map {
-                            pos,
-                            anchor,
-                            first_node,
-                            values,
-                            locs,
-                            ..
-                        }) => (
-                            Value::Object(values),
-                            Loc::Map(pos, locs),
-                            anchor,
-                            first_node,
-                            pos,
-                        ),
-                        None => return Err(self.error(pos, "unbalanced YAML collection")),
+                    self.bytes += bytes;
+                    let size = Size {
+                        nodes: 1,
+                        bytes,
+                        height: 0,
                     };
+                    self.push(value, Loc::Scalar(pos), (anchor, size), pos)?;
+                }
+                Event::SequenceStart(anchor, tag) => {
+                    self.refuse_tag(tag.as_deref(), pos)?;
+                    self.check_depth(1, pos)?;
+                    self.stack.push(Frame::Seq {
+                        pos,
+                        anchor,
+                        first_node: self.nodes,
+                        first_byte: self.bytes,
+                        height: 0,
+                        values: Vec::new(),
+                        locs: SeqLocs::Scalars(Vec::new()),
+                    });
+                }
+                Event::MappingStart(anchor, tag) => {
+                    self.refuse_tag(tag.as_deref(), pos)?;
+                    self.check_depth(1, pos)?;
+                    self.stack.push(Frame::Map {
+                        pos,
+                        anchor,
+                        first_node: self.nodes,
+                        first_byte: self.bytes,
+                        height: 0,
+                        values: Map::new(),
+                        locs: Vec::new(),
+                        key: None,
+                    });
+                }
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let (value, loc, anchor, (first_node, first_byte, height), start) =
+                        match self.stack.pop() {
+                            Some(Frame::Seq {
+                                pos,
+                                anchor,
+                                first_node,
+                                first_byte,
+                                height,
+                                values,
+                                locs,
+                            }) => (
+                                Value::Array(shrunk(values)),
+                                locs.finish(pos),
+                                anchor,
+                                (first_node, first_byte, height),
+                                pos,
+                            ),
+                            Some(Frame::Map {
+                                pos,
+                                anchor,
+                                first_node,
+                                first_byte,
+                                height,
+                                values,
+                                locs,
+                                ..
+                            }) => (
+                                Value::Object(values),
+                                Loc::Map(pos, locs),
+                                anchor,
+                                (first_node, first_byte, height),
+                                pos,
+                            ),
+                            None => return Err(self.error(pos, "unbalanced YAML collection")),
+                        };
                     self.nodes += 1;
-                    let size = self.nodes - first_node;
+                    let size = Size {
+                        nodes: self.nodes - first_node,
+                        bytes: self.bytes - first_byte,
+                        height: height + 1,
+                    };
                     self.push(value, loc, (anchor, size), start)?;
                 }
                 Event::Alias(id) => {
@@ -343,19 +427,31 @@ impl<'a, T: Input> Builder<'a, T> {
                         .get(&id)
                         .map(|a| a.2)
                         .ok_or_else(|| self.error(pos, "alias refers to an unknown anchor"))?;
-                    self.alias_nodes += size;
+                    self.alias_nodes += size.nodes;
                     if self.alias_nodes > MAX_ALIAS_NODES {
                         return Err(self.error(
                             pos,
                             format!("aliases expand to more than {MAX_ALIAS_NODES} nodes; refusing the document"),
                         ));
                     }
+                    self.alias_bytes = self.alias_bytes.saturating_add(size.bytes);
+                    if self.alias_bytes > MAX_ALIAS_BYTES {
+                        return Err(self.error(
+                            pos,
+                            format!(
+                                "aliases expand to more than {} MiB of text; refusing the document",
+                                MAX_ALIAS_BYTES >> 20
+                            ),
+                        ));
+                    }
+                    self.check_depth(size.height, pos)?;
                     let (value, loc, _) = self
                         .anchors
                         .get(&id)
                         .cloned()
                         .ok_or_else(|| self.error(pos, "alias refers to an unknown anchor"))?;
-                    self.nodes += size;
+                    self.nodes += size.nodes;
+                    self.bytes += size.bytes;
                     self.push(value, loc, (0, size), pos)?;
                 }
                 Event::StreamEnd => break,
@@ -370,16 +466,41 @@ impl<'a, T: Input> Builder<'a, T> {
         }))
     }
 
+    /// Refuse a tag outside the core schema, naming it.
+    fn refuse_tag(&self, tag: Option<&saphyr_parser::Tag>, pos: Pos) -> Result<(), SyntaxError> {
+        match foreign_tag(tag) {
+            None => Ok(()),
+            Some(shown) => Err(self.error(
+                pos,
+                format!(
+                    "YAML tag {} is not supported (only the core schema's !!str, !!int, !!float, !!bool, !!null, !!map, !!seq)",
+                    crate::diagnostic::quote(&shown)
+                ),
+            )),
+        }
+    }
+
+    /// Refuse a node `height` collections deep where the open ones already are.
+    fn check_depth(&self, height: usize, pos: Pos) -> Result<(), SyntaxError> {
+        if self.stack.len() + height > MAX_DEPTH {
+            return Err(self.error(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
     /// Attach a finished node to its parent (or make it the root).
-    /// `anchor`: (anchor id or 0, size of the node in nodes).
+    /// `anchor`: (anchor id or 0, size of the node).
     fn push(
         &mut self,
         value: Value,
         loc: Loc,
-        anchor: (usize, usize),
+        anchor: (usize, Size),
         pos: Pos,
     ) -> Result<(), SyntaxError> {
         let (anchor, size) = anchor;
+        if let Some(Frame::Seq { height, .. } | Frame::Map { height, .. }) = self.stack.last_mut() {
+            *height = (*height).max(size.height);
+        }
         if anchor != 0 {
             self.anchors
                 .insert(anchor, (value.clone(), loc.clone(), size));
@@ -425,7 +546,10 @@ impl<'a, T: Input> Builder<'a, T> {
             },
         }
         match duplicate {
-            Some(name) => Err(self.error(pos, format!("duplicate key `{name}`"))),
+            Some(name) => Err(self.error(
+                pos,
+                format!("duplicate key {}", crate::diagnostic::quote(&name)),
+            )),
             None => Ok(()),
         }
     }
@@ -557,6 +681,68 @@ mod tests {
         }
         let err = parse(&text).unwrap_err();
         assert!(err.message.contains("aliases expand"), "{}", err.message);
+    }
+
+    #[test]
+    fn nesting_is_bounded_block_and_flow() {
+        let ok = format!("{}x", "- ".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let deep = format!("{}x", "- ".repeat(MAX_DEPTH + 1));
+        let err = parse(&deep).unwrap_err();
+        assert!(
+            err.message.contains("nesting deeper than 64 levels"),
+            "{}",
+            err.message
+        );
+        assert_eq!(err.pos.line, 1);
+        let flow = format!("a:\n  b: {}{}\n", "[".repeat(200), "]".repeat(200));
+        let err = parse(&flow).unwrap_err();
+        assert!(err.message.contains("nesting deeper"), "{}", err.message);
+        assert_eq!(err.pos.line, 2);
+    }
+
+    #[test]
+    fn aliases_cannot_deepen_past_the_bound() {
+        let inner = format!("{}x{}", "[".repeat(40), "]".repeat(40));
+        let text = format!("a: &a {inner}\nb: {}*a{}\n", "[".repeat(30), "]".repeat(30));
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("nesting deeper"), "{}", err.message);
+        assert_eq!(err.pos.line, 2);
+    }
+
+    #[test]
+    fn alias_bytes_are_bounded() {
+        let big = "x".repeat(1 << 20);
+        let mut text = format!("a: &a {big}\nb:\n");
+        for _ in 0..40 {
+            text.push_str("  - *a\n");
+        }
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("MiB of text"), "{}", err.message);
+        assert_eq!(err.pos.line, 2 + 17);
+    }
+
+    #[test]
+    fn only_core_schema_tags_are_accepted() {
+        let (v, _) = parse("a: !!str 12\nb: !!int 3\nc: ! x\nd: !!map {}\ne: !!seq []\n").unwrap();
+        assert_eq!(v, json!({"a": "12", "b": 3, "c": "x", "d": {}, "e": []}));
+        for (tag, text) in [
+            ("!ruby/object", "a: 1\nb: !ruby/object {}\n"),
+            (
+                "!!python/object/apply",
+                "a: 1\nb: !!python/object/apply [x]\n",
+            ),
+            ("!!set", "a: 1\nb: !!set {x}\n"),
+            ("!foo", "a: 1\nb: !foo x\n"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(
+                err.message.contains(&format!("`{tag}`")),
+                "{tag}: {}",
+                err.message
+            );
+            assert_eq!(err.pos.line, 2, "{tag}");
+        }
     }
 
     #[test]

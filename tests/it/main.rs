@@ -7,6 +7,7 @@ mod daemon;
 mod fake_api;
 mod faults;
 mod fuzz;
+mod hostile;
 mod plan_props;
 mod readme;
 mod run_once;
