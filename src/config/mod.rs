@@ -170,13 +170,19 @@ fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded>
     // Streamed: the text of a large file is never held in memory whole. The
     // first pass skips the position of each hash; a file with something to
     // report is read again with them, so every diagnostic is exact.
-    let (parsed, digest) = crate::yaml::parse_reader(open(path)?, false)?;
+    let (parsed, digest) = match crate::yaml::parse_reader(open(path)?, false) {
+        Ok(read) => read,
+        Err(e) => return not_utf8(path, e),
+    };
     let loaded = finish(&path.display().to_string(), digest, parsed, now, build);
     if loaded.diagnostics.is_empty() {
         return Ok(loaded);
     }
     drop(loaded);
-    let (parsed, digest) = crate::yaml::parse_reader(open(path)?, true)?;
+    let (parsed, digest) = match crate::yaml::parse_reader(open(path)?, true) {
+        Ok(read) => read,
+        Err(e) => return not_utf8(path, e),
+    };
     Ok(finish(
         &path.display().to_string(),
         digest,
@@ -184,6 +190,31 @@ fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded>
         now,
         build,
     ))
+}
+
+/// An encoding error is a located problem with the file (exit 1, like any
+/// invalid config); other read errors stay I/O errors.
+fn not_utf8(path: &Path, e: std::io::Error) -> std::io::Result<Loaded> {
+    let Some(enc) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<crate::yaml::EncodingError>())
+    else {
+        return Err(e);
+    };
+    Ok(Loaded {
+        config: None,
+        diagnostics: vec![Diagnostic {
+            file: path.display().to_string(),
+            line: enc.line,
+            column: 1,
+            path: String::new(),
+            message: enc.message.to_owned(),
+            severity: Severity::Error,
+        }],
+        // The whole file's digest, as for any other content: the daemon
+        // compares it to decide the file has settled.
+        digest: digest_file(path)?,
+    })
 }
 
 /// Parse config text. `file` names it in diagnostics; `now` is used only for

@@ -24,6 +24,7 @@ mod emit;
 mod utf8;
 
 pub use emit::to_yaml;
+pub use utf8::EncodingError;
 use utf8::Utf8Chars;
 
 /// A 1-based line and column, as editors and CI annotations count them.

@@ -11,7 +11,27 @@ pub(super) struct Utf8Chars<R> {
     chars: Vec<char>,
     next: usize,
     pub(super) error: Option<std::io::Error>,
+    /// Line breaks decoded so far, to locate an encoding error.
+    newlines: usize,
+    /// Nothing read yet: the place to recognise a UTF-16 byte order mark.
+    at_start: bool,
 }
+
+/// The file is not UTF-8, at this 1-based line (carried inside the
+/// `io::Error` so the loader can turn it into a located diagnostic).
+#[derive(Debug)]
+pub struct EncodingError {
+    pub line: u32,
+    pub message: &'static str,
+}
+
+impl std::fmt::Display for EncodingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for EncodingError {}
 
 impl<R: std::io::Read> Utf8Chars<R> {
     pub(super) fn new(reader: R) -> Self {
@@ -23,6 +43,8 @@ impl<R: std::io::Read> Utf8Chars<R> {
             chars: Vec::new(),
             next: 0,
             error: None,
+            newlines: 0,
+            at_start: true,
         }
     }
 
@@ -41,6 +63,13 @@ impl<R: std::io::Read> Utf8Chars<R> {
             };
             let end = self.carry + read;
             sha2::Digest::update(&mut self.hasher, &self.bytes[self.carry..end]);
+            if self.at_start && end >= 2 {
+                self.at_start = false;
+                if matches!(self.bytes[..2], [0xFF, 0xFE] | [0xFE, 0xFF]) {
+                    self.fail("the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8");
+                    return false;
+                }
+            }
             let (valid, rest) = match std::str::from_utf8(&self.bytes[..end]) {
                 Ok(s) => (s, 0),
                 // An incomplete character at the end of a chunk is kept for the
@@ -52,14 +81,14 @@ impl<R: std::io::Read> Utf8Chars<R> {
                         end - upto,
                     )
                 }
-                Err(_) => {
-                    self.error = Some(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "stream did not contain valid UTF-8",
-                    ));
+                Err(e) => {
+                    let before = &self.bytes[..e.valid_up_to()];
+                    self.newlines += before.iter().filter(|b| **b == b'\n').count();
+                    self.fail("not valid UTF-8 (resetd reads UTF-8 only)");
                     return false;
                 }
             };
+            self.newlines += valid.bytes().filter(|b| *b == b'\n').count();
             self.chars.extend(valid.chars());
             self.bytes.copy_within(end - rest..end, 0);
             self.carry = rest;
@@ -68,6 +97,16 @@ impl<R: std::io::Read> Utf8Chars<R> {
             }
         }
         true
+    }
+}
+
+impl<R> Utf8Chars<R> {
+    fn fail(&mut self, message: &'static str) {
+        let line = u32::try_from(self.newlines + 1).unwrap_or(u32::MAX);
+        self.error = Some(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            EncodingError { line, message },
+        ));
     }
 }
 

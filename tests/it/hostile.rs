@@ -155,3 +155,27 @@ fn diagnostics_quote_a_short_escaped_prefix_of_file_values() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains(":6:"), "{stdout}");
 }
+
+#[test]
+fn files_that_are_not_utf8_get_a_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, line) in [
+        (
+            "latin1.yaml",
+            &b"apiVersion: resetd/v1\nkind: SessionResets\nresets:\n  - id: caf\xe9\n"[..],
+            4,
+        ),
+        ("utf16.yaml", &b"\xff\xfea\x00p\x00i\x00"[..], 1),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let (code, stdout, _) = crate::support::run(
+            crate::support::resetd()
+                .args(["validate", "--format", "json"])
+                .arg(&path),
+        );
+        assert_eq!(code, 1, "{name}: {stdout}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(json[0]["line"], line, "{name}: {stdout}");
+    }
+}
