@@ -183,13 +183,34 @@ fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded>
         Ok(read) => read,
         Err(e) => return not_utf8(path, e),
     };
-    Ok(finish(
-        &path.display().to_string(),
-        digest,
-        parsed,
-        now,
-        build,
-    ))
+    let mut loaded = finish(&path.display().to_string(), digest, parsed, now, build);
+    if let Ok(file) = open(path) {
+        let lines = std::io::BufRead::lines(std::io::BufReader::new(file)).map_while(Result::ok);
+        place_tab_errors(&mut loaded.diagnostics, lines);
+    }
+    Ok(loaded)
+}
+
+/// The YAML scanner reports a tab in indentation where the scalar before it
+/// ended, often on the line above; point at the tab itself.
+fn place_tab_errors<S: AsRef<str>>(diagnostics: &mut [Diagnostic], lines: impl Iterator<Item = S>) {
+    let Some(d) = diagnostics
+        .iter_mut()
+        .find(|d| d.message.contains("found a tab"))
+    else {
+        return;
+    };
+    let from = usize::try_from(d.line).unwrap_or(usize::MAX).max(1);
+    for (n, line) in lines.enumerate().skip(from - 1) {
+        let line = line.as_ref();
+        let indent = &line[..line.len() - line.trim_start().len()];
+        if let Some(at) = indent.find('\t') {
+            d.line = u32::try_from(n + 1).unwrap_or(u32::MAX);
+            d.column = u32::try_from(at + 1).unwrap_or(u32::MAX);
+            d.message = "a tab in indentation (YAML indents with spaces only)".into();
+            return;
+        }
+    }
 }
 
 /// An encoding error is a located problem with the file (exit 1, like any
@@ -220,13 +241,15 @@ fn not_utf8(path: &Path, e: std::io::Error) -> std::io::Result<Loaded> {
 /// Parse config text. `file` names it in diagnostics; `now` is used only for
 /// warnings such as an `at` trigger in the past.
 pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
-    finish(
+    let mut loaded = finish(
         file,
         hex_digest(text.as_bytes()),
         crate::yaml::parse(text),
         now,
         true,
-    )
+    );
+    place_tab_errors(&mut loaded.diagnostics, text.lines());
+    loaded
 }
 
 fn finish(

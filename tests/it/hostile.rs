@@ -179,3 +179,11 @@ fn files_that_are_not_utf8_get_a_located_error() {
         assert_eq!(json[0]["line"], line, "{name}: {stdout}");
     }
 }
+
+#[test]
+fn a_tab_in_indentation_is_reported_on_its_own_line() {
+    let text = "apiVersion: resetd/v1\nkind: SessionResets\nresets:\n  - id: a\n  \thashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n";
+    let loaded = resetd::config::parse("tab.yaml", text, chrono::Utc::now());
+    let d = loaded.errors().next().expect("an error");
+    assert_eq!((d.line, d.column), (5, 3), "{d:?}");
+}
