@@ -187,3 +187,78 @@ fn a_tab_in_indentation_is_reported_on_its_own_line() {
     let d = loaded.errors().next().expect("an error");
     assert_eq!((d.line, d.column), (5, 3), "{d:?}");
 }
+
+/// Pieces a hostile pull request is made of, as values of a reset field.
+fn hostile_value() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        // Nesting, block or flow, around the bound.
+        (1usize..100).prop_map(|d| format!("{}x{}", "[".repeat(d), "]".repeat(d))),
+        (1usize..100).prop_map(|d| format!(
+            "\n{}",
+            (0..d)
+                .map(|i| format!("{}- x\n", "  ".repeat(i + 3)))
+                .collect::<String>()
+        )),
+        // Numbers that are not integers, or too big.
+        prop::sample::select(vec![
+            "10.0",
+            "1e1",
+            "1e400",
+            "-0",
+            "0x10",
+            ".inf",
+            "18446744073709551616",
+            "9007199254740993"
+        ])
+        .prop_map(str::to_owned),
+        // Tags.
+        prop::sample::select(vec![
+            "!ruby/object x",
+            "!!python/object/apply:os.system [ls]",
+            "!!set {a}",
+            "!foo x",
+            "!!str x",
+            "!!int 3",
+            "!<tag:yaml.org,2002:str> x"
+        ])
+        .prop_map(str::to_owned),
+        // Control characters and escapes in strings.
+        "[\\x00-\\x1f\\x7f\\u{202e}a-z]{0,20}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        // Aliases of anchors defined earlier in the document.
+        (1usize..50).prop_map(|n| format!("[{}]", vec!["*big"; n].join(", "))),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 64, ..Default::default() })]
+    /// `validate` (which keeps no resolved config) and `run` (which builds
+    /// it) read the same file the same way: same verdict, no panic, and
+    /// every error located.
+    #[test]
+    fn validate_and_run_agree_on_hostile_shapes(
+        field in proptest::sample::select(vec!["revision", "hashes", "groups", "trigger", "id", "notAfter", "suspend"]),
+        value in hostile_value(),
+        in_settings in proptest::bool::ANY,
+    ) {
+        // A valid anchor for the aliases to copy: the entry's description.
+        let entry = format!("  - id: a\n    description: &big {}\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n", "y".repeat(1000));
+        let text = if in_settings {
+            format!("{HEAD}resets:\n{entry}settings:\n  batchSize: {value}\n")
+        } else {
+            format!("{HEAD}resets:\n{entry}    {field}: {value}\n")
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let checked = config::check_file(&path, now).unwrap();
+        let loaded = config::load(&path, now).unwrap();
+        let validate_ok = !checked.iter().any(|d| d.is_error());
+        proptest::prop_assert_eq!(validate_ok, loaded.config.is_some(), "{}\n{:#?}", text, loaded.diagnostics);
+        let lines = u32::try_from(text.lines().count()).unwrap();
+        for d in &checked {
+            proptest::prop_assert!(d.line >= 1 && d.line <= lines + 1, "{d:?}");
+        }
+    }
+}
