@@ -762,3 +762,21 @@ fn due_resets_without_a_token_back_off_then_run_once_one_appears() {
         .len();
     assert!(lines <= 4, "{lines} lines");
 }
+
+#[test]
+fn a_config_replaced_by_a_fifo_is_refused_and_sigterm_still_stops_the_daemon() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
+    let mut daemon = Daemon::start(&ws, &api, &[]);
+    requests_with(&api, "AAAA1");
+    std::fs::remove_file(&ws.config).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&ws.config)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Reading it would block forever; the daemon refuses it instead.
+    daemon.wait_for_log("not a regular file");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), 0);
+}

@@ -397,3 +397,58 @@ fn a_crash_mid_request_resumes_without_resending_confirmed_batches() {
     );
     assert_eq!(ws.status().resets["r1"].phase, Phase::Succeeded);
 }
+
+#[test]
+fn deleting_the_lock_file_mid_run_stops_the_holder_before_its_next_request() {
+    let api = FakeApi::start();
+    api.default_reply(Reply::Hold);
+    let ws = Workspace::new(
+        "settings:\n  batchSize: 1\n  maxRequestsPerSecond: 0\nresets:\n  - id: three\n    hashes: [LOCK1, LOCK2, LOCK3]\n",
+    );
+    let first = ws
+        .command(&api.base())
+        .args(["run", "--once", "--config"])
+        .arg(&ws.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    api.wait_until(WAIT, "the first request", |r| r.len() == 1);
+    // Someone deletes the lock while the first run waits for its answer; a
+    // second run can now lock a new file at the same path.
+    std::fs::remove_file(ws.dir.path().join("resets.status.yaml.lock")).unwrap();
+    let second = ws
+        .command(&api.base())
+        .args(["run", "--once", "--config"])
+        .arg(&ws.config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    api.wait_until(WAIT, "the second run's first request", |r| r.len() == 2);
+    api.release_held();
+    let first = first.wait_with_output().unwrap();
+    let second = second.wait_with_output().unwrap();
+    let first_err = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(2), "{first_err}");
+    assert!(first_err.contains("deleted or replaced"), "{first_err}");
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    // Only the batch that was in flight when the lock went was sent twice.
+    let sent: Vec<String> = api
+        .requests()
+        .iter()
+        .flat_map(|r| r.sent().to_vec())
+        .collect();
+    for (hash, times) in [("LOCK1", 2), ("LOCK2", 1), ("LOCK3", 1)] {
+        assert_eq!(
+            sent.iter().filter(|h| *h == hash).count(),
+            times,
+            "{hash}: {sent:?}"
+        );
+    }
+}
