@@ -137,6 +137,7 @@ pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, cli_dry_run: b
             decide(
                 entry,
                 status.resets.get(&entry.id),
+                status.run_hashes.get(&entry.id),
                 &config.settings,
                 cli_dry_run,
                 now,
@@ -160,6 +161,7 @@ pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, cli_dry_run: b
 fn decide(
     entry: &Entry,
     st: Option<&EntryStatus>,
+    run_list: Option<&crate::status::RunHashes>,
     settings: &Settings,
     cli_dry_run: bool,
     now: DateTime<Utc>,
@@ -200,7 +202,7 @@ fn decide(
         let (spec, skipped) = if resumable {
             (spec, 0)
         } else {
-            without_confirmed_prefix(run, entry.revision, spec)
+            without_confirmed(run, run_list, entry.revision, spec)
         };
         plan.why = if resumable {
             format!(
@@ -341,31 +343,43 @@ fn run_spec(
     }
 }
 
-/// An interrupted run's list is known only by its digest. When it is a
-/// prefix of the new list (the entry was edited by appending hashes, or only
-/// the batch size changed), the hashes its confirmed batches covered are
-/// known, and are not sent again. Otherwise everything is sent (the safe
-/// side: a reset is never lost). Returns the spec and how many were skipped.
-fn without_confirmed_prefix(run: &RunProgress, revision: u64, spec: RunSpec) -> (RunSpec, usize) {
-    let prefix = spec.hashes.get(..run.hash_count);
-    let same_prefix =
-        run.revision == revision && prefix.is_some_and(|p| hashes_digest(p) == run.hashes_digest);
-    if !same_prefix {
+/// The hashes an interrupted run had confirmed are not sent again by the
+/// run that replaces it (the entry was edited while resetd was down). They
+/// are known from the run's recorded list; a status without one (written by
+/// an older resetd) still knows them when the old list is a prefix of the new
+/// one (only its digest is there to compare). Otherwise everything is sent:
+/// a reset may repeat, never be lost. Returns the spec and how many were
+/// skipped.
+fn without_confirmed(
+    run: &RunProgress,
+    run_list: Option<&crate::status::RunHashes>,
+    revision: u64,
+    spec: RunSpec,
+) -> (RunSpec, usize) {
+    if run.revision != revision {
         return (spec, 0);
     }
-    let done: std::collections::HashSet<usize> = run
-        .confirmed_batches()
-        .flat_map(|i| crate::status::batch_range(run.hash_count, run.batch_size, i))
-        .collect();
+    let done: std::collections::HashSet<&str> = match run_list {
+        Some(list) => run.confirmed_hashes(list).map(String::as_str).collect(),
+        None => match spec.hashes.get(..run.hash_count) {
+            Some(prefix) if hashes_digest(prefix) == run.hashes_digest => run
+                .confirmed_batches()
+                .flat_map(|i| {
+                    &prefix[crate::status::batch_range(run.hash_count, run.batch_size, i)]
+                })
+                .map(String::as_str)
+                .collect(),
+            _ => return (spec, 0),
+        },
+    };
     if done.is_empty() {
         return (spec, 0);
     }
     let hashes: Vec<String> = spec
         .hashes
         .iter()
-        .enumerate()
-        .filter(|(i, _)| !done.contains(i))
-        .map(|(_, h)| h.clone())
+        .filter(|h| !done.contains(h.as_str()))
+        .cloned()
         .collect();
     let skipped = spec.hashes.len() - hashes.len();
     let spec = RunSpec {
@@ -456,6 +470,7 @@ pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) -> boo
             st.run = None;
             st.next_run_at = None;
         }
+        changed |= status.run_hashes.remove(id).is_some();
     }
     if status.config_digest.as_deref() != Some(config.digest.as_str()) {
         changed = true;

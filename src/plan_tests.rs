@@ -422,11 +422,32 @@ fn an_interrupted_run_edited_by_appending_skips_what_it_had_confirmed() {
         "{}",
         only(&p).why
     );
-    // A list that is not an extension of the old one is sent whole.
+    // Without the run's recorded list (a status from an older resetd), a
+    // list that is not an extension of the old one is sent whole...
     let reordered =
         cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h3, h2, h1]\n");
     let p = plan(&reordered, &s, t(1, 6), false);
     assert_eq!(*run_of(&p).hashes, ["h3", "h2", "h1"]);
+    // ...with it (what the executor records), any edit skips exactly them.
+    let started_at = s.resets["a"].run.as_ref().unwrap().started_at;
+    s.run_hashes.insert(
+        "a".into(),
+        crate::status::RunHashes {
+            started_at,
+            hashes: vec!["h1".into(), "h2".into(), "h3".into()],
+        },
+    );
+    let p = plan(&reordered, &s, t(1, 6), false);
+    assert_eq!(*run_of(&p).hashes, ["h3", "h2"]);
+}
+
+#[test]
+fn the_executor_records_each_runs_list_and_drops_it_when_the_run_ends() {
+    let c = cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h1, h2]\n");
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute(&c, &mut s, &p, |_| true);
+    assert!(s.run_hashes.is_empty(), "a finished run keeps no list");
 }
 
 #[test]

@@ -357,6 +357,13 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         let start = spec.resume.as_ref().map_or(0, |r| r.next_batch);
         // Not persisted on its own: the first batch's record carries it.
         st.begin_run(&facts, spec.resume.clone(), self.clock.now());
+        if let (None, Some(run)) = (&spec.resume, &st.run) {
+            let list = crate::status::RunHashes {
+                started_at: run.started_at,
+                hashes: spec.hashes.to_vec(),
+            };
+            status.run_hashes.insert(entry.id.clone(), list);
+        }
         let mut abort = None;
         for batch in start..spec.batches() {
             if self.stop.is_set() {
@@ -392,6 +399,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             return Ok(RunEnd::Stopped);
         };
         let outcome = st.end_run(&facts, abort, now);
+        status.run_hashes.remove(&entry.id);
         let last = st.history.last().cloned();
         // Not synced: were it lost, the last batch would be the in-flight
         // one, re-sent once; the next durable record or the fold covers it.

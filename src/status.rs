@@ -48,6 +48,34 @@ pub struct Status {
     pub journal_seq: u64,
     #[serde(default)]
     pub resets: BTreeMap<String, EntryStatus>,
+    /// The hash list of each unfinished run, by entry id. Kept apart from
+    /// `resets` so that the per-batch journal record of an entry stays small;
+    /// written once per run. It lets a run interrupted by a crash and then
+    /// edited skip exactly the hashes it had confirmed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub run_hashes: BTreeMap<String, RunHashes>,
+}
+
+/// The list an unfinished run sends (batch `i` is its `batch_range`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunHashes {
+    /// The run's `startedAt`: ties the list to that run.
+    pub started_at: DateTime<Utc>,
+    pub hashes: Vec<String>,
+}
+
+impl RunProgress {
+    /// The hashes this run's confirmed batches covered, given its list.
+    pub fn confirmed_hashes<'a>(&'a self, list: &'a RunHashes) -> impl Iterator<Item = &'a String> {
+        let list = if list.started_at == self.started_at && list.hashes.len() == self.hash_count {
+            &list.hashes[..]
+        } else {
+            &[]
+        };
+        self.confirmed_batches()
+            .flat_map(move |i| &list[batch_range(list.len(), self.batch_size, i)])
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -63,6 +91,7 @@ impl Default for Status {
             config_digest: None,
             journal_seq: 0,
             resets: BTreeMap::new(),
+            run_hashes: BTreeMap::new(),
         }
     }
 }

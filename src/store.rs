@@ -170,6 +170,9 @@ pub struct Store {
     journal_len: u64,
     /// Reused for each record's text.
     buf: Vec<u8>,
+    /// Runs (entry id → `startedAt`) whose hash list is in the journal since
+    /// the last fold.
+    listed: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>,
     /// Held for the life of the store: the OS lock is the mutual exclusion.
     lock: File,
     lock_path: PathBuf,
@@ -199,6 +202,7 @@ impl Store {
             seq: status.journal_seq,
             journal_len: 0,
             buf: Vec::new(),
+            listed: std::collections::HashMap::new(),
             lock,
         };
         if replayed {
@@ -225,10 +229,19 @@ impl Persist for Store {
             return self.save(&mut status);
         }
         self.seq += 1;
+        // A run's hash list goes to the journal once, with its first record.
+        let list = status
+            .run_hashes
+            .get(id)
+            .filter(|l| self.listed.get(id) != Some(&l.started_at));
+        if let Some(l) = list {
+            self.listed.insert(id.to_owned(), l.started_at);
+        }
         let record = RecordRef {
             seq: self.seq,
             id,
             entry,
+            run_hashes: list,
         };
         let json = serde_json::to_string(&record).map_err(|e| StoreError::Io {
             action: "cannot serialize a journal record for",
@@ -270,6 +283,7 @@ impl Persist for Store {
             .set_len(0)
             .map_err(io("cannot truncate", &self.journal_path))?;
         self.journal_len = 0;
+        self.listed.clear();
         Ok(())
     }
 }
@@ -371,6 +385,8 @@ struct RecordRef<'a> {
     seq: u64,
     id: &'a str,
     entry: &'a EntryStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run_hashes: Option<&'a crate::status::RunHashes>,
 }
 
 /// One journal line, as read.
@@ -379,6 +395,8 @@ struct Record {
     seq: u64,
     id: String,
     entry: EntryStatus,
+    #[serde(default)]
+    run_hashes: Option<crate::status::RunHashes>,
 }
 
 /// First 16 hex digits of the sha256 of a record's text: enough to tell a
@@ -422,6 +440,11 @@ fn replay(path: &Path, status: &mut Status) -> Result<bool> {
         any = true;
         if record.seq > status.journal_seq {
             status.journal_seq = record.seq;
+            if let Some(list) = record.run_hashes {
+                status.run_hashes.insert(record.id.clone(), list);
+            } else if record.entry.run.is_none() {
+                status.run_hashes.remove(&record.id);
+            }
             status.resets.insert(record.id, record.entry);
         }
     }

@@ -452,3 +452,59 @@ fn deleting_the_lock_file_mid_run_stops_the_holder_before_its_next_request() {
         );
     }
 }
+
+#[test]
+fn a_run_killed_then_edited_sends_only_what_it_had_not_confirmed() {
+    let api = FakeApi::start();
+    // Batches 0 and 1 confirmed, batch 2 held when the run is killed.
+    api.script([Reply::Status(204), Reply::Status(204), Reply::Hold]);
+    let all = hashes("E", 10);
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
+        entry("r1", &all)
+    ));
+    let mut cmd = ws.command(&api.base());
+    cmd.args(["run", "--once", "--config"]).arg(&ws.config);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    api.wait_until(WAIT, "the third request to be held", |r| r.len() == 3);
+    child.kill().unwrap(); // SIGKILL: no fold, only the journal
+    child.wait().unwrap();
+    api.release_held();
+
+    // Edited while resetd was down: reversed, and one hash added in front.
+    let mut edited = all.clone();
+    edited.reverse();
+    edited.insert(0, "EXTRA".to_owned());
+    ws.write_config(&format!(
+        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
+        entry("r1", &edited)
+    ));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let requests = api.requests();
+    let confirmed: Vec<String> = requests[..2]
+        .iter()
+        .flat_map(|r| r.sent().to_vec())
+        .collect();
+    let after: Vec<String> = requests[3..]
+        .iter()
+        .flat_map(|r| r.sent().to_vec())
+        .collect();
+    for hash in &confirmed {
+        assert!(
+            !after.contains(hash),
+            "{hash} was confirmed and sent again: {after:?}"
+        );
+    }
+    let mut expected: Vec<String> = edited
+        .iter()
+        .filter(|h| !confirmed.contains(h))
+        .cloned()
+        .collect();
+    let mut got = after.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "every unconfirmed hash, once");
+}
