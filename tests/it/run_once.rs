@@ -346,6 +346,18 @@ fn status_command_prints_the_table_and_json() {
     assert_eq!(v["resets"]["r1"]["phase"], "Succeeded");
 }
 
+/// Start `run --once` in the background; return once the API holds its
+/// third request.
+fn run_until_third_request(ws: &Workspace, api: &FakeApi) -> std::process::Child {
+    let mut cmd = ws.command(&api.base());
+    cmd.args(["run", "--once", "--config"]).arg(&ws.config);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = cmd.spawn().unwrap();
+    api.wait_until(WAIT, "the third request to be held", |r| r.len() == 3);
+    child
+}
+
 #[test]
 fn a_crash_mid_request_resumes_without_resending_confirmed_batches() {
     let api = FakeApi::start();
@@ -356,12 +368,7 @@ fn a_crash_mid_request_resumes_without_resending_confirmed_batches() {
         "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
         entry("r1", &all)
     ));
-    let mut cmd = ws.command(&api.base());
-    cmd.args(["run", "--once", "--config"]).arg(&ws.config);
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    api.wait_until(WAIT, "the third request to be held", |r| r.len() == 3);
+    let mut child = run_until_third_request(&ws, &api);
 
     // While it runs, a second process on the same status file is refused.
     let (code, _, stderr) = ws.run_once(&api.base(), &[]);
@@ -463,12 +470,7 @@ fn a_run_killed_then_edited_sends_only_what_it_had_not_confirmed() {
         "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
         entry("r1", &all)
     ));
-    let mut cmd = ws.command(&api.base());
-    cmd.args(["run", "--once", "--config"]).arg(&ws.config);
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    api.wait_until(WAIT, "the third request to be held", |r| r.len() == 3);
+    let mut child = run_until_third_request(&ws, &api);
     child.kill().unwrap(); // SIGKILL: no fold, only the journal
     child.wait().unwrap();
     api.release_held();
