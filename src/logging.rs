@@ -11,8 +11,14 @@ pub fn init() -> anyhow::Result<()> {
         Ok("text") | Err(_) => false,
         Ok(other) => anyhow::bail!("RESETD_LOG_FORMAT must be `text` or `json`, not `{other}`"),
     };
+    // Colour only for a person at a terminal: pipes, files and log shippers
+    // get plain text, and so does anyone who sets NO_COLOR or TERM=dumb.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let result = if json {
         builder.json().flatten_event(true).try_init()

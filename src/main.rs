@@ -56,12 +56,11 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             status,
             format,
         } => {
-            let path = match (status, config) {
-                (Some(p), _) => p,
-                (None, Some(c)) => store::default_status_path(&c),
+            let st = match (status, config) {
+                (Some(p), _) => read_explicit_status(&p)?,
+                (None, Some(c)) => store::read(&store::default_status_path(&c))?,
                 (None, None) => anyhow::bail!("give --status or --config"),
             };
-            let st = store::read(&path)?;
             let text = match format {
                 StatusFormat::Human => report::status_human(&st),
                 StatusFormat::Json => serde_json::to_string_pretty(&st)? + "\n",
@@ -154,9 +153,10 @@ fn plan_command(
     let Some(config) = load_config(config_path)? else {
         return Ok(Outcome::Failed);
     };
-    let status_path =
-        status.map_or_else(|| store::default_status_path(config_path), Path::to_owned);
-    let st = store::read(&status_path)?;
+    let st = match status {
+        Some(path) => read_explicit_status(path)?,
+        None => store::read(&store::default_status_path(config_path))?,
+    };
     let p = plan::plan(&config, &st, chrono::Utc::now(), false);
     let text = match format {
         PlanFormat::Human => report::plan_human(&p),
@@ -217,6 +217,19 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// A status file named with `--status` must exist: a typo would otherwise
+/// show every entry as new. (The default path may be missing: nothing ran
+/// yet. Only `run` creates a status file.)
+fn read_explicit_status(path: &Path) -> anyhow::Result<resetd::status::Status> {
+    if !path.exists() {
+        anyhow::bail!(
+            "status file {} does not exist (check --status; only `resetd run` creates one)",
+            path.display()
+        );
+    }
+    Ok(store::read(path)?)
 }
 
 /// Write to stdout, treating a closed pipe (`| head`) as success.

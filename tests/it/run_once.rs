@@ -510,3 +510,27 @@ fn a_run_killed_then_edited_sends_only_what_it_had_not_confirmed() {
     got.sort();
     assert_eq!(got, expected, "every unconfirmed hash, once");
 }
+
+#[test]
+fn an_explicit_status_path_that_does_not_exist_is_an_error_and_logs_have_no_colour() {
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("C", 1))));
+    let missing = ws.dir.path().join("typo.status.yaml");
+    for sub in ["status", "plan"] {
+        let mut cmd = ws.command("http://127.0.0.1:9/v1");
+        cmd.arg(sub).arg("--status").arg(&missing);
+        if sub == "plan" {
+            cmd.arg("--config").arg(&ws.config);
+        }
+        let (code, _, stderr) = ws.run_checked(&mut cmd);
+        assert_eq!(code, 2, "{sub}: {stderr}");
+        assert!(stderr.contains("does not exist"), "{sub}: {stderr}");
+    }
+    // stderr is a pipe here: no colour codes in it.
+    let (code, _, stderr) = ws.run_once("http://127.0.0.1:9/v1", &["--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("dry run"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {stderr:?}"
+    );
+}
