@@ -29,7 +29,7 @@ Examples:
 /// Reconcile a reviewed YAML file of IPRoyal session resets into
 /// `DELETE /v1/sessions` calls, and write back what happened.
 #[derive(Debug, Parser)]
-#[command(name = "resetd", version, about, long_about = None, after_long_help = AFTER_HELP)]
+#[command(name = "resetd", version, propagate_version = true, about, long_about = None, after_long_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -107,3 +107,16 @@ fn completions_are_generated_for_each_shell() {
         );
     }
 }
+
+#[test]
+fn version_works_on_every_command() {
+    for sub in ["validate", "plan", "run", "status", "schema", "completions"] {
+        let (code, stdout, stderr) =
+            crate::support::run(crate::support::resetd().args([sub, "--version"]));
+        assert_eq!(code, 0, "{sub}: {stderr}");
+        assert!(
+            stdout.contains(env!("CARGO_PKG_VERSION")),
+            "{sub}: {stdout}"
+        );
+    }
+}
