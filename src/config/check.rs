@@ -384,14 +384,18 @@ pub fn semantic(
             .iter()
             .map(|g| resolver.resolve(&g.0))
             .collect();
-        let seen: FastSet = if own.is_empty() && lists.len() <= 1 {
-            FastSet::default()
-        } else {
-            lists
-                .iter()
-                .flat_map(|l| l.iter().map(String::as_str))
-                .collect()
-        };
+        // One pass over the groups' hashes builds both the set the entry's
+        // own hashes are checked against and, for `run`, the merged list
+        // (not needed when the entry shares a single group's list).
+        let mut seen = FastSet::default();
+        let mut merged = Vec::new();
+        if lists.len() > 1 || !own.is_empty() {
+            for hash in lists.iter().flat_map(|l| l.iter()) {
+                if seen.insert(hash.as_str()) && build {
+                    merged.push(hash.clone());
+                }
+            }
+        }
         let keep = check_hash_list(&own, &at(&path, key("hashes")), &seen, report);
         let mut keep = keep.into_iter();
         let mut own = own;
@@ -418,13 +422,6 @@ pub fn semantic(
             [] => own.into(),
             [one] if own.is_empty() => Arc::clone(one),
             _ => {
-                let mut merged = Vec::with_capacity(seen.len() + own.len());
-                let mut once = FastSet::default();
-                for hash in lists.iter().flat_map(|l| l.iter()) {
-                    if once.insert(hash.as_str()) {
-                        merged.push(hash.clone());
-                    }
-                }
                 merged.append(&mut own);
                 merged.into()
             }
