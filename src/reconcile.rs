@@ -112,6 +112,9 @@ pub struct LiveConfig {
     cli_dry_run: bool,
     /// The newest config, once it differs from the one the pass planned with.
     changed: Option<Arc<Config>>,
+    /// The verdict for the entry last asked about, under `changed`: runs ask
+    /// once per batch, and finding an entry is linear in the config.
+    verdict: Option<(String, Option<&'static str>)>,
 }
 
 impl LiveConfig {
@@ -122,6 +125,7 @@ impl LiveConfig {
             rx,
             cli_dry_run,
             changed: None,
+            verdict: None,
         }
     }
 }
@@ -130,9 +134,18 @@ impl Control for LiveConfig {
     fn halt(&mut self, id: &str) -> Option<String> {
         if self.rx.has_changed().unwrap_or(false) {
             self.changed = Some(Arc::clone(&self.rx.borrow_and_update()));
+            self.verdict = None;
         }
         let config = self.changed.as_ref()?;
-        crate::plan::halt_reason(config, id, self.cli_dry_run).map(str::to_owned)
+        let reason = match &self.verdict {
+            Some((last, reason)) if last == id => *reason,
+            _ => {
+                let reason = crate::plan::halt_reason(config, id, self.cli_dry_run);
+                self.verdict = Some((id.to_owned(), reason));
+                reason
+            }
+        };
+        reason.map(str::to_owned)
     }
 }
 
@@ -341,6 +354,14 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         self.observer.run_finished(Outcome::DryRun);
     }
 
+    /// A stop interrupted `id`'s run before `batch` was confirmed: keep its
+    /// progress (the fold at the end of the pass makes it durable).
+    fn stopped(&mut self, status: &Status, id: &str, batch: usize) -> Result<RunEnd, StoreError> {
+        self.store.record(status, id, false)?;
+        tracing::info!(entry = %id, "stopping: the run resumes at batch {} next time", batch + 1);
+        Ok(RunEnd::Stopped)
+    }
+
     /// One entry's run.
     async fn run(
         &mut self,
@@ -367,9 +388,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         let mut abort = None;
         for batch in start..spec.batches() {
             if self.stop.is_set() {
-                self.store.record(status, &entry.id, false)?;
-                tracing::info!(entry = %entry.id, "stopping: the run resumes at batch {} next time", batch + 1);
-                return Ok(RunEnd::Stopped);
+                return self.stopped(status, &entry.id, batch);
             }
             if let Some(reason) = self.control.halt(&entry.id) {
                 self.store.record(status, &entry.id, false)?;
@@ -387,11 +406,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                     abort = Some(message);
                     break;
                 }
-                BatchEnd::Stopped => {
-                    self.store.record(status, &entry.id, false)?;
-                    tracing::info!(entry = %entry.id, "stopping: the run resumes at batch {} next time", batch + 1);
-                    return Ok(RunEnd::Stopped);
-                }
+                BatchEnd::Stopped => return self.stopped(status, &entry.id, batch),
             }
         }
         let now = self.clock.now();
