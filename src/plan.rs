@@ -359,19 +359,17 @@ fn without_confirmed(
     if run.revision != revision {
         return (spec, 0);
     }
-    let done: std::collections::HashSet<&str> = match run_list {
-        Some(list) => run.confirmed_hashes(list).map(String::as_str).collect(),
-        None => match spec.hashes.get(..run.hash_count) {
-            Some(prefix) if hashes_digest(prefix) == run.hashes_digest => run
-                .confirmed_batches()
-                .flat_map(|i| {
-                    &prefix[crate::status::batch_range(run.hash_count, run.batch_size, i)]
-                })
-                .map(String::as_str)
-                .collect(),
-            _ => return (spec, 0),
-        },
+    // The interrupted run's own list: recorded, or else (an older status)
+    // the prefix of the new list that has the old list's digest.
+    let list = match (run_list, spec.hashes.get(..run.hash_count)) {
+        (Some(l), _) if l.started_at == run.started_at && l.hashes.len() == run.hash_count => {
+            &l.hashes[..]
+        }
+        (_, Some(prefix)) if hashes_digest(prefix) == run.hashes_digest => prefix,
+        _ => return (spec, 0),
     };
+    let done: std::collections::HashSet<&str> =
+        run.confirmed_in(list).map(String::as_str).collect();
     if done.is_empty() {
         return (spec, 0);
     }

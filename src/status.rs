@@ -66,13 +66,9 @@ pub struct RunHashes {
 }
 
 impl RunProgress {
-    /// The hashes this run's confirmed batches covered, given its list.
-    pub fn confirmed_hashes<'a>(&'a self, list: &'a RunHashes) -> impl Iterator<Item = &'a String> {
-        let list = if list.started_at == self.started_at && list.hashes.len() == self.hash_count {
-            &list.hashes[..]
-        } else {
-            &[]
-        };
+    /// The hashes this run's confirmed batches covered, given the list the
+    /// run sends (`list` must be that list: its batch indices are this run's).
+    pub fn confirmed_in<'a>(&'a self, list: &'a [String]) -> impl Iterator<Item = &'a String> {
         self.confirmed_batches()
             .flat_map(move |i| &list[batch_range(list.len(), self.batch_size, i)])
     }
@@ -387,10 +383,7 @@ impl EntryStatus {
         let Some(run) = self.run.take() else {
             return Outcome::Failed;
         };
-        let confirmed_now: Vec<&String> = run
-            .confirmed_batches()
-            .flat_map(|i| &facts.hashes[batch_range(facts.hashes.len(), run.batch_size, i)])
-            .collect();
+        let confirmed_now: Vec<&String> = run.confirmed_in(facts.hashes).collect();
         let complete =
             abort.is_none() && run.failed_batches.is_empty() && run.next_batch >= run.batches;
         let outcome = if complete {
