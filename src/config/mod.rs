@@ -112,7 +112,6 @@ pub const MAX_CONFIG_BYTES: u64 = 256 * 1024 * 1024;
 /// reader forever, a device may never end) of at most `MAX_CONFIG_BYTES`.
 /// The one place every reader of a config file opens it.
 pub fn open(path: &Path) -> std::io::Result<impl std::io::Read> {
-    use std::io::Read as _;
     // Checked before opening: opening a FIFO for reading blocks.
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
@@ -123,7 +122,7 @@ pub fn open(path: &Path) -> std::io::Result<impl std::io::Read> {
     }
     let file = std::fs::File::open(path)?;
     Ok(Bounded {
-        inner: file.take(MAX_CONFIG_BYTES + 1),
+        inner: file,
         left: MAX_CONFIG_BYTES,
     })
 }
@@ -334,4 +333,26 @@ pub fn finish_digest(hasher: Sha256) -> String {
         out.push_str(&format!("{byte:02x}"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    #[test]
+    fn a_read_past_the_bound_is_an_error_not_a_short_file() {
+        let mut within = super::Bounded {
+            inner: &b"12345"[..],
+            left: 5,
+        };
+        let mut text = String::new();
+        within.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "12345");
+        let mut past = super::Bounded {
+            inner: &b"123456"[..],
+            left: 5,
+        };
+        let err = past.read_to_string(&mut String::new()).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
 }
