@@ -108,23 +108,30 @@ bench_peers() {
   }'
 }
 
+# One `run --once --dry-run` of config $1: appends its wall time and peak RSS
+# to the caller's `walls` and `rsss` arrays.
+timed_dry_run() {
+  local t0 t1
+  t0=$(now)
+  RESETD_LOG=warn /usr/bin/time -o "$work/scale/time" -f "%e %M" "$bin" run --once --dry-run --config "$1" >/dev/null 2>"$work/scale/err" \
+    || { cat "$work/scale/err" >&2; return 1; }
+  t1=$(now)
+  walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')")
+  rsss+=("$(awk '{print $2}' "$work/scale/time")")
+}
+
 bench_scale() {
   local sizes; sizes=$(size "1000 3000 10000" "50 100 200")
   echo "== scale: run --once --dry-run, entries x 100 hashes, RESETD_LOG=warn, median of 3 (fresh status each run)"
   mkdir -p "$work/scale"
-  local n f i t0 t1 out walls rsss points=""
+  local n f i out walls rsss points=""
   for n in $sizes; do
     f="$work/scale/c$n.yaml"
     "$examples/gen_config" "$f" "$n" 100 2>/dev/null
     walls=(); rsss=()
     for i in 1 2 3; do
       rm -f "$work/scale/c$n.status.yaml"*
-      t0=$(now)
-      RESETD_LOG=warn /usr/bin/time -o "$work/scale/time" -f "%e %M" "$bin" run --once --dry-run --config "$f" >/dev/null 2>"$work/scale/err" \
-        || { cat "$work/scale/err" >&2; return 1; }
-      t1=$(now)
-      walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')")
-      rsss+=("$(awk '{print $2}' "$work/scale/time")")
+      timed_dry_run "$f" || return 1
     done
     out="$(median "${walls[@]}") $(median "${rsss[@]}")"
     points+="$n $out"$'\n'
@@ -145,12 +152,7 @@ bench_scale() {
   walls=(); rsss=()
   RESETD_LOG=warn "$bin" run --once --dry-run --config "$f" >/dev/null 2>&1
   for i in 1 2 3; do
-    t0=$(now)
-    RESETD_LOG=warn /usr/bin/time -o "$work/scale/time" -f "%e %M" "$bin" run --once --dry-run --config "$f" >/dev/null 2>"$work/scale/err" \
-        || { cat "$work/scale/err" >&2; return 1; }
-    t1=$(now)
-    walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}')")
-    rsss+=("$(awk '{print $2}' "$work/scale/time")")
+    timed_dry_run "$f" || return 1
   done
   awk -v n="$n" -v w="$(median "${walls[@]}")" -v r="$(median "${rsss[@]}")" -v all="${walls[*]}" -v s="$(du -m "$work/scale/c$n.status.yaml" | cut -f1)" 'BEGIN {
     printf "scale: %6d entries, status present (%d MB), steady state: %.3f s wall (runs: %s), %.1f MB peak RSS\n", n, s, w, all, r / 1024 }'
