@@ -346,29 +346,29 @@ fn status_command_prints_the_table_and_json() {
     assert_eq!(v["resets"]["r1"]["phase"], "Succeeded");
 }
 
-/// Start `run --once` in the background; return once the API holds its
-/// third request.
-fn run_until_third_request(ws: &Workspace, api: &FakeApi) -> std::process::Child {
+/// `run --once` in the background on entry `r1` of 10 hashes (`prefix`…) at
+/// batch size 2: batches 0 and 1 confirmed, batch 2 held by the API. Returns
+/// once that third request is held.
+fn held_at_third_batch(prefix: &str) -> (FakeApi, Workspace, Vec<String>, std::process::Child) {
+    let api = FakeApi::start();
+    api.script([Reply::Status(204), Reply::Status(204), Reply::Hold]);
+    let all = hashes(prefix, 10);
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
+        entry("r1", &all)
+    ));
     let mut cmd = ws.command(&api.base());
     cmd.args(["run", "--once", "--config"]).arg(&ws.config);
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let child = cmd.spawn().unwrap();
     api.wait_until(WAIT, "the third request to be held", |r| r.len() == 3);
-    child
+    (api, ws, all, child)
 }
 
 #[test]
 fn a_crash_mid_request_resumes_without_resending_confirmed_batches() {
-    let api = FakeApi::start();
-    // Batches 0 and 1 are confirmed; the server holds batch 2 open.
-    api.script([Reply::Status(204), Reply::Status(204), Reply::Hold]);
-    let all = hashes("H", 10);
-    let ws = Workspace::new(&format!(
-        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
-        entry("r1", &all)
-    ));
-    let mut child = run_until_third_request(&ws, &api);
+    let (api, ws, all, mut child) = held_at_third_batch("H");
 
     // While it runs, a second process on the same status file is refused.
     let (code, _, stderr) = ws.run_once(&api.base(), &[]);
@@ -462,15 +462,7 @@ fn deleting_the_lock_file_mid_run_stops_the_holder_before_its_next_request() {
 
 #[test]
 fn a_run_killed_then_edited_sends_only_what_it_had_not_confirmed() {
-    let api = FakeApi::start();
-    // Batches 0 and 1 confirmed, batch 2 held when the run is killed.
-    api.script([Reply::Status(204), Reply::Status(204), Reply::Hold]);
-    let all = hashes("E", 10);
-    let ws = Workspace::new(&format!(
-        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n{}",
-        entry("r1", &all)
-    ));
-    let mut child = run_until_third_request(&ws, &api);
+    let (api, ws, all, mut child) = held_at_third_batch("E");
     child.kill().unwrap(); // SIGKILL: no fold, only the journal
     child.wait().unwrap();
     api.release_held();
