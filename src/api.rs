@@ -29,6 +29,15 @@ impl Token {
         (!t.is_empty()).then(|| Token(t.to_owned()))
     }
 
+    /// A short name for this token that reveals nothing of it: the first 48
+    /// bits of a SHA-256 of it, in hex. Kept in the status file to tell a
+    /// rotated token from the one the API refused.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(format!("resetd token fingerprint\0{}", self.0));
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Replace every piece of the token in `text`: any 8 consecutive
     /// characters of it (the whole token if shorter), as they are or as a
     /// server may have escaped them (JSON, `\/`, percent-encoding). A server
@@ -151,6 +160,20 @@ impl Credentials {
         }
     }
 
+    /// The fingerprint of the token as it is now, if there is one; never an
+    /// error (the planner only compares it with a refused token's).
+    pub fn fingerprint(&self) -> Option<String> {
+        load_token(self.token_file.as_deref())
+            .ok()
+            .map(|t| t.fingerprint())
+    }
+
+    /// True when the token comes from a file, which may be rotated while
+    /// resetd runs (the environment cannot change under it).
+    pub fn from_file(&self) -> bool {
+        self.token_file.is_some()
+    }
+
     /// The client built by the last successful `api()`, if any.
     pub fn current(&self) -> Option<&Api> {
         self.current.as_ref().map(|(_, api)| api)
@@ -196,16 +219,19 @@ pub enum TokenError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("HTTP {code}: {message}")]
+    /// Errors name the URL they came from (a wrong `--api-base` shows in
+    /// the status file), never the token.
+    #[error("HTTP {code} from {url}: {message}")]
     Status {
         code: u16,
+        url: String,
         retry_after: Option<Duration>,
         message: String,
     },
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("connection failed: {0}")]
-    Connection(String),
+    #[error("no answer from {url} within {after:?}")]
+    Timeout { url: String, after: Duration },
+    #[error("cannot reach {url}: {message}")]
+    Connection { url: String, message: String },
     #[error("invalid API base URL `{0}`")]
     BadBase(String),
     #[error("cannot build the HTTP client: {0}")]
@@ -222,8 +248,8 @@ impl ApiError {
                 code: *code,
                 retry_after: *retry_after,
             },
-            ApiError::Timeout(_) => Failure::Timeout,
-            ApiError::Connection(_) | ApiError::BadBase(_) | ApiError::Client(_) => {
+            ApiError::Timeout { .. } => Failure::Timeout,
+            ApiError::Connection { .. } | ApiError::BadBase(_) | ApiError::Client(_) => {
                 Failure::Connection
             }
         }
@@ -302,8 +328,7 @@ impl Api {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => return Err(ApiError::Timeout(timeout)),
-            Err(e) => return Err(ApiError::Connection(self.token.scrub(&error_chain(&e)))),
+            Err(e) => return Err(self.transport_error(&e, timeout)),
         };
         let code = response.status().as_u16();
         if response.status().is_success() {
@@ -321,6 +346,7 @@ impl Api {
             let location = error_message(&self.token.scrub(&location));
             return Err(ApiError::Status {
                 code,
+                url: self.shown_url(),
                 retry_after: None,
                 message: format!(
                     "redirected to {location}; redirects are never followed (a DELETE answered \
@@ -335,8 +361,7 @@ impl Api {
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         let text = match read_bounded(response).await {
             Ok(t) => t,
-            Err(e) if e.is_timeout() => return Err(ApiError::Timeout(timeout)),
-            Err(e) => return Err(ApiError::Connection(self.token.scrub(&error_chain(&e)))),
+            Err(e) => return Err(self.transport_error(&e, timeout)),
         };
         // Scrubbed before the message is extracted and cut to length, so
         // neither unescaping nor truncation can expose a piece of the token.
@@ -349,9 +374,35 @@ impl Api {
         }
         Err(ApiError::Status {
             code,
+            url: self.shown_url(),
             retry_after,
             message,
         })
+    }
+
+    /// The URL as errors show it: scrubbed, in case a token was pasted into
+    /// the API base.
+    fn shown_url(&self) -> String {
+        self.token.scrub(self.url.as_str())
+    }
+
+    fn transport_error(&self, e: &reqwest::Error, timeout: Duration) -> ApiError {
+        if e.is_timeout() {
+            ApiError::Timeout {
+                url: self.shown_url(),
+                after: timeout,
+            }
+        } else {
+            ApiError::Connection {
+                url: self.shown_url(),
+                message: self.token.scrub(&error_chain(e)),
+            }
+        }
+    }
+
+    /// A fingerprint of the token (`api::Token::fingerprint`).
+    pub fn token_fingerprint(&self) -> String {
+        self.token.fingerprint()
     }
 }
 

@@ -121,9 +121,34 @@ pub struct RunArgs {
     /// Re-read the config this often even without file events (lost events, NFS).
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
     pub resync: std::time::Duration,
+    /// First wait before an entry that failed for a passing reason (API
+    /// unreachable, overloaded, token refused) is retried on its own; it
+    /// doubles with each retry, up to 60 times this. Shorter only for tests.
+    #[arg(long, value_name = "DUR", default_value = "1m", value_parser = parse_retry_backoff)]
+    pub retry_backoff: std::time::Duration,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: std::time::Duration,
+}
+
+impl RunArgs {
+    /// The planner's inputs for this run, with the token at hand.
+    pub fn plan_inputs(&self, token: Option<String>) -> crate::plan::Inputs {
+        crate::plan::Inputs {
+            cli_dry_run: self.dry_run,
+            token,
+            retry_backoff: self.retry_backoff,
+        }
+    }
+}
+
+/// At least 100ms: a zero back-off would retry a failing entry in a loop.
+fn parse_retry_backoff(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!("`{s}` is too short: at least 100ms"));
+    }
+    Ok(d)
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

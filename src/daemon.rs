@@ -65,6 +65,10 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// How often the token file is looked at while an entry waits for a token
+/// the API does not refuse.
+const TOKEN_RECHECK_SECS: i64 = 5;
+
 struct Daemon {
     args: RunArgs,
     /// The config in force: the newest valid one the reloader published.
@@ -98,7 +102,8 @@ pub async fn run(
         .unwrap_or_else(|| store::default_status_path(&args.config));
     let (store, status) = Store::open(&status_path)?;
     let mut credentials = Credentials::new(&args.api_base, args.token_file.as_deref());
-    if plan(&config, &status, Utc::now(), args.dry_run).needs_api() {
+    let inputs = args.plan_inputs(credentials.fingerprint());
+    if plan(&config, &status, Utc::now(), &inputs).needs_api() {
         // Fail fast: resets are due and there is no way to send them.
         credentials.api()?;
     }
@@ -209,7 +214,8 @@ impl Daemon {
             self.config = newest;
         }
         let now = Utc::now();
-        let plan = plan(&self.config, &self.status, now, self.args.dry_run);
+        let inputs = self.args.plan_inputs(self.credentials.fingerprint());
+        let plan = plan(&self.config, &self.status, now, &inputs);
         if plan.needs_api() {
             if let Err(e) = self.credentials.api() {
                 let wait = self
@@ -260,7 +266,18 @@ impl Daemon {
         }
         self.shared.set_status(&self.status);
         self.shared.metrics.reconciled();
-        let wake = plan.next_wake();
+        let mut wake = plan
+            .next_wake()
+            .into_iter()
+            .chain(self.status.next_retry())
+            .min();
+        if self.credentials.from_file() && self.status.awaits_new_token() {
+            // The token file may be rotated at any moment, and a new token
+            // retries at once; a look every few seconds costs nothing.
+            let recheck =
+                Utc::now().checked_add_signed(chrono::Duration::seconds(TOKEN_RECHECK_SECS));
+            wake = wake.into_iter().chain(recheck).min();
+        }
         tracing::debug!(next_wake = ?wake, "pass done");
         Ok(wake)
     }

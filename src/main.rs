@@ -157,7 +157,7 @@ fn plan_command(
         Some(path) => read_explicit_status(path)?,
         None => store::read(&store::default_status_path(config_path))?,
     };
-    let p = plan::plan(&config, &st, chrono::Utc::now(), false);
+    let p = plan::plan(&config, &st, chrono::Utc::now(), &plan::Inputs::new(false));
     let text = match format {
         PlanFormat::Human => report::plan_human(&p),
         PlanFormat::Json => serde_json::to_string_pretty(&report::plan_json(&p))? + "\n",
@@ -176,10 +176,16 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| store::default_status_path(&args.config));
     let (mut store, mut status) = store::Store::open(&status_path)?;
-    let p = plan::plan(&config, &status, chrono::Utc::now(), args.dry_run);
-    // The token is read only when something will be sent, and its absence
-    // stops the run before any request or status write.
+    // The token's fingerprint lets an entry the API refused a token for be
+    // retried at once with a new one; its absence is an error only when
+    // something will be sent, and then before any request or status write.
     let mut credentials = resetd::api::Credentials::new(&args.api_base, args.token_file.as_deref());
+    let p = plan::plan(
+        &config,
+        &status,
+        chrono::Utc::now(),
+        &args.plan_inputs(credentials.fingerprint()),
+    );
     let api = if p.needs_api() {
         Some(credentials.api()?)
     } else {

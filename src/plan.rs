@@ -6,17 +6,51 @@
 //! # Guarantees
 //! - A one-shot entry (`immediate`, `at`) runs at most once per revision with
 //!   a successful outcome; editing it without bumping `revision` only warns.
-//! - A Failed entry is not run again until its content changes; then only the
-//!   hashes not yet confirmed for that revision are sent.
+//! - A Failed entry whose request itself was refused is not run again until
+//!   its content changes; one that failed for a passing reason is retried on
+//!   its own, backing off, within `retryFailedFor` and never past `notAfter`
+//!   (at once with a token other than the refused one). Either way only the
+//!   hashes not yet confirmed for that revision (or slot) are sent.
 //! - An entry first seen due after `notAfter` is expired, never run.
 //! - Dry run (CLI, file or entry) never yields a request.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, Entry, Settings, finish_digest};
+use crate::policy::{self, RunRetry};
 use crate::schedule::{self, Due};
 use crate::status::{EntryStatus, Outcome, Phase, RunProgress, Status};
+
+/// What the planner takes from the shell besides the config, the status and
+/// the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    /// `--dry-run`.
+    pub cli_dry_run: bool,
+    /// Fingerprint of the token at hand (`api::Token::fingerprint`); `None`
+    /// when there is none or it was not read. An entry whose run failed
+    /// because the API refused a different token is retried at once.
+    pub token: Option<String>,
+    /// The first wait before a failed entry is retried on its own.
+    pub retry_backoff: Duration,
+}
+
+/// The first wait before a failed entry is retried on its own (SPEC §2: one
+/// minute, doubling to an hour).
+pub const RETRY_BACKOFF: Duration = Duration::from_secs(60);
+
+impl Inputs {
+    pub fn new(cli_dry_run: bool) -> Self {
+        Inputs {
+            cli_dry_run,
+            token: None,
+            retry_backoff: RETRY_BACKOFF,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -39,6 +73,8 @@ pub struct EntryPlan {
     /// Hashes the entry resolves to.
     pub hash_count: usize,
     pub next_run_at: Option<DateTime<Utc>>,
+    /// When a Failed entry is retried on its own.
+    pub next_retry_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +105,10 @@ pub struct RunSpec {
     pub hashes_digest: String,
     /// Progress of an interrupted run of this same list, to continue from.
     pub resume: Option<RunProgress>,
+    /// An automatic retry of a run that failed for a passing reason.
+    pub retry: bool,
+    /// How a failure of this run is retried.
+    pub retry_rule: RunRetry,
 }
 
 impl RunSpec {
@@ -101,7 +141,11 @@ impl Plan {
     /// daemon sleeps until then. Runs in this plan report the slot after
     /// theirs; `None` when nothing is scheduled.
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        self.entries.iter().filter_map(|e| e.next_run_at).min()
+        self.entries
+            .iter()
+            .flat_map(|e| [e.next_run_at, e.next_retry_at])
+            .flatten()
+            .min()
     }
 }
 
@@ -128,8 +172,8 @@ pub fn hashes_digest(hashes: &[String]) -> String {
     finish_digest(hasher)
 }
 
-/// Decide, for every entry, what to do at `now`. `cli_dry_run` is `--dry-run`.
-pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, cli_dry_run: bool) -> Plan {
+/// Decide, for every entry, what to do at `now`.
+pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, inputs: &Inputs) -> Plan {
     let entries = config
         .resets
         .iter()
@@ -139,7 +183,7 @@ pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, cli_dry_run: b
                 status.resets.get(&entry.id),
                 status.run_hashes.get(&entry.id),
                 &config.settings,
-                cli_dry_run,
+                inputs,
                 now,
             )
         })
@@ -163,10 +207,15 @@ fn decide(
     st: Option<&EntryStatus>,
     run_list: Option<&crate::status::RunHashes>,
     settings: &Settings,
-    cli_dry_run: bool,
+    inputs: &Inputs,
     now: DateTime<Utc>,
 ) -> EntryPlan {
-    let dry_run = cli_dry_run || settings.dry_run || entry.dry_run;
+    let dry_run = inputs.cli_dry_run || settings.dry_run || entry.dry_run;
+    let rule = RunRetry {
+        backoff: inputs.retry_backoff,
+        window: settings.retry_failed_for,
+        not_after: entry.not_after,
+    };
     let mut plan = EntryPlan {
         id: entry.id.clone(),
         action: Action::Wait,
@@ -175,6 +224,7 @@ fn decide(
         warnings: Vec::new(),
         hash_count: entry.hashes.len(),
         next_run_at: None,
+        next_retry_at: None,
     };
     let wait = |mut plan: EntryPlan, phase: Phase, why: String| {
         plan.phase = phase;
@@ -196,7 +246,8 @@ fn decide(
                 "an interrupted run waits to resume; dry run is on, so it does not".into(),
             );
         }
-        let spec = run_spec(entry, st, settings, false, run.slot, now);
+        let retry = st.is_some_and(|s| s.retrying.is_some());
+        let spec = run_spec(entry, st, settings, false, run.slot, now, retry, rule);
         let resumable =
             spec.hashes_digest == run.hashes_digest && spec.batch_size == run.batch_size;
         let (spec, skipped) = if resumable {
@@ -223,6 +274,47 @@ fn decide(
         return plan;
     }
 
+    // A run that failed for a passing reason, retried on its own.
+    let auto = match (st, last) {
+        (Some(st), Some(l)) if l.outcome == Outcome::Failed && same_content(&l.spec_digest) => {
+            Some(auto_retry(st, &rule, inputs.token.as_deref(), now))
+        }
+        _ => None,
+    };
+    match &auto {
+        Some(AutoRetry::Now(why)) => {
+            let slot = if recurring {
+                st.and_then(|s| s.last_slot)
+            } else {
+                None
+            };
+            // A recurring entry whose next slot is due runs for that slot
+            // instead (below); its retry would be a second run.
+            let slot_due = recurring
+                && matches!(
+                    schedule::due(
+                        &entry.trigger,
+                        slot,
+                        st.map_or(now, |s| s.first_seen_at),
+                        now
+                    ),
+                    Due::Now { .. }
+                );
+            // Under dry run a retry waits: it would only record a dry run
+            // over the failure it is meant to recover from.
+            if !dry_run && !slot_due && (!recurring || slot.is_some()) {
+                let spec = run_spec(entry, st, settings, dry_run, slot, now, true, rule);
+                let skipped = entry.hashes.len() - spec.hashes.len();
+                plan.why = format!("{why}; {skipped} hash(es) already confirmed are skipped");
+                plan.next_run_at = spec.next_run_at;
+                plan.action = Action::Run(Box::new(spec));
+                return plan;
+            }
+        }
+        Some(AutoRetry::At(t)) => plan.next_retry_at = Some(*t),
+        _ => {}
+    }
+
     if let Some(last) = last {
         let terminal = match last.outcome {
             Outcome::Expired if same_content(&last.spec_digest) => Some((
@@ -244,7 +336,16 @@ fn decide(
             }
             Outcome::Failed if !recurring && same_content(&last.spec_digest) => Some((
                 Phase::Failed,
-                "failed: not retried on its own; change the entry or bump `revision`".to_owned(),
+                match &auto {
+                    Some(AutoRetry::At(t)) => format!(
+                        "failed: retried on its own at {}",
+                        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                    Some(AutoRetry::No(why)) => {
+                        format!("failed: {why}; change the entry or bump `revision`")
+                    }
+                    _ => "failed: its retry waits while dry run is on".to_owned(),
+                },
             )),
             Outcome::DryRun if !recurring && dry_run && same_content(&last.spec_digest) => Some((
                 Phase::DryRun,
@@ -273,7 +374,7 @@ fn decide(
             plan
         }
         Due::Now { slot } => {
-            let spec = run_spec(entry, st, settings, dry_run, slot, now);
+            let spec = run_spec(entry, st, settings, dry_run, slot, now, false, rule);
             plan.why = run_reason(entry, st, &spec);
             plan.next_run_at = spec.next_run_at;
             plan.action = Action::Run(Box::new(spec));
@@ -306,6 +407,56 @@ fn decide(
     }
 }
 
+/// Whether and when a Failed entry (same content as its failed run) is
+/// retried on its own.
+enum AutoRetry {
+    /// Now; says why.
+    Now(String),
+    At(DateTime<Utc>),
+    /// Not on its own; says why.
+    No(String),
+}
+
+fn auto_retry(
+    st: &EntryStatus,
+    rule: &RunRetry,
+    token: Option<&str>,
+    now: DateTime<Utc>,
+) -> AutoRetry {
+    let Some(streak) = &st.retrying else {
+        return AutoRetry::No(
+            "the request itself was refused, so it is not retried on its own".into(),
+        );
+    };
+    if !policy::retry_window_open(streak.since, now, rule) {
+        return AutoRetry::No(format!(
+            "retries stopped: `retryFailedFor` ({}) since the first failure, or `notAfter`, has passed",
+            humantime::format_duration(rule.window)
+        ));
+    }
+    let n = streak.retries.saturating_add(1);
+    if let (Some(refused), Some(token)) = (&streak.refused_token, token)
+        && refused != token
+    {
+        return AutoRetry::Now(format!(
+            "retry {n}: the API refused the last token, and the token has changed since"
+        ));
+    }
+    let failed_at = st.completed_at.unwrap_or(streak.since);
+    match policy::next_retry(streak.since, streak.retries, failed_at, rule) {
+        Some(at) if at <= now => AutoRetry::Now(format!(
+            "retry {n}: the last run failed for a passing reason ({})",
+            st.last_error.as_deref().unwrap_or("unknown error")
+        )),
+        Some(at) => AutoRetry::At(at),
+        None => AutoRetry::No(format!(
+            "retries stopped: the next one would fall past `retryFailedFor` ({}) or `notAfter`",
+            humantime::format_duration(rule.window)
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_spec(
     entry: &Entry,
     st: Option<&EntryStatus>,
@@ -313,14 +464,18 @@ fn run_spec(
     dry_run: bool,
     slot: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    retry: bool,
+    retry_rule: RunRetry,
 ) -> RunSpec {
-    // Hashes confirmed by an earlier, failed run of the same revision are not
-    // sent again; recurring runs always send everything.
-    let confirmed = if entry.trigger.is_recurring() {
-        &[][..]
+    // Hashes confirmed by an earlier, failed run of the same revision (for a
+    // recurring entry: of the same slot, i.e. by the run this one retries)
+    // are not sent again.
+    let confirmed_slot = if entry.trigger.is_recurring() {
+        slot
     } else {
-        st.map_or(&[][..], |s| s.confirmed_for(entry.revision))
+        None
     };
+    let confirmed = st.map_or(&[][..], |s| s.confirmed_for(entry.revision, confirmed_slot));
     let hashes: std::sync::Arc<[String]> = if confirmed.is_empty() {
         std::sync::Arc::clone(&entry.hashes)
     } else {
@@ -340,6 +495,8 @@ fn run_spec(
         hashes,
         batch_size: settings.batch_size,
         resume: None,
+        retry,
+        retry_rule,
     }
 }
 
@@ -441,6 +598,12 @@ pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) -> boo
         st.orphaned = false;
         st.phase = decided.phase;
         st.next_run_at = next_run_at;
+        // A waiting Failed entry shows its next retry as the planner sees it
+        // now (a newer `retryFailedFor` or `notAfter` may have moved it).
+        if decided.action == Action::Wait && st.run.is_none() {
+            changed |= st.next_retry_at != decided.next_retry_at;
+            st.next_retry_at = decided.next_retry_at;
+        }
         if decided.action == Action::Expire {
             changed = true;
             st.finish(
@@ -489,6 +652,9 @@ impl RunSpec {
             slot: self.slot,
             next_run_at: self.next_run_at,
             one_shot: !entry.trigger.is_recurring(),
+            retry: self.retry,
+            retry_rule: self.retry_rule,
+            token: None,
         }
     }
 }

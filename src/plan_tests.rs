@@ -29,17 +29,19 @@ fn hashes(n: usize) -> String {
 
 /// Plan and apply the non-run parts, as the executor does first.
 fn step(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool) -> Plan {
-    let p = plan(config, status, now, dry);
+    let p = plan(config, status, now, &Inputs::new(dry));
     apply_to_status(status, config, &p);
     p
 }
 
 /// The API for these tests: `ok(batch)` says whether it confirms a batch;
-/// a refused batch gets a 422 (permanent: no retry).
+/// a refused batch gets `refusal` (422 unless a test says otherwise: a
+/// permanent error, no retry).
 struct FakeApi<F> {
     ok: F,
     /// First hash of each planned batch → its index.
     batches: std::collections::HashMap<String, usize>,
+    refusal: u16,
 }
 
 impl<F: Fn(usize) -> bool> crate::reconcile::Sessions for FakeApi<F> {
@@ -52,11 +54,16 @@ impl<F: Fn(usize) -> bool> crate::reconcile::Sessions for FakeApi<F> {
             Ok(crate::api::Answered { code: 204 })
         } else {
             Err(crate::api::ApiError::Status {
-                code: 422,
+                url: "http://127.0.0.1/v1/sessions".into(),
+                code: self.refusal,
                 retry_after: None,
-                message: "HTTP 422".into(),
+                message: format!("HTTP {}", self.refusal),
             })
         }
+    }
+
+    fn token_fingerprint(&self) -> Option<String> {
+        Some("token-a".into())
     }
 }
 
@@ -68,6 +75,17 @@ fn execute(
     p: &Plan,
     ok: impl Fn(usize) -> bool,
 ) -> crate::store::MemStore {
+    execute_refusing(config, status, p, ok, 422)
+}
+
+/// `execute`, with refused batches answered `refusal`.
+fn execute_refusing(
+    config: &Config,
+    status: &mut Status,
+    p: &Plan,
+    ok: impl Fn(usize) -> bool,
+    refusal: u16,
+) -> crate::store::MemStore {
     let mut batches = std::collections::HashMap::new();
     for (_, spec) in p.runs() {
         for b in 0..spec.batches() {
@@ -75,7 +93,11 @@ fn execute(
             batches.insert(spec.hashes[range.start].clone(), b);
         }
     }
-    let api = FakeApi { ok, batches };
+    let api = FakeApi {
+        ok,
+        batches,
+        refusal,
+    };
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -233,7 +255,7 @@ fn first_seen_due_after_not_after_is_expired_and_never_runs() {
 #[test]
 fn immediate_before_not_after_runs() {
     let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n    notAfter: \"2026-11-22T03:00:00Z\"\n");
-    let p = plan(&c, &Status::default(), t(2, 0), false);
+    let p = plan(&c, &Status::default(), t(2, 0), &Inputs::new(false));
     assert_eq!(*run_of(&p).hashes, ["h1"]);
 }
 
@@ -253,7 +275,12 @@ fn suspended_entries_do_not_run_and_keep_their_history() {
     assert_eq!(phase(&s, "a"), Phase::Succeeded);
 
     let new_suspended = cfg("resets:\n  - id: b\n    hashes: [h1]\n    suspend: true\n");
-    let p = plan(&new_suspended, &Status::default(), t(1, 0), false);
+    let p = plan(
+        &new_suspended,
+        &Status::default(),
+        t(1, 0),
+        &Inputs::new(false),
+    );
     assert_eq!(only(&p).phase, Phase::Suspended);
 }
 
@@ -262,10 +289,34 @@ fn dry_run_from_entry_file_or_cli_records_and_then_runs_for_real_when_off() {
     let entry_dry = cfg("resets:\n  - id: a\n    hashes: [h1]\n    dryRun: true\n");
     let file_dry = cfg("settings:\n  dryRun: true\nresets:\n  - id: a\n    hashes: [h1]\n");
     let real = cfg("resets:\n  - id: a\n    hashes: [h1]\n");
-    assert!(run_of(&plan(&entry_dry, &Status::default(), t(1, 0), false)).dry_run);
-    assert!(run_of(&plan(&file_dry, &Status::default(), t(1, 0), false)).dry_run);
-    assert!(run_of(&plan(&real, &Status::default(), t(1, 0), true)).dry_run);
-    assert!(!plan(&real, &Status::default(), t(1, 0), true).needs_api());
+    assert!(
+        run_of(&plan(
+            &entry_dry,
+            &Status::default(),
+            t(1, 0),
+            &Inputs::new(false)
+        ))
+        .dry_run
+    );
+    assert!(
+        run_of(&plan(
+            &file_dry,
+            &Status::default(),
+            t(1, 0),
+            &Inputs::new(false)
+        ))
+        .dry_run
+    );
+    assert!(
+        run_of(&plan(
+            &real,
+            &Status::default(),
+            t(1, 0),
+            &Inputs::new(true)
+        ))
+        .dry_run
+    );
+    assert!(!plan(&real, &Status::default(), t(1, 0), &Inputs::new(true)).needs_api());
 
     let mut s = Status::default();
     let p = step(&real, &mut s, t(1, 0), true);
@@ -354,7 +405,7 @@ fn batches_split_at_batch_size() {
         "settings:\n  batchSize: 100\nresets:\n  - id: a\n    hashes: [{}]\n",
         hashes(250)
     ));
-    let p = plan(&c, &Status::default(), t(1, 0), false);
+    let p = plan(&c, &Status::default(), t(1, 0), &Inputs::new(false));
     assert_eq!(run_of(&p).batches(), 3);
 }
 
@@ -396,7 +447,7 @@ fn interrupted_run_restarts_when_its_hashes_changed() {
     assert!(run_of(&p).resume.is_none());
     assert_eq!(*run_of(&p).hashes, ["h1", "h3"]);
     // With dry run on, an interrupted run is left alone.
-    let p = plan(&c, &s, t(1, 6), true);
+    let p = plan(&c, &s, t(1, 6), &Inputs::new(true));
     assert_eq!(only(&p).action, Action::Wait);
     assert_eq!(only(&p).phase, Phase::Running);
 }
@@ -426,7 +477,7 @@ fn an_interrupted_run_edited_by_appending_skips_what_it_had_confirmed() {
     // list that is not an extension of the old one is sent whole...
     let reordered =
         cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h3, h2, h1]\n");
-    let p = plan(&reordered, &s, t(1, 6), false);
+    let p = plan(&reordered, &s, t(1, 6), &Inputs::new(false));
     assert_eq!(*run_of(&p).hashes, ["h3", "h2", "h1"]);
     // ...with it (what the executor records), any edit skips exactly them.
     let started_at = s.resets["a"].run.as_ref().unwrap().started_at;
@@ -437,7 +488,7 @@ fn an_interrupted_run_edited_by_appending_skips_what_it_had_confirmed() {
             hashes: vec!["h1".into(), "h2".into(), "h3".into()],
         },
     );
-    let p = plan(&reordered, &s, t(1, 6), false);
+    let p = plan(&reordered, &s, t(1, 6), &Inputs::new(false));
     assert_eq!(*run_of(&p).hashes, ["h3", "h2"]);
 }
 
@@ -462,4 +513,276 @@ fn removed_entries_are_orphaned_and_never_run() {
     assert!(s.resets["b"].orphaned);
     assert_eq!(s.resets["b"].history.len(), 1);
     assert!(!s.resets["a"].orphaned);
+}
+
+// Automatic retries of runs that failed for a passing reason (SPEC §2).
+// `maxAttempts: 1` keeps in-run retries out of the way: each run is one
+// request per batch.
+
+const ONE_ATTEMPT: &str = "settings:\n  maxAttempts: 1\n  batchSize: 1\n";
+
+fn secs(t: DateTime<Utc>, s: i64) -> DateTime<Utc> {
+    t + chrono::Duration::seconds(s)
+}
+
+#[test]
+fn a_passing_failure_is_retried_on_its_own_sending_only_unconfirmed_hashes() {
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0, h1, h2]\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute_refusing(&c, &mut s, &p, |b| b == 0, 503);
+    let st = &s.resets["a"];
+    assert_eq!(st.phase, Phase::Failed);
+    let failed_at = st.completed_at.unwrap();
+    assert_eq!(st.next_retry_at, Some(secs(failed_at, 60)));
+    assert!(st.last_error.as_deref().unwrap().contains("503"));
+
+    // Before the back-off: it waits, and the daemon wakes for it.
+    let p = step(&c, &mut s, secs(failed_at, 59), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(only(&p).phase, Phase::Failed);
+    assert!(
+        only(&p).why.contains("retried on its own at"),
+        "{}",
+        only(&p).why
+    );
+    assert_eq!(p.next_wake(), Some(secs(failed_at, 60)));
+    assert_eq!(s.resets["a"].next_retry_at, Some(secs(failed_at, 60)));
+
+    // At it: a retry of what the API did not confirm.
+    let p = step(&c, &mut s, secs(failed_at, 60), false);
+    assert_eq!(*run_of(&p).hashes, ["h1", "h2"]);
+    assert!(only(&p).why.starts_with("retry 1:"), "{}", only(&p).why);
+    execute(&c, &mut s, &p, |_| true);
+    let st = &s.resets["a"];
+    assert_eq!(st.phase, Phase::Succeeded);
+    assert_eq!((st.next_retry_at, &st.retrying), (None, &None));
+    assert_eq!(only(&step(&c, &mut s, t(5, 0), false)).action, Action::Wait);
+}
+
+#[test]
+fn retries_back_off_doubling_from_the_first_wait() {
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0]\n"
+    ));
+    let mut s = Status::default();
+    let mut now = t(1, 0);
+    let mut waits = Vec::new();
+    for _ in 0..9 {
+        let p = step(&c, &mut s, now, false);
+        assert!(
+            matches!(only(&p).action, Action::Run(_)),
+            "{}",
+            only(&p).why
+        );
+        execute_refusing(&c, &mut s, &p, |_| false, 500);
+        let st = &s.resets["a"];
+        let next = st.next_retry_at.unwrap();
+        waits.push((next - st.completed_at.unwrap()).num_seconds());
+        now = next;
+    }
+    assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+    assert_eq!(s.resets["a"].retrying.as_ref().unwrap().retries, 8);
+}
+
+#[test]
+fn a_refused_request_is_not_retried_on_its_own() {
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0]\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute_refusing(&c, &mut s, &p, |_| false, 422);
+    assert_eq!(
+        (s.resets["a"].next_retry_at, &s.resets["a"].retrying),
+        (None, &None)
+    );
+    let p = step(&c, &mut s, t(9, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert!(
+        only(&p).why.contains("request itself was refused"),
+        "{}",
+        only(&p).why
+    );
+    assert_eq!(p.next_wake(), None);
+}
+
+#[test]
+fn a_mix_of_refused_and_passing_batches_counts_as_refused() {
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0, h1]\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    // Batch 0 fails for a passing reason, batch 1 because the request was
+    // refused: sending it again cannot help, so the entry waits for a change.
+    let facts = run_of(&p).facts(&c.resets[0]);
+    let st = s.resets.get_mut("a").unwrap();
+    st.begin_run(&facts, None, t(1, 0));
+    st.batch_failed(0, "HTTP 503".into(), crate::policy::Cause::Passing);
+    st.batch_failed(1, "HTTP 422".into(), crate::policy::Cause::Request);
+    st.end_run(&facts, None, t(1, 1));
+    assert_eq!((st.next_retry_at, &st.retrying), (None, &None));
+    st.begin_run(&facts, None, t(1, 2));
+    st.batch_failed(0, "HTTP 503".into(), crate::policy::Cause::Passing);
+    st.end_run(&facts, None, t(1, 3));
+    assert_eq!(st.next_retry_at, Some(secs(t(1, 3), 60)));
+}
+
+#[test]
+fn retries_stop_after_retry_failed_for_and_at_not_after() {
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}  retryFailedFor: 2m\nresets:\n  - id: a\n    hashes: [h0]\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute_refusing(&c, &mut s, &p, |_| false, 503);
+    let first = s.resets["a"].next_retry_at.unwrap();
+    let p = step(&c, &mut s, first, false);
+    execute_refusing(&c, &mut s, &p, |_| false, 503);
+    // The next wait (2 min) would end past the 2-minute window.
+    assert_eq!(s.resets["a"].next_retry_at, None);
+    let p = step(&c, &mut s, t(9, 0), false);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert!(only(&p).why.contains("retries stopped"), "{}", only(&p).why);
+
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0]\n    notAfter: 2026-11-22T01:00:30Z\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute_refusing(&c, &mut s, &p, |_| false, 503);
+    assert_eq!(
+        s.resets["a"].next_retry_at, None,
+        "a retry at 01:01 is past notAfter"
+    );
+    assert_eq!(only(&step(&c, &mut s, t(1, 2), false)).action, Action::Wait);
+
+    // A longer window set by a later commit re-opens nothing past notAfter,
+    // but does give an entry still inside it its retry back.
+    let narrow = cfg(&format!(
+        "{ONE_ATTEMPT}  retryFailedFor: 30s\nresets:\n  - id: a\n    hashes: [h0]\n"
+    ));
+    let wide = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0]\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&narrow, &mut s, t(1, 0), false);
+    execute_refusing(&narrow, &mut s, &p, |_| false, 503);
+    assert_eq!(s.resets["a"].next_retry_at, None);
+    let p = step(
+        &wide,
+        &mut s,
+        t(1, 0) + chrono::Duration::seconds(61),
+        false,
+    );
+    assert!(
+        matches!(only(&p).action, Action::Run(_)),
+        "{}",
+        only(&p).why
+    );
+}
+
+#[test]
+fn a_refused_token_waits_for_its_back_off_or_a_different_token() {
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0]\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute_refusing(&c, &mut s, &p, |_| false, 401);
+    let st = &s.resets["a"];
+    assert_eq!(st.phase, Phase::Failed);
+    assert_eq!(
+        st.retrying.as_ref().unwrap().refused_token.as_deref(),
+        Some("token-a")
+    );
+    assert!(st.next_retry_at.is_some());
+    assert!(s.awaits_new_token());
+
+    let with = |token: Option<&str>| Inputs {
+        token: token.map(str::to_owned),
+        ..Inputs::new(false)
+    };
+    let soon = secs(t(1, 0), 10);
+    for same in [None, Some("token-a")] {
+        let p = plan(&c, &s, soon, &with(same));
+        assert_eq!(only(&p).action, Action::Wait, "{same:?}");
+    }
+    let p = plan(&c, &s, soon, &with(Some("token-b")));
+    assert!(matches!(only(&p).action, Action::Run(_)));
+    assert!(
+        only(&p).why.contains("token has changed"),
+        "{}",
+        only(&p).why
+    );
+}
+
+#[test]
+fn a_failed_recurring_slot_is_retried_before_the_next_slot() {
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0, h1]\n    trigger: {{every: 1h}}\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute_refusing(&c, &mut s, &p, |b| b == 0, 503);
+    let st = &s.resets["a"];
+    assert_eq!(st.phase, Phase::Failed);
+    assert_eq!(st.next_run_at, Some(t(2, 0)));
+    let retry_at = st.next_retry_at.unwrap();
+    let p = step(&c, &mut s, retry_at, false);
+    let spec = run_of(&p);
+    assert_eq!(
+        (*spec.hashes).to_vec(),
+        ["h1"],
+        "only the unconfirmed hash of the slot"
+    );
+    assert_eq!(spec.slot, Some(t(1, 0)));
+    execute(&c, &mut s, &p, |_| true);
+    let st = &s.resets["a"];
+    assert_eq!(st.phase, Phase::Succeeded);
+    assert_eq!(
+        st.next_run_at,
+        Some(t(2, 0)),
+        "the retry keeps the schedule"
+    );
+    // The next slot sends everything.
+    assert_eq!(
+        *run_of(&step(&c, &mut s, t(2, 0), false)).hashes,
+        ["h0", "h1"]
+    );
+}
+
+#[test]
+fn under_dry_run_a_retry_waits_and_a_changed_entry_starts_afresh() {
+    let c = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0]\n"
+    ));
+    let mut s = Status::default();
+    let p = step(&c, &mut s, t(1, 0), false);
+    execute_refusing(&c, &mut s, &p, |_| false, 503);
+    let p = step(&c, &mut s, t(2, 0), true);
+    assert_eq!(only(&p).action, Action::Wait);
+    assert_eq!(s.resets["a"].phase, Phase::Failed);
+
+    let p = step(&c, &mut s, t(2, 0), false);
+    execute_refusing(&c, &mut s, &p, |_| false, 503);
+    assert_eq!(s.resets["a"].retrying.as_ref().unwrap().retries, 1);
+    let edited = cfg(&format!(
+        "{ONE_ATTEMPT}resets:\n  - id: a\n    hashes: [h0, h9]\n"
+    ));
+    let p = step(&edited, &mut s, t(2, 1), false);
+    assert!(
+        only(&p).why.contains("changed since it failed"),
+        "{}",
+        only(&p).why
+    );
+    execute_refusing(&edited, &mut s, &p, |_| false, 503);
+    let streak = s.resets["a"].retrying.as_ref().unwrap();
+    assert_eq!(
+        (streak.retries, streak.since),
+        (0, s.resets["a"].completed_at.unwrap())
+    );
 }

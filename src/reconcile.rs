@@ -39,6 +39,12 @@ pub trait Sessions {
         hashes: &[String],
         timeout: Duration,
     ) -> impl Future<Output = Result<Answered, ApiError>>;
+
+    /// Fingerprint of the token the requests carry, recorded when the API
+    /// refuses it.
+    fn token_fingerprint(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Sessions for Api {
@@ -48,6 +54,10 @@ impl Sessions for Api {
         timeout: Duration,
     ) -> impl Future<Output = Result<Answered, ApiError>> {
         Api::delete_sessions(self, hashes, timeout)
+    }
+
+    fn token_fingerprint(&self) -> Option<String> {
+        Some(Api::token_fingerprint(self))
     }
 }
 
@@ -371,7 +381,11 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         status: &mut Status,
         summary: &mut Summary,
     ) -> Result<RunEnd, StoreError> {
-        let facts = spec.facts(entry);
+        let token = self.api.and_then(Sessions::token_fingerprint);
+        let facts = crate::status::RunFacts {
+            token: token.as_deref(),
+            ..spec.facts(entry)
+        };
         let Some(st) = status.resets.get_mut(&entry.id) else {
             return Ok(RunEnd::Stopped);
         };
@@ -416,6 +430,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         let outcome = st.end_run(&facts, abort, now);
         status.run_hashes.remove(&entry.id);
         let last = st.history.last().cloned();
+        let next_retry = st.next_retry_at;
         // Not synced: were it lost, the last batch would be the in-flight
         // one, re-sent once; the next durable record or the fold covers it.
         self.store.record(status, &entry.id, false)?;
@@ -426,11 +441,20 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                     entry = %entry.id, hashes = record.confirmed, requests = record.requests,
                     "run succeeded: {} hash(es) reset", record.confirmed
                 ),
-                _ => tracing::error!(
-                    entry = %entry.id, confirmed = record.confirmed, hashes = record.hashes, requests = record.requests,
-                    "run failed: {}; it is not retried until the entry changes",
-                    record.error.as_deref().unwrap_or("unknown error")
-                ),
+                _ => {
+                    let next = match next_retry {
+                        Some(at) => format!(
+                            "retried on its own at {}",
+                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
+                        None => "not retried until the entry changes".to_owned(),
+                    };
+                    tracing::error!(
+                        entry = %entry.id, confirmed = record.confirmed, hashes = record.hashes, requests = record.requests,
+                        "run failed: {}; {next}",
+                        record.error.as_deref().unwrap_or("unknown error")
+                    );
+                }
             }
         }
         Ok(RunEnd::Finished(outcome))
@@ -483,14 +507,15 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                 ApiError::Status { code, .. } => Some(*code),
                 _ => None,
             };
-            let timed_out = matches!(error, ApiError::Timeout(_));
+            let timed_out = matches!(error, ApiError::Timeout { .. });
             self.observer.request(code, elapsed, timed_out);
             let message = error.to_string();
             let retry = policy::RetryPolicy {
                 max_attempts: settings.max_attempts,
                 base_delay: settings.retry_delay,
             };
-            match policy::on_failure(&error.failure(), attempt, retry, jitter()) {
+            let failure = error.failure();
+            match policy::on_failure(&failure, attempt, retry, jitter()) {
                 Verdict::Retry(delay) => {
                     st.batch_retrying(message.clone());
                     tracing::warn!(entry = %entry.id, batch, attempt, "request failed, retrying in {delay:?}: {message}");
@@ -500,7 +525,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                     }
                 }
                 Verdict::GiveUp => {
-                    st.batch_failed(batch, message.clone());
+                    st.batch_failed(batch, message.clone(), failure.cause());
                     tracing::error!(entry = %entry.id, batch, attempt, "batch failed: {message}");
                     return Ok(BatchEnd::Failed);
                 }

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::policy::{self, Cause};
+
 /// How many runs `history` keeps per entry.
 pub const HISTORY_LEN: usize = 10;
 
@@ -78,6 +80,26 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+impl Status {
+    /// The earliest `nextRetryAt`: a run that failed during a pass sets its
+    /// retry time as it ends, after the pass was planned.
+    pub fn next_retry(&self) -> Option<DateTime<Utc>> {
+        self.resets.values().filter_map(|st| st.next_retry_at).min()
+    }
+
+    /// True when a Failed entry waits to be retried because the API refused
+    /// the token: a new token would retry it at once.
+    pub fn awaits_new_token(&self) -> bool {
+        self.resets.values().any(|st| {
+            st.phase == Phase::Failed
+                && st
+                    .retrying
+                    .as_ref()
+                    .is_some_and(|r| r.refused_token.is_some())
+        })
+    }
+}
+
 impl Default for Status {
     fn default() -> Self {
         Status {
@@ -101,7 +123,9 @@ pub enum Phase {
     /// A run is under way (or was, when resetd stopped: it resumes).
     Running,
     Succeeded,
-    /// Not retried on its own: change the entry or bump `revision`.
+    /// The last run failed. Retried on its own at `nextRetryAt` when the
+    /// cause passes (the API away, the token refused); otherwise only a
+    /// change of the entry (or of `revision`) runs it again.
     Failed,
     /// Would have run; dry run was on, so nothing was sent.
     DryRun,
@@ -150,6 +174,13 @@ pub struct EntryStatus {
     pub next_run_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// When a Failed entry is next retried on its own (SPEC §2); `None` when
+    /// it is not (the request itself was refused, or retries are over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// The streak of passing failures the entry is in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<Retrying>,
     /// What the last finished run did, and for which content.
     #[serde(default)]
     pub last_outcome: Option<LastOutcome>,
@@ -180,10 +211,29 @@ pub struct LastOutcome {
     pub spec_digest: String,
 }
 
+/// Runs of an entry that failed for passing reasons, back to back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retrying {
+    /// When the first of them failed: retries stop `retryFailedFor` later.
+    pub since: DateTime<Utc>,
+    /// Automatic retries made since.
+    #[serde(default)]
+    pub retries: u32,
+    /// Fingerprint of the token the API refused (`api::Token::fingerprint`,
+    /// never the token): a different token is retried at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_token: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Confirmed {
     pub revision: u64,
+    /// For a recurring entry, the slot whose retry may skip these hashes
+    /// (the next slot sends everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<DateTime<Utc>>,
     pub hashes: Vec<String>,
 }
 
@@ -215,6 +265,9 @@ pub struct RunProgress {
     pub requests: u32,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The worst cause among the batches that failed for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 impl RunProgress {
@@ -255,6 +308,8 @@ impl EntryStatus {
             completed_at: None,
             next_run_at: None,
             last_error: None,
+            next_retry_at: None,
+            retrying: None,
             last_outcome: None,
             last_slot: None,
             confirmed: None,
@@ -264,16 +319,21 @@ impl EntryStatus {
         }
     }
 
-    /// Hashes confirmed for `revision` by earlier, unfinished runs.
-    pub fn confirmed_for(&self, revision: u64) -> &[String] {
+    /// Hashes confirmed for `revision` (and, for a recurring entry, its
+    /// `slot`; `None` for one-shots) by earlier runs that did not succeed.
+    pub fn confirmed_for(&self, revision: u64, slot: Option<DateTime<Utc>>) -> &[String] {
         match &self.confirmed {
-            Some(c) if c.revision == revision => &c.hashes,
+            Some(c) if c.revision == revision && c.slot == slot => &c.hashes,
             _ => &[],
         }
     }
 
     /// Record the end of a run (or an expiry) and its audit line.
     pub fn finish(&mut self, record: RunRecord, spec_digest: &str, slot: Option<DateTime<Utc>>) {
+        if record.outcome != Outcome::Failed {
+            self.retrying = None;
+            self.next_retry_at = None;
+        }
         self.phase = record.outcome.into();
         self.completed_at = Some(record.finished_at);
         self.last_error = record.error.clone();
@@ -305,13 +365,29 @@ pub struct RunFacts<'a> {
     pub slot: Option<DateTime<Utc>>,
     /// When a recurring entry runs next, as the planner worked it out.
     pub next_run_at: Option<DateTime<Utc>>,
-    /// One-shot entries remember confirmed hashes across failed runs.
+    /// One-shot entries remember confirmed hashes across failed runs of a
+    /// revision, recurring ones across the retries of a slot.
     pub one_shot: bool,
+    /// The run is an automatic retry of a failed one: it continues the
+    /// failure streak instead of starting afresh.
+    pub retry: bool,
+    /// How a failure of this run is retried.
+    pub retry_rule: policy::RunRetry,
+    /// Fingerprint of the token the run sends with, recorded if refused.
+    pub token: Option<&'a str>,
+}
+
+impl RunFacts<'_> {
+    /// The slot that confirmed hashes are kept for (none for one-shots).
+    pub fn confirmed_slot(&self) -> Option<DateTime<Utc>> {
+        if self.one_shot { None } else { self.slot }
+    }
 }
 
 impl EntryStatus {
     /// Start a run, or continue `resume` (an interrupted run of the same list).
     pub fn begin_run(&mut self, facts: &RunFacts, resume: Option<RunProgress>, now: DateTime<Utc>) {
+        let fresh = resume.is_none();
         let progress = resume.unwrap_or_else(|| RunProgress {
             started_at: now,
             slot: facts.slot,
@@ -326,7 +402,14 @@ impl EntryStatus {
             failed_batches: Vec::new(),
             requests: 0,
             last_error: None,
+            cause: None,
         });
+        if !facts.retry {
+            self.retrying = None;
+        } else if let (true, Some(streak)) = (fresh, &mut self.retrying) {
+            streak.retries = streak.retries.saturating_add(1);
+        }
+        self.next_retry_at = None;
         self.phase = Phase::Running;
         self.last_run_at = Some(progress.started_at);
         self.attempts = progress.requests;
@@ -355,12 +438,13 @@ impl EntryStatus {
     }
 
     /// `batch` failed for good (permanent error, or attempts exhausted).
-    pub fn batch_failed(&mut self, batch: usize, error: String) {
+    pub fn batch_failed(&mut self, batch: usize, error: String, cause: Cause) {
         if let Some(run) = self.progress() {
             run.in_flight = None;
             run.next_batch = batch + 1;
             run.failed_batches.push(batch);
             run.last_error = Some(error);
+            run.cause = run.cause.max(Some(cause));
         }
     }
 
@@ -373,7 +457,7 @@ impl EntryStatus {
     }
 
     /// Finish the current run. `abort` is set when the run stopped before its
-    /// last batch (e.g. the token was rejected): it then counts as Failed.
+    /// last batch because the token was refused: it then counts as Failed.
     pub fn end_run(
         &mut self,
         facts: &RunFacts,
@@ -391,16 +475,41 @@ impl EntryStatus {
         } else {
             Outcome::Failed
         };
-        if facts.one_shot {
-            if complete {
-                self.confirmed = None;
-            } else {
-                let mut hashes = self.confirmed_for(facts.revision).to_vec();
-                hashes.extend(confirmed_now.iter().map(|h| (*h).clone()));
-                self.confirmed = Some(Confirmed {
-                    revision: facts.revision,
-                    hashes,
+        if complete {
+            self.confirmed = None;
+        } else {
+            let slot = facts.confirmed_slot();
+            let mut hashes = self.confirmed_for(facts.revision, slot).to_vec();
+            hashes.extend(confirmed_now.iter().map(|h| (*h).clone()));
+            self.confirmed = Some(Confirmed {
+                revision: facts.revision,
+                slot,
+                hashes,
+            });
+        }
+        let cause = if abort.is_some() {
+            run.cause.max(Some(Cause::Token))
+        } else {
+            run.cause
+        };
+        self.next_retry_at = None;
+        match cause {
+            _ if complete => self.retrying = None,
+            Some(Cause::Request) => self.retrying = None,
+            // Failed for a passing reason (or, with no cause recorded, for
+            // none resetd knows of): retried on its own.
+            cause => {
+                let streak = self.retrying.get_or_insert(Retrying {
+                    since: now,
+                    retries: 0,
+                    refused_token: None,
                 });
+                streak.refused_token = match cause {
+                    Some(Cause::Token) => facts.token.map(str::to_owned),
+                    _ => None,
+                };
+                self.next_retry_at =
+                    policy::next_retry(streak.since, streak.retries, now, &facts.retry_rule);
             }
         }
         let error = abort.or(run.last_error.clone().filter(|_| !complete));

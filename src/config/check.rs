@@ -251,6 +251,13 @@ pub fn semantic(
             &[key("settings"), key("retryDelay")],
             report,
         );
+        let retry_failed_for = parse_duration(
+            &s.retry_failed_for.0,
+            "retryFailedFor",
+            types::RETRY_FAILED_FOR,
+            &[key("settings"), key("retryFailedFor")],
+            report,
+        );
         let rate = s.max_requests_per_second;
         if rate > 0.0 && rate < types::MIN_REQUESTS_PER_SECOND {
             report.error(
@@ -264,7 +271,7 @@ pub fn semantic(
             );
             return None;
         }
-        let (timeout, retry_delay) = (timeout?, retry_delay?);
+        let (timeout, retry_delay, retry_failed_for) = (timeout?, retry_delay?, retry_failed_for?);
         Some(Settings {
             dry_run: s.dry_run,
             batch_size: usize::try_from(s.batch_size).unwrap_or(usize::MAX),
@@ -273,6 +280,7 @@ pub fn semantic(
             max_requests_per_second: (s.max_requests_per_second > 0.0)
                 .then_some(s.max_requests_per_second),
             retry_delay,
+            retry_failed_for,
         })
     });
     complete &= settings.is_some();

@@ -40,6 +40,8 @@ pub struct Settings {
     pub max_requests_per_second: Option<f64>,
     /// First retry delay (doubles per attempt).
     pub retry_delay: Duration,
+    /// How long a failed entry is retried on its own after its first failure.
+    pub retry_failed_for: Duration,
 }
 
 /// One reset entry with its groups resolved.

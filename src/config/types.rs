@@ -41,6 +41,13 @@ pub const RETRY_DELAY: DurationRange = DurationRange {
     min: std::time::Duration::from_millis(1),
     max: crate::policy::MAX_DELAY,
 };
+/// `settings.retryFailedFor`: 0 turns automatic retries of failed entries
+/// off; at most as long as the longest `every`, beyond which a retry is a
+/// surprise rather than a recovery.
+pub const RETRY_FAILED_FOR: DurationRange = DurationRange {
+    min: std::time::Duration::ZERO,
+    max: std::time::Duration::from_secs(366 * DAY),
+};
 /// `at` and `notAfter`: 2000-01-01T00:00:00Z to 9999-12-31T23:59:59Z (in
 /// UTC, after the offset is applied). Earlier is a typo; later cannot be
 /// written back to the status file with RFC 3339's four-digit years.
@@ -193,6 +200,18 @@ pub struct Settings {
          attempt, up to 30s, with jitter. A `Retry-After` answer overrides it."
     ))]
     pub retry_delay: Duration,
+    /// How long an entry that failed for a passing reason (the API away,
+    /// overloaded or refusing the token) is retried on its own, counted from
+    /// its first failure; retries back off from 1 minute to 1 hour and never
+    /// go past the entry's `notAfter`. `0s` turns them off. Bounded by
+    /// [`RETRY_FAILED_FOR`].
+    #[schemars(description = RETRY_FAILED_FOR.describe(
+        "How long an entry that failed for a passing reason (the API away, overloaded or \
+         refusing the token) is retried on its own, counted from its first failure; retries \
+         back off from 1 minute to 1 hour and never go past the entry's `notAfter`. `0s` \
+         turns them off."
+    ))]
+    pub retry_failed_for: Duration,
 }
 
 impl Default for Settings {
@@ -204,6 +223,7 @@ impl Default for Settings {
             request_timeout: Duration("30s".into()),
             max_requests_per_second: 5.0,
             retry_delay: Duration("200ms".into()),
+            retry_failed_for: Duration("24h".into()),
         }
     }
 }
@@ -331,7 +351,7 @@ mod tests {
 
     #[test]
     fn bounds_read_back_as_durations_validate_accepts() {
-        for range in [EVERY, REQUEST_TIMEOUT, RETRY_DELAY] {
+        for range in [EVERY, REQUEST_TIMEOUT, RETRY_DELAY, RETRY_FAILED_FOR] {
             for d in [range.min, range.max] {
                 let text = short_duration(d);
                 assert_eq!(humantime::parse_duration(&text), Ok(d), "{text}");

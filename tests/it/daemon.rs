@@ -26,7 +26,12 @@ struct Daemon {
 
 impl Daemon {
     fn start(ws: &Workspace, api: &FakeApi, extra: &[&str]) -> Daemon {
-        let mut cmd = ws.command(&api.base());
+        Daemon::start_at(ws, &api.base(), extra)
+    }
+
+    /// `start` against any API base (one where nothing listens yet, say).
+    fn start_at(ws: &Workspace, api_base: &str, extra: &[&str]) -> Daemon {
+        let mut cmd = ws.command(api_base);
         cmd.args(["run", "--config"])
             .arg(&ws.config)
             .args(["--listen", "127.0.0.1:0", "--debounce", "50ms"])
@@ -660,16 +665,31 @@ fn an_idle_daemon_reads_nothing() {
 
 /// A `Status` poll with a deadline: `/status` is refreshed after each pass.
 fn wait_for_phase(daemon: &Daemon, id: &str, phase: &str) -> serde_json::Value {
+    wait_for_entry(daemon, id, phase, |st| st["phase"] == phase)
+}
+
+/// Poll `/status` until `id`'s status satisfies `done`; returns the status.
+fn wait_for_entry(
+    daemon: &Daemon,
+    id: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let end = Instant::now() + WAIT;
     loop {
         let (_, body) = daemon.get("/status");
         let status: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if status["resets"][id]["phase"] == phase {
+        if done(&status["resets"][id]) {
             return status;
         }
-        assert!(Instant::now() < end, "{id} never reached {phase}: {body}");
+        assert!(Instant::now() < end, "{id} never reached {what}: {body}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Failed with no retry ahead: the served status once retries are over.
+fn retries_over(st: &serde_json::Value) -> bool {
+    st["phase"] == "Failed" && st.get("nextRetryAt").is_none() && st.get("retrying").is_some()
 }
 
 #[test]
@@ -779,4 +799,176 @@ fn a_config_replaced_by_a_fifo_is_refused_and_sigterm_still_stops_the_daemon() {
     daemon.wait_for_log("not a regular file");
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(), 0);
+}
+
+// Failed entries retried on their own (SPEC §2). The back-off is shortened
+// with `--retry-backoff`; the times come from the status the daemon serves.
+
+fn time_of(value: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {value}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_three_second_outage_heals_on_its_own_at_the_first_retry() {
+    // Nothing listens on the API's port while the outage lasts.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let base = format!("http://{addr}/v1");
+    let ws = Workspace::new(&format!(
+        "settings:\n  maxAttempts: 2\n  retryDelay: 100ms\nresets:\n{}",
+        entry("r1", "OUTAGE1")
+    ));
+    let outage_began = Instant::now();
+    let daemon = Daemon::start_at(&ws, &base, &["--retry-backoff", "4s"]);
+    let status = wait_for_phase(&daemon, "r1", "Failed");
+    let st = &status["resets"]["r1"];
+    let error = st["lastError"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("cannot reach {base}/sessions: ")),
+        "{error}"
+    );
+    let retry_at = time_of(&st["nextRetryAt"]);
+    assert_eq!(
+        retry_at - time_of(&st["completedAt"]),
+        chrono::Duration::seconds(4)
+    );
+
+    // The API comes back 3 s after the outage began (the outage is the
+    // scenario: this wait is not synchronisation).
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(outage_began.elapsed()));
+    let api = FakeApi::start_on(&addr.to_string());
+    let sent = requests_with(&api, "OUTAGE1");
+    assert!(
+        chrono::Utc::now() >= retry_at,
+        "retried before its nextRetryAt"
+    );
+    let status = wait_for_phase(&daemon, "r1", "Succeeded");
+    let st = &status["resets"]["r1"];
+    let outcomes: Vec<&str> = st["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["Failed", "Succeeded"],
+        "healed at the first retry"
+    );
+    assert_eq!(sent.len(), 1);
+    assert!(
+        st.get("nextRetryAt").is_none() && st.get("retrying").is_none(),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_refused_request_stays_failed_while_a_passing_failure_recovers() {
+    let api = FakeApi::start();
+    api.script([
+        Reply::Json(422, r#"{"message":"invalid hash"}"#.into()),
+        Reply::Status(503),
+    ]);
+    let ws = Workspace::new(&format!(
+        "settings:\n  maxAttempts: 1\nresets:\n{}{}",
+        entry("refused", "REFUSED1"),
+        entry("passing", "PASSING1")
+    ));
+    let daemon = Daemon::start(&ws, &api, &["--retry-backoff", "300ms"]);
+    let status = wait_for_phase(&daemon, "passing", "Succeeded");
+    let refused = &status["resets"]["refused"];
+    assert_eq!(refused["phase"], "Failed");
+    assert!(refused.get("nextRetryAt").is_none(), "{refused}");
+    let error = refused["lastError"].as_str().unwrap();
+    assert_eq!(
+        error,
+        format!("HTTP 422 from {}/sessions: invalid hash", api.base())
+    );
+    let sent: Vec<Vec<String>> = api.requests().iter().map(|r| r.sent().to_vec()).collect();
+    assert_eq!(sent, [["REFUSED1"], ["PASSING1"], ["PASSING1"]]);
+
+    // A change of the refused entry runs it again.
+    ws.write_config(&format!(
+        "settings:\n  maxAttempts: 1\nresets:\n{}{}",
+        entry("refused", "REFUSED2"),
+        entry("passing", "PASSING1")
+    ));
+    requests_with(&api, "REFUSED2");
+    wait_for_phase(&daemon, "refused", "Succeeded");
+}
+
+#[test]
+fn retries_stop_after_retry_failed_for() {
+    let api = FakeApi::start();
+    api.default_reply(Reply::Status(503));
+    let ws = Workspace::new(&format!(
+        "settings:\n  maxAttempts: 1\n  retryFailedFor: 1s\nresets:\n{}",
+        entry("r1", "WINDOW1")
+    ));
+    let daemon = Daemon::start(&ws, &api, &["--retry-backoff", "200ms"]);
+    // Failures at 0, then retries 200 ms and 400 ms after each: the third
+    // wait (800 ms) would end past the 1 s window.
+    let status = wait_for_entry(&daemon, "r1", "retries over", retries_over);
+    let st = &status["resets"]["r1"];
+    assert_eq!(st["history"].as_array().unwrap().len(), 3, "{st}");
+    assert_eq!(st["retrying"]["retries"], 2, "{st}");
+    assert_eq!(api.requests().len(), 3);
+    daemon.wait_for_log("not retried until the entry changes");
+}
+
+#[test]
+fn retries_never_go_past_not_after() {
+    let api = FakeApi::start();
+    api.default_reply(Reply::Status(503));
+    let not_after = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let ws = Workspace::new(&format!(
+        "settings:\n  maxAttempts: 1\nresets:\n{}    notAfter: \"{}\"\n",
+        entry("r1", "NOTAFTER1"),
+        not_after.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    ));
+    let daemon = Daemon::start(&ws, &api, &["--retry-backoff", "200ms"]);
+    let status = wait_for_entry(&daemon, "r1", "retries over", retries_over);
+    let st = &status["resets"]["r1"];
+    assert!(
+        st["history"].as_array().unwrap().len() >= 2,
+        "it was retried: {st}"
+    );
+    for run in st["history"].as_array().unwrap() {
+        assert!(
+            time_of(&run["startedAt"]) <= not_after,
+            "a run past notAfter: {run}"
+        );
+    }
+}
+
+#[test]
+fn a_rotated_token_file_retries_a_refused_entry_at_once() {
+    let api = FakeApi::start();
+    api.script([Reply::Status(401)]);
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", "ROTATE1")));
+    let token_file = ws.dir.path().join("token");
+    std::fs::write(&token_file, "tok-OLD-refused-1234").unwrap();
+    // The default back-off (1 minute) is far longer than the test's wait:
+    // only the new token can bring the retry.
+    let daemon = Daemon::start(&ws, &api, &["--token-file", token_file.to_str().unwrap()]);
+    let status = wait_for_phase(&daemon, "r1", "Failed");
+    let refused = status["resets"]["r1"]["retrying"]["refusedToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(refused.len(), 12, "a 48-bit fingerprint: {refused}");
+    assert!(!refused.contains("OLD") && !refused.contains("refused-1"));
+    std::fs::write(&token_file, crate::support::TOKEN).unwrap();
+    let sent = api.wait_until(WAIT, "a second request", |r| r.len() >= 2);
+    assert_eq!(
+        sent[1].header("authorization"),
+        Some(format!("Bearer {}", crate::support::TOKEN).as_str())
+    );
+    wait_for_phase(&daemon, "r1", "Succeeded");
 }

@@ -98,7 +98,8 @@ fn a_server_that_never_answers_times_out_and_fails_after_max_attempts() {
     assert_eq!(api.requests().len(), 2);
     let st = &ws.status().resets["r1"];
     assert_eq!(st.phase, Phase::Failed);
-    assert_eq!(st.last_error.as_deref(), Some("no answer within 300ms"));
+    let expected = format!("no answer from {}/sessions within 300ms", api.base());
+    assert_eq!(st.last_error.as_deref(), Some(expected.as_str()));
 }
 
 #[test]
@@ -116,7 +117,9 @@ fn connection_refused_fails_after_max_attempts_with_a_clear_error() {
     assert_eq!(st.phase, Phase::Failed);
     assert_eq!(st.attempts, 3);
     let error = st.last_error.as_deref().unwrap();
-    assert!(error.starts_with("connection failed"), "{error}");
+    // The error names the URL it hit: a wrong --api-base shows.
+    let url = format!("cannot reach http://127.0.0.1:{port}/v1/sessions: ");
+    assert!(error.starts_with(&url), "{error}");
 }
 
 #[test]
@@ -126,7 +129,8 @@ fn an_unresolvable_host_fails_with_a_clear_error() {
     assert_eq!(code, 1, "{stderr}");
     let error = ws.status().resets["r1"].last_error.clone().unwrap();
     assert!(
-        error.contains("connection failed") && error.contains("dns"),
+        error.starts_with("cannot reach http://resetd-test.invalid/v1/sessions: ")
+            && error.contains("dns"),
         "{error}"
     );
 }

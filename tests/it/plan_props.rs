@@ -10,7 +10,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use resetd::config::{self, Config, Schedule, types};
-use resetd::plan::{self, Action, Plan};
+use resetd::plan::{self, Action, Inputs, Plan};
 use resetd::status::Status;
 
 const HASHES: &[&str] = &[
@@ -240,6 +240,7 @@ impl resetd::reconcile::Sessions for FakeSessions {
         let batch = self.batches.get(&hashes[0]).copied().unwrap_or(0);
         let refuse = |code: u16| {
             Err(resetd::api::ApiError::Status {
+                url: "http://127.0.0.1/v1/sessions".into(),
                 code,
                 retry_after: None,
                 message: format!("HTTP {code}"),
@@ -257,7 +258,7 @@ impl resetd::reconcile::Sessions for FakeSessions {
 /// One pass of the daemon at `now`: plan, then the real executor (in
 /// memory, on paused time) carries it out.
 fn pass(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool, api: Api) -> Plan {
-    let p = plan::plan(config, status, now, dry);
+    let p = plan::plan(config, status, now, &Inputs::new(dry));
     let mut batches = std::collections::HashMap::new();
     for (_, spec) in p.runs() {
         for b in 0..spec.batches() {
@@ -335,7 +336,7 @@ proptest! {
             let config = which.get(&configs);
             let first = pass(config, &mut status, now, dry, api);
             check_plan(&first, now)?;
-            let again = plan::plan(config, &status, now, dry);
+            let again = plan::plan(config, &status, now, &Inputs::new(dry));
             check_plan(&again, now)?;
             for e in &again.entries {
                 prop_assert!(

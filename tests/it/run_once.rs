@@ -209,10 +209,9 @@ fn failed_entry_waits_for_a_fix_then_sends_only_unconfirmed_hashes() {
     assert_eq!(api.requests().len(), 3);
     let st = &ws.status().resets["r1"];
     assert_eq!(st.phase, Phase::Failed);
-    assert_eq!(
-        st.last_error.as_deref(),
-        Some("HTTP 422: invalid hash H0003")
-    );
+    let expected = format!("HTTP 422 from {}/sessions: invalid hash H0003", api.base());
+    assert_eq!(st.last_error.as_deref(), Some(expected.as_str()));
+    assert_eq!(st.next_retry_at, None, "a refused request is not retried");
 
     // Not retried on its own.
     assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
@@ -525,4 +524,45 @@ fn an_explicit_status_path_that_does_not_exist_is_an_error_and_logs_have_no_colo
         !stderr.contains('\u{1b}'),
         "colour codes in a pipe: {stderr:?}"
     );
+}
+
+#[test]
+fn a_refused_token_waits_for_its_back_off_and_a_new_token_retries_at_once() {
+    let api = FakeApi::start();
+    api.script([Reply::Json(401, r#"{"message":"bad token"}"#.into())]);
+    let ws = Workspace::new(&format!("resets:\n{}", entry("r1", &hashes("T", 2))));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 1, "{stderr}");
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Failed);
+    let error = st.last_error.as_deref().unwrap();
+    assert!(
+        error.starts_with(&format!("HTTP 401 from {}/sessions: ", api.base())),
+        "{error}"
+    );
+    let retry_at = st.next_retry_at.expect("a refused token is retried");
+    assert_eq!(
+        retry_at - st.completed_at.unwrap(),
+        chrono::Duration::minutes(1)
+    );
+    assert!(st.retrying.as_ref().unwrap().refused_token.is_some());
+
+    // The same token again: the entry waits for its back-off.
+    let (code, stdout, _) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("retried on its own at"), "{stdout}");
+    assert_eq!(api.requests().len(), 1);
+
+    // A new token: retried at once.
+    let mut cmd = ws.command(&api.base());
+    cmd.env("IPROYAL_API_TOKEN", "tok-ROTATED-77a1b2c3")
+        .args(["run", "--once", "--config"])
+        .arg(&ws.config);
+    let (code, stdout, stderr) = ws.run_checked(&mut cmd);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("the token has changed"), "{stdout}");
+    assert_eq!(api.requests().len(), 2);
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Succeeded);
+    assert_eq!((st.next_retry_at, &st.retrying), (None, &None));
 }
