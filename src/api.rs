@@ -425,6 +425,135 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<String, reqwest
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
+/// The most of a daemon's `/status` answer `get_status` reads. The status of
+/// 10,000 entries with their history is a few MiB; past this bound the answer
+/// is refused rather than held in memory.
+pub const MAX_STATUS_BYTES: usize = 256 * 1024 * 1024;
+
+/// How long `get_status` may take in all, body included.
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why `get_status` has no status. It names the URL as shown by `shown_url`:
+/// without a password or query, which may carry a credential.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the status from {url}: {reason}")]
+pub struct StatusUrlError {
+    pub url: String,
+    pub reason: String,
+}
+
+/// The status a running daemon serves at `url` (its `--listen` address and
+/// `/status`), for `plan --status-url`. No token is sent: `/status` needs
+/// none. A URL's `user:password@` is sent as basic auth, for a daemon behind
+/// an authenticating proxy.
+pub async fn get_status(url: &str) -> Result<crate::status::Status, StatusUrlError> {
+    get_status_within(url, STATUS_TIMEOUT, MAX_STATUS_BYTES).await
+}
+
+async fn get_status_within(
+    url: &str,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<crate::status::Status, StatusUrlError> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
+    let Some(parsed) = parsed else {
+        return Err(StatusUrlError {
+            url: url.to_owned(),
+            reason: "not an http:// or https:// URL".into(),
+        });
+    };
+    let fail = |reason: String| StatusUrlError {
+        url: shown_url(&parsed),
+        reason,
+    };
+    // As in `Api::new`: an already installed provider is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("resetd/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        // A status answered elsewhere (a login page, another daemon) is not
+        // this daemon's: a 3xx is an error, as for the DELETE.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| fail(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
+    // Errors lose their URL: it is named once, without credentials.
+    let reqwest_error = |e: reqwest::Error| {
+        if e.is_timeout() {
+            fail(format!("no complete answer within {timeout:?}"))
+        } else {
+            fail(error_chain(&e.without_url()))
+        }
+    };
+    let mut response = client
+        .get(parsed.clone())
+        .send()
+        .await
+        .map_err(reqwest_error)?;
+    let status = response.status();
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parsed.join(v).ok())
+            .map_or_else(|| "(no usable Location)".to_owned(), |l| shown_url(&l));
+        return Err(fail(format!(
+            "HTTP {} redirect to {location}; redirects are not followed: give the daemon's own \
+             /status URL",
+            status.as_u16()
+        )));
+    }
+    if !status.is_success() {
+        return Err(fail(format!(
+            "HTTP {}; expected 200 from a resetd daemon's /status (`resetd run --listen ADDR`)",
+            status.as_u16()
+        )));
+    }
+    let too_large = || {
+        fail(format!(
+            "the answer is larger than {} MiB",
+            max_bytes / (1024 * 1024)
+        ))
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > max_bytes as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(reqwest_error)? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    // The daemon serves `null` until it has loaded its status.
+    let value: Option<crate::status::Status> = serde_json::from_slice(&body)
+        .map_err(|e| fail(format!("the answer is not a resetd status: {e}")))?;
+    value.ok_or_else(|| fail("the daemon has not published its status yet; try again".into()))
+}
+
+/// `url` fit for an error message: a password or a query may carry a
+/// credential, so neither is shown.
+fn shown_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("redacted"));
+    }
+    let query = shown.query().is_some();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    if query {
+        format!("{shown}?redacted")
+    } else {
+        shown.to_string()
+    }
+}
+
 /// `Retry-After` as delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value.trim();
@@ -605,6 +734,75 @@ mod tests {
         assert_eq!(error_message("<html>oops</html>"), "<html>oops</html>");
         assert_eq!(error_message(""), "(empty body)");
         assert_eq!(error_message(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    /// A server on 127.0.0.1 that reads one request and answers `reply`
+    /// (nothing at all when empty, until the client hangs up).
+    fn answer_once(reply: &'static [u8]) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            if reply.is_empty() {
+                while stream.read(&mut byte).unwrap_or(0) == 1 {}
+            } else {
+                let _ = stream.write_all(reply);
+            }
+        });
+        format!("http://{addr}/status")
+    }
+
+    #[tokio::test]
+    async fn a_silent_daemon_is_an_error_naming_the_url() {
+        let url = answer_once(b"");
+        let e = get_status_within(&url, Duration::from_millis(300), 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(e.url, url);
+        assert!(e.reason.contains("no complete answer within"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_status_past_the_bound_is_refused_whether_announced_or_not() {
+        // Refused on the announced length, before any of the body is read.
+        let announced = answer_once(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{}");
+        let e = get_status_within(&announced, Duration::from_secs(5), 16)
+            .await
+            .unwrap_err();
+        assert!(e.reason.contains("larger than"), "{e}");
+        let chunked = answer_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"apiVersion\": 1\r\n10\r\n, \"kind\": 2}    \r\n0\r\n\r\n",
+        );
+        let e = get_status_within(&chunked, Duration::from_secs(5), 16)
+            .await
+            .unwrap_err();
+        assert!(e.reason.contains("larger than"), "{e}");
+        // Within the bound, the same body is read and judged.
+        let chunked = answer_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"apiVersion\": 1\r\n10\r\n, \"kind\": 2}    \r\n0\r\n\r\n",
+        );
+        let e = get_status_within(&chunked, Duration::from_secs(5), 32)
+            .await
+            .unwrap_err();
+        assert!(e.reason.contains("not a resetd status"), "{e}");
+    }
+
+    #[test]
+    fn a_status_url_is_shown_without_password_or_query() {
+        let url = reqwest::Url::parse("https://ops:s3cret@resetd.internal:9090/status?key=abc#x")
+            .unwrap();
+        assert_eq!(
+            shown_url(&url),
+            "https://ops:redacted@resetd.internal:9090/status?redacted"
+        );
+        let url = reqwest::Url::parse("http://127.0.0.1:9090/status").unwrap();
+        assert_eq!(shown_url(&url), "http://127.0.0.1:9090/status");
     }
 
     #[test]
