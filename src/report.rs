@@ -92,19 +92,23 @@ pub fn plan_markdown(plan: &Plan) -> String {
         "### resetd plan\n\n| entry | action | hashes | requests | next run | why |\n| --- | --- | ---: | ---: | --- | --- |\n",
     );
     for e in &plan.entries {
-        let (action, send, batches) = action_summary(&e.action);
+        // The hashes column is the entry's size, whatever this plan does with
+        // it; what a run sends now is in its requests and why.
+        let (action, _, batches) = action_summary(&e.action);
         let _ = writeln!(
             out,
-            "| `{}` | **{action}** | {send} | {batches} | {} | {} |",
+            "| `{}` | **{action}** | {} | {batches} | {} | {} |",
             e.id,
+            e.hash_count,
             time(e.next_run_at),
             escape_cell(&e.why)
         );
     }
     for id in &plan.orphans {
+        // The config no longer says how many hashes an orphan had.
         let _ = writeln!(
             out,
-            "| `{id}` | orphan | 0 | 0 | - | removed from the config: never runs again |"
+            "| `{id}` | orphan | - | 0 | - | removed from the config: never runs again |"
         );
     }
     let warnings: Vec<&String> = plan.entries.iter().flat_map(|e| &e.warnings).collect();
