@@ -1,4 +1,5 @@
-//! The IPRoyal API client: one call, `DELETE {api_base}/sessions`.
+//! The IPRoyal API client: one call, `DELETE {api_base}/sessions`; and
+//! `get_status`, the GET of a running daemon's `/status` for `plan`.
 //!
 //! The only user of reqwest. TLS is rustls with the ring provider (builds on a
 //! machine with just a C compiler; no OpenSSL, no cmake).

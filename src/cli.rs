@@ -56,8 +56,14 @@ pub enum Command {
         #[arg(long, value_name = "CONFIG")]
         config: PathBuf,
         /// Status file [default: beside the config, `<stem>.status.yaml`].
+        /// Without one, the plan is made against an empty status and says so.
         #[arg(long, value_name = "PATH")]
         status: Option<PathBuf>,
+        /// Read the status from a running daemon instead: its `--listen`
+        /// address and `/status`, e.g. http://127.0.0.1:9090/status. No token
+        /// is sent; redirects are not followed.
+        #[arg(long, value_name = "URL", conflicts_with = "status")]
+        status_url: Option<String>,
         /// Output format; `markdown` is a table fit for a PR comment.
         #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
         format: PlanFormat,

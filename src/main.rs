@@ -11,6 +11,7 @@ use resetd::cli::{Cli, Command, PlanFormat, RunArgs, StatusFormat, ValidateForma
 use resetd::config::{self, Config};
 use resetd::diagnostic::{self, Diagnostic};
 use resetd::reconcile::{Executor, RateLimiter, Stop};
+use resetd::report::StatusSource;
 use resetd::{plan, report, store};
 
 /// How a command ended, as the exit code promises it.
@@ -38,8 +39,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Plan {
             config,
             status,
+            status_url,
             format,
-        } => plan_command(&config, status.as_deref(), format),
+        } => plan_command(&config, status.as_deref(), status_url.as_deref(), format),
         Command::Run(args) => {
             resetd::logging::init()?;
             if args.once {
@@ -148,20 +150,32 @@ fn load_config(path: &Path) -> anyhow::Result<Option<Config>> {
 fn plan_command(
     config_path: &Path,
     status: Option<&Path>,
+    status_url: Option<&str>,
     format: PlanFormat,
 ) -> anyhow::Result<Outcome> {
     let Some(config) = load_config(config_path)? else {
         return Ok(Outcome::Failed);
     };
-    let st = match status {
-        Some(path) => read_explicit_status(path)?,
-        None => store::read(&store::default_status_path(config_path))?,
+    let (st, source) = match (status, status_url) {
+        (Some(path), _) => (read_explicit_status(path)?, StatusSource::File),
+        (None, Some(url)) => (fetch_status(url)?, StatusSource::Daemon),
+        (None, None) => {
+            let path = store::default_status_path(config_path);
+            let missing = !path.exists();
+            let st = store::read(&path)?;
+            // A journal left by a first run that never finished is a status too.
+            if missing && st.resets.is_empty() {
+                (st, StatusSource::Empty)
+            } else {
+                (st, StatusSource::File)
+            }
+        }
     };
     let p = plan::plan(&config, &st, chrono::Utc::now(), &plan::Inputs::new(false));
     let text = match format {
-        PlanFormat::Human => report::plan_human(&p),
-        PlanFormat::Json => serde_json::to_string_pretty(&report::plan_json(&p))? + "\n",
-        PlanFormat::Markdown => report::plan_markdown(&p),
+        PlanFormat::Human => report::plan_human_against(&p, source),
+        PlanFormat::Json => serde_json::to_string_pretty(&report::plan_json(&p, source))? + "\n",
+        PlanFormat::Markdown => report::plan_markdown(&p, source),
     };
     print_out(&text)?;
     Ok(Outcome::Ok)
@@ -223,6 +237,14 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// `plan --status-url`: the status a running daemon serves.
+fn fetch_status(url: &str) -> anyhow::Result<resetd::status::Status> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(resetd::api::get_status(url))?)
 }
 
 /// A status file named with `--status` must exist: a typo would otherwise

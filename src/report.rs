@@ -15,6 +15,38 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
+/// What `plan` said when it had no status to plan against (SPEC §4).
+pub const EMPTY_STATUS_NOTICE: &str =
+    "against an empty status: entries that already ran would show as new";
+
+/// What a plan was made against. `plan` shows it in every format, because a
+/// plan made against no status shows entries that already ran as new, and
+/// a reviewer reading a PR comment cannot tell otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusSource {
+    /// A status file: `--status`, or the one beside the config.
+    File,
+    /// A running daemon's `/status` (`--status-url`).
+    Daemon,
+    /// No status at all: the status file beside the config does not exist.
+    Empty,
+}
+
+impl StatusSource {
+    /// The JSON `statusSource`: `null` when there was none.
+    fn json_name(self) -> Option<&'static str> {
+        match self {
+            StatusSource::File => Some("file"),
+            StatusSource::Daemon => Some("daemon"),
+            StatusSource::Empty => None,
+        }
+    }
+
+    pub fn notice(self) -> Option<&'static str> {
+        (self == StatusSource::Empty).then_some(EMPTY_STATUS_NOTICE)
+    }
+}
+
 /// `(label, hashes to send, batches)` of one planned entry.
 fn action_summary(action: &Action) -> (&'static str, usize, usize) {
     match action {
@@ -25,7 +57,7 @@ fn action_summary(action: &Action) -> (&'static str, usize, usize) {
     }
 }
 
-pub fn plan_json(plan: &Plan) -> Value {
+pub fn plan_json(plan: &Plan, source: StatusSource) -> Value {
     let entries: Vec<Value> = plan
         .entries
         .iter()
@@ -44,7 +76,27 @@ pub fn plan_json(plan: &Plan) -> Value {
             })
         })
         .collect();
-    json!({ "now": plan.now, "entries": entries, "orphans": plan.orphans })
+    json!({
+        "now": plan.now,
+        "statusSource": source.json_name(),
+        "notice": source.notice(),
+        "entries": entries,
+        "orphans": plan.orphans,
+    })
+}
+
+/// `plan_human` for `plan`, which also says when it had no status to plan
+/// against. (`run --once` plans against its own status file, always.)
+pub fn plan_human_against(plan: &Plan, source: StatusSource) -> String {
+    let mut out = String::new();
+    if let Some(notice) = source.notice() {
+        let _ = writeln!(
+            out,
+            "NOTE: planned {notice} (no status file beside the config; give --status PATH or \
+             --status-url URL)"
+        );
+    }
+    out + &plan_human(plan)
 }
 
 pub fn plan_human(plan: &Plan) -> String {
@@ -87,9 +139,17 @@ pub fn plan_human(plan: &Plan) -> String {
 }
 
 /// A table fit for a pull-request comment.
-pub fn plan_markdown(plan: &Plan) -> String {
-    let mut out = String::from(
-        "### resetd plan\n\n| entry | action | hashes | requests | next run | why |\n| --- | --- | ---: | ---: | --- | --- |\n",
+pub fn plan_markdown(plan: &Plan, source: StatusSource) -> String {
+    let mut out = String::from("### resetd plan\n\n");
+    if let Some(notice) = source.notice() {
+        let _ = writeln!(
+            out,
+            "> **Note:** planned {notice}. Edits of entries that already ran cannot be \
+             flagged here.\n"
+        );
+    }
+    out.push_str(
+        "| entry | action | hashes | requests | next run | why |\n| --- | --- | ---: | ---: | --- | --- |\n",
     );
     for e in &plan.entries {
         // The hashes column is the entry's size, whatever this plan does with
@@ -118,9 +178,14 @@ pub fn plan_markdown(plan: &Plan) -> String {
             let _ = writeln!(out, "- {}", escape_cell(w));
         }
     }
+    let against = match source {
+        StatusSource::File => "the status file",
+        StatusSource::Daemon => "a running daemon's status",
+        StatusSource::Empty => "an empty status",
+    };
     let _ = writeln!(
         out,
-        "\n_Planned at {}; nothing has been sent._",
+        "\n_Planned at {} against {against}; nothing has been sent._",
         time(Some(plan.now))
     );
     out

@@ -18,14 +18,14 @@ const WAIT: Duration = Duration::from_secs(20);
 
 type Logs = Arc<(Mutex<Vec<String>>, Condvar)>;
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     logs: Logs,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Daemon {
-    fn start(ws: &Workspace, api: &FakeApi, extra: &[&str]) -> Daemon {
+    pub(crate) fn start(ws: &Workspace, api: &FakeApi, extra: &[&str]) -> Daemon {
         Daemon::start_at(ws, &api.base(), extra)
     }
 
@@ -664,7 +664,7 @@ fn an_idle_daemon_reads_nothing() {
 }
 
 /// A `Status` poll with a deadline: `/status` is refreshed after each pass.
-fn wait_for_phase(daemon: &Daemon, id: &str, phase: &str) -> serde_json::Value {
+pub(crate) fn wait_for_phase(daemon: &Daemon, id: &str, phase: &str) -> serde_json::Value {
     wait_for_entry(daemon, id, phase, |st| st["phase"] == phase)
 }
 
