@@ -762,8 +762,11 @@ mod tests {
     #[tokio::test]
     async fn a_silent_daemon_is_an_error_naming_the_url() {
         let url = answer_once(b"");
-        let e = get_status_within(&url, Duration::from_millis(300), 1024)
+        let bounded = get_status_within(&url, Duration::from_millis(300), 1024);
+        // Without its timeout the GET would wait forever: fail, do not hang.
+        let e = tokio::time::timeout(Duration::from_secs(10), bounded)
             .await
+            .expect("the GET gave up within its timeout")
             .unwrap_err();
         assert_eq!(e.url, url);
         assert!(e.reason.contains("no complete answer within"), "{e}");
