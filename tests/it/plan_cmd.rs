@@ -85,12 +85,19 @@ fn a_plan_against_a_running_daemon_equals_one_against_its_status_file() {
     assert_eq!(blind["statusSource"], Value::Null);
     assert_eq!(blind["notice"], NOTICE);
 
-    let (code, markdown, stderr) = plan(&ws, &edited, "markdown", &["--status-url", &url]);
+    // The example workflow's trusted job, as written, in the PR's checkout.
+    let commands = workflow_commands("plan-against-production", &[("RESETD_STATUS_URL", &url)]);
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    let mut cmd = ws.command("http://127.0.0.1:9/v1");
+    cmd.args(&commands[0]).current_dir(pr.path());
+    let (code, markdown, stderr) = ws.run_checked(&mut cmd);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         markdown.contains("against a running daemon's status"),
         "{markdown}"
     );
+    assert!(markdown.contains("revision was not bumped"), "{markdown}");
+    assert!(!markdown.contains(NOTICE), "{markdown}");
     assert!(
         !markdown.contains(&url),
         "the daemon's address is no business of a PR comment"
@@ -229,4 +236,98 @@ fn status_and_status_url_cannot_both_be_given() {
     );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+fn workflow() -> Value {
+    let path = crate::support::repo_root().join("examples/github/resetd-pr.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    resetd::yaml::parse(&text).expect("the workflow is YAML").0
+}
+
+/// The `resetd …` command lines of one job of the example PR workflow, as
+/// arguments: quotes dropped, `$VAR`s taken from `env`, cut at a
+/// redirection or a pipe.
+fn workflow_commands(job: &str, env: &[(&str, &str)]) -> Vec<Vec<String>> {
+    let workflow = workflow();
+    let steps = workflow["jobs"][job]["steps"].as_array().unwrap().clone();
+    let lines: Vec<String> = steps
+        .iter()
+        .filter_map(|step| step["run"].as_str())
+        .flat_map(str::lines)
+        .filter_map(|line| line.trim().strip_prefix("resetd "))
+        .map(str::to_owned)
+        .collect();
+    lines
+        .iter()
+        .map(|line| {
+            line.split_whitespace()
+                .take_while(|word| !matches!(*word, ">" | ">>" | "|"))
+                .map(|word| {
+                    let word = word.trim_matches('"');
+                    match word.strip_prefix('$') {
+                        Some(var) => {
+                            let found = env.iter().find(|(name, _)| *name == var);
+                            found
+                                .unwrap_or_else(|| panic!("no ${var} given"))
+                                .1
+                                .to_owned()
+                        }
+                        None => word.to_owned(),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_pr_workflow_for_any_pull_request_runs_as_written_and_admits_its_blind_spot() {
+    let workflow = workflow();
+    assert_eq!(
+        workflow["on"]
+            .as_object()
+            .map(|on| on.keys().map(String::as_str).collect::<Vec<_>>()),
+        Some(vec!["pull_request"]),
+        "only `pull_request`: `pull_request_target` would hand secrets to a fork's code"
+    );
+    let check = workflow["jobs"]["check"].to_string();
+    assert!(
+        !check.contains("secrets."),
+        "the job for any PR reads no secret"
+    );
+    let trusted = &workflow["jobs"]["plan-against-production"];
+    assert!(
+        trusted["if"]
+            .as_str()
+            .unwrap()
+            .contains("github.event.pull_request.head.repo.full_name == github.repository"),
+        "the job with the status URL never runs for a fork"
+    );
+    // Installed from the PR's own commit: the repository has no tag to pin.
+    for job in ["check", "plan-against-production"] {
+        let steps = workflow["jobs"][job]["steps"].to_string();
+        assert!(steps.contains("cargo install --locked --path ."), "{job}");
+        assert!(!steps.contains("--tag"), "{job}");
+    }
+
+    // A checkout holding a config and no status file, as CI has.
+    let checkout = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::support::repo_root().join("examples/resets.yaml"),
+        checkout.path().join("resets.yaml"),
+    )
+    .unwrap();
+    let commands = workflow_commands("check", &[]);
+    assert_eq!(commands.len(), 2, "validate and plan: {commands:?}");
+    for args in &commands {
+        let (code, stdout, stderr) = crate::support::run(
+            crate::support::resetd()
+                .args(args)
+                .current_dir(checkout.path()),
+        );
+        assert_eq!(code, 0, "{args:?}: {stdout}{stderr}");
+        if args[0] == "plan" {
+            assert!(stdout.contains(NOTICE), "{stdout}");
+        }
+    }
 }
