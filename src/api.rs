@@ -434,8 +434,8 @@ pub const MAX_STATUS_BYTES: usize = 256 * 1024 * 1024;
 /// How long `get_status` may take in all, body included.
 pub const STATUS_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Why `get_status` has no status. It names the URL as shown by `shown_url`:
-/// without a password or query, which may carry a credential.
+/// Why `get_status` has no status. It names the URL without a password or
+/// query, which may carry a credential (`without_credentials`).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read the status from {url}: {reason}")]
 pub struct StatusUrlError {
@@ -466,7 +466,7 @@ async fn get_status_within(
         });
     };
     let fail = |reason: String| StatusUrlError {
-        url: shown_url(&parsed),
+        url: without_credentials(&parsed),
         reason,
     };
     // As in `Api::new`: an already installed provider is just as good.
@@ -500,7 +500,10 @@ async fn get_status_within(
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parsed.join(v).ok())
-            .map_or_else(|| "(no usable Location)".to_owned(), |l| shown_url(&l));
+            .map_or_else(
+                || "(no usable Location)".to_owned(),
+                |l| without_credentials(&l),
+            );
         return Err(fail(format!(
             "HTTP {} redirect to {location}; redirects are not followed: give the daemon's own \
              /status URL",
@@ -540,7 +543,7 @@ async fn get_status_within(
 
 /// `url` fit for an error message: a password or a query may carry a
 /// credential, so neither is shown.
-fn shown_url(url: &reqwest::Url) -> String {
+fn without_credentials(url: &reqwest::Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         let _ = shown.set_password(Some("redacted"));
@@ -802,11 +805,11 @@ mod tests {
         let url = reqwest::Url::parse("https://ops:s3cret@resetd.internal:9090/status?key=abc#x")
             .unwrap();
         assert_eq!(
-            shown_url(&url),
+            without_credentials(&url),
             "https://ops:redacted@resetd.internal:9090/status?redacted"
         );
         let url = reqwest::Url::parse("http://127.0.0.1:9090/status").unwrap();
-        assert_eq!(shown_url(&url), "http://127.0.0.1:9090/status");
+        assert_eq!(without_credentials(&url), "http://127.0.0.1:9090/status");
     }
 
     #[test]
