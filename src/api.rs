@@ -1,4 +1,5 @@
-//! The IPRoyal API client: one call, `DELETE {api_base}/sessions`; and
+//! The IPRoyal API client: `DELETE {api_base}/sessions`, and the two reads
+//! sub-users need (`GET /residential-subusers`, every page; `GET /me`); and
 //! `get_status`, the GET of a running daemon's `/status` for `plan`.
 //!
 //! The only user of reqwest. TLS is rustls with the ring provider (builds on a
@@ -233,6 +234,9 @@ pub enum ApiError {
     Timeout { url: String, after: Duration },
     #[error("cannot reach {url}: {message}")]
     Connection { url: String, message: String },
+    /// A 2xx answer resetd cannot use (not the documented shape, too large).
+    #[error("unexpected answer from {url}: {message}")]
+    Answer { url: String, message: String },
     #[error("invalid API base URL `{0}`")]
     BadBase(String),
     #[error("cannot build the HTTP client: {0}")]
@@ -250,6 +254,7 @@ impl ApiError {
                 retry_after: *retry_after,
             },
             ApiError::Timeout { .. } => Failure::Timeout,
+            ApiError::Answer { .. } => Failure::Invalid,
             ApiError::Connection { .. } | ApiError::BadBase(_) | ApiError::Client(_) => {
                 Failure::Connection
             }
@@ -265,7 +270,10 @@ pub struct Answered {
 
 pub struct Api {
     client: reqwest::Client,
+    /// `{api_base}/sessions`.
     url: reqwest::Url,
+    /// `{api_base}/`, for the other endpoints.
+    base: reqwest::Url,
     token: Token,
 }
 
@@ -287,6 +295,8 @@ impl Api {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| ApiError::BadBase(api_base.to_owned()))?;
+        let base = reqwest::Url::parse(&format!("{base}/"))
+            .map_err(|_| ApiError::BadBase(api_base.to_owned()))?;
         let loopback = match url.host_str() {
             Some("localhost" | "[::1]") => true,
             Some(host) => host
@@ -305,7 +315,12 @@ impl Api {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::Client(error_chain(&e)))?;
-        Ok(Api { client, url, token })
+        Ok(Api {
+            client,
+            url,
+            base,
+            token,
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -329,7 +344,7 @@ impl Api {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return Err(self.transport_error(&e, timeout)),
+            Err(e) => return Err(self.transport_error(e, timeout)),
         };
         let code = response.status().as_u16();
         if response.status().is_success() {
@@ -362,7 +377,7 @@ impl Api {
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         let text = match read_bounded(response).await {
             Ok(t) => t,
-            Err(e) => return Err(self.transport_error(&e, timeout)),
+            Err(e) => return Err(self.transport_error(e, timeout)),
         };
         // Scrubbed before the message is extracted and cut to length, so
         // neither unescaping nor truncation can expose a piece of the token.
@@ -384,21 +399,191 @@ impl Api {
     /// The URL as errors show it: scrubbed, in case a token was pasted into
     /// the API base.
     fn shown_url(&self) -> String {
-        self.token.scrub(self.url.as_str())
+        self.shown(&self.url)
     }
 
-    fn transport_error(&self, e: &reqwest::Error, timeout: Duration) -> ApiError {
+    fn shown(&self, url: &reqwest::Url) -> String {
+        self.token.scrub(url.as_str())
+    }
+
+    fn transport_error(&self, e: reqwest::Error, timeout: Duration) -> ApiError {
+        self.transport_error_at(&self.url, e, timeout)
+    }
+
+    fn transport_error_at(
+        &self,
+        url: &reqwest::Url,
+        e: reqwest::Error,
+        timeout: Duration,
+    ) -> ApiError {
         if e.is_timeout() {
             ApiError::Timeout {
-                url: self.shown_url(),
+                url: self.shown(url),
                 after: timeout,
             }
         } else {
             ApiError::Connection {
-                url: self.shown_url(),
-                message: self.token.scrub(&error_chain(e)),
+                url: self.shown(url),
+                message: self.token.scrub(&error_chain(&e.without_url())),
             }
         }
+    }
+
+    /// Every sub-user of the account, all pages, keeping only username and
+    /// hash. Each page is retried as `retry` says (429/5xx/timeouts).
+    pub async fn subusers(
+        &self,
+        timeout: Duration,
+        retry: crate::policy::RetryPolicy,
+    ) -> Result<Vec<crate::users::SubUser>, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            data: Vec<crate::users::SubUser>,
+            #[serde(default)]
+            meta: Option<Meta>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            last_page: Option<u64>,
+        }
+        let mut users = Vec::new();
+        let mut page: u64 = 1;
+        loop {
+            let mut url = self.endpoint("residential-subusers")?;
+            url.query_pairs_mut()
+                .append_pair("page", &page.to_string())
+                .append_pair("per_page", &SUBUSERS_PER_PAGE.to_string());
+            let answer: Page = self.get_json(&url, timeout, retry).await?;
+            let last_page = answer.meta.and_then(|m| m.last_page).unwrap_or(page);
+            let empty = answer.data.is_empty();
+            users.extend(answer.data);
+            if empty || page >= last_page {
+                return Ok(users);
+            }
+            // Refused as soon as the server claims more than will be read,
+            // and again should its count keep growing.
+            if last_page > MAX_SUBUSER_PAGES
+                || page >= MAX_SUBUSER_PAGES
+                || users.len() >= MAX_SUBUSERS
+            {
+                return Err(ApiError::Answer {
+                    url: self.shown(&url),
+                    message: format!(
+                        "the account lists more than {MAX_SUBUSERS} sub-users ({last_page} pages \
+                         of {SUBUSERS_PER_PAGE}); resetd reads at most {MAX_SUBUSER_PAGES} pages"
+                    ),
+                });
+            }
+            page += 1;
+        }
+    }
+
+    /// The account's own `residential_user_hash` (`GET /me`).
+    pub async fn own_hash(
+        &self,
+        timeout: Duration,
+        retry: crate::policy::RetryPolicy,
+    ) -> Result<String, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Me {
+            residential_user_hash: String,
+        }
+        let url = self.endpoint("me")?;
+        let me: Me = self.get_json(&url, timeout, retry).await?;
+        Ok(me.residential_user_hash)
+    }
+
+    fn endpoint(&self, path: &str) -> Result<reqwest::Url, ApiError> {
+        self.base
+            .join(path)
+            .map_err(|_| ApiError::BadBase(self.shown(&self.base)))
+    }
+
+    /// GET `url` as JSON of type `T`, read up to `MAX_PAGE_BYTES`, retried
+    /// as `retry` says. Redirects are refused, as for the DELETE.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &reqwest::Url,
+        timeout: Duration,
+        retry: crate::policy::RetryPolicy,
+    ) -> Result<T, ApiError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.get_json_once(url, timeout).await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            match crate::policy::on_failure(&error.failure(), attempt, retry, 0.5) {
+                crate::policy::Verdict::Retry(delay) => {
+                    tracing::warn!("GET failed, retrying in {delay:?}: {error}");
+                    tokio::time::sleep(delay).await;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    async fn get_json_once<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &reqwest::Url,
+        timeout: Duration,
+    ) -> Result<T, ApiError> {
+        let sent = self
+            .client
+            .get(url.clone())
+            .bearer_auth(&self.token.0)
+            .timeout(timeout)
+            .send()
+            .await;
+        let mut response = sent.map_err(|e| self.transport_error_at(url, e, timeout))?;
+        let code = response.status().as_u16();
+        if !response.status().is_success() {
+            let redirect = response.status().is_redirection();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            let text = read_bounded(response).await.unwrap_or_default();
+            let mut message = self.token.scrub(&error_message(&self.token.scrub(&text)));
+            if redirect {
+                message = "redirects are never followed: check --api-base / RESETD_API_BASE".into();
+            } else if code == 401 || code == 403 {
+                message = format!(
+                    "the API refused the token ({message}); check IPROYAL_API_TOKEN or \
+                     --token-file, and that the account has API access"
+                );
+            }
+            return Err(ApiError::Status {
+                code,
+                url: self.shown(url),
+                retry_after,
+                message,
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error_at(url, e, timeout))?
+        {
+            if body.len() + chunk.len() > MAX_PAGE_BYTES {
+                return Err(ApiError::Answer {
+                    url: self.shown(url),
+                    message: format!("the answer is larger than {} MiB", MAX_PAGE_BYTES >> 20),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        // serde's own message names a field and a position, never a value:
+        // a password in the answer cannot reach it.
+        serde_json::from_slice(&body).map_err(|e| ApiError::Answer {
+            url: self.shown(url),
+            message: format!("not the documented JSON: {e}"),
+        })
     }
 
     /// A fingerprint of the token (`api::Token::fingerprint`).
@@ -406,6 +591,17 @@ impl Api {
         self.token.fingerprint()
     }
 }
+
+/// Time limit of one GET (a page of sub-users, `/me`).
+pub const GET_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sub-users asked for per page.
+pub const SUBUSERS_PER_PAGE: usize = 100;
+/// The most pages of sub-users read (1,000,000 sub-users at 100 a page).
+pub const MAX_SUBUSER_PAGES: u64 = 10_000;
+/// The most sub-users kept.
+pub const MAX_SUBUSERS: usize = 1_000_000;
+/// The most of one answer of a GET read (a page of 100 sub-users is ~20 KiB).
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The most of an answer body read; the rest is never downloaded.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -85,6 +85,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
         format: StatusFormat,
     },
+    /// List the account's sub-users (username and hash only), to name them
+    /// in `users:`. Needs the token; only reads (`GET /residential-subusers`).
+    Subusers {
+        /// `table`; `json` (an array of {username, hash}); or `yaml`, a
+        /// `groups:` snippet ready to paste into a config.
+        #[arg(long, value_enum, default_value_t = SubusersFormat::Table)]
+        format: SubusersFormat,
+        /// IPRoyal API base URL.
+        #[arg(long, env = "RESETD_API_BASE", default_value = crate::api::DEFAULT_API_BASE, value_name = "URL")]
+        api_base: String,
+        /// Read the API token from this file instead of IPROYAL_API_TOKEN.
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the config file (equals schema/resetd.schema.json).
     Schema,
     /// Print a shell completion script.
@@ -166,6 +180,13 @@ pub enum PlanFormat {
     Human,
     Json,
     Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubusersFormat {
+    Table,
+    Json,
+    Yaml,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

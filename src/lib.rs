@@ -21,5 +21,6 @@ pub mod schema;
 pub mod serve;
 pub mod status;
 pub mod store;
+pub mod users;
 pub mod watch;
 pub mod yaml;

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use resetd::cli::{Cli, Command, PlanFormat, RunArgs, StatusFormat, ValidateFormat};
+use resetd::cli::{
+    Cli, Command, PlanFormat, RunArgs, StatusFormat, SubusersFormat, ValidateFormat,
+};
 use resetd::config::{self, Config};
 use resetd::diagnostic::{self, Diagnostic};
 use resetd::reconcile::{Executor, RateLimiter, Stop};
@@ -77,6 +79,11 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             print_out(&String::from_utf8_lossy(&script))?;
             Ok(Outcome::Ok)
         }
+        Command::Subusers {
+            format,
+            api_base,
+            token_file,
+        } => subusers(format, &api_base, token_file.as_deref()),
         Command::Schema => {
             print_out(&resetd::schema::json())?;
             Ok(Outcome::Ok)
@@ -245,6 +252,29 @@ fn fetch_status(url: &str) -> anyhow::Result<resetd::status::Status> {
         .enable_all()
         .build()?;
     Ok(runtime.block_on(resetd::api::get_status(url))?)
+}
+
+fn subusers(
+    format: SubusersFormat,
+    api_base: &str,
+    token_file: Option<&Path>,
+) -> anyhow::Result<Outcome> {
+    let mut credentials = resetd::api::Credentials::new(api_base, token_file);
+    let api = credentials.api()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let users = runtime.block_on(api.subusers(
+        resetd::api::GET_TIMEOUT,
+        resetd::policy::RetryPolicy::for_reads(),
+    ))?;
+    let text = match format {
+        SubusersFormat::Table => report::subusers_table(&users),
+        SubusersFormat::Json => serde_json::to_string_pretty(&users)? + "\n",
+        SubusersFormat::Yaml => resetd::users::groups_snippet(&users),
+    };
+    print_out(&text)?;
+    Ok(Outcome::Ok)
 }
 
 /// A status file named with `--status` must exist: a typo would otherwise

@@ -23,6 +23,9 @@ pub enum Failure {
     Timeout,
     /// Connecting failed, or the connection dropped before an answer.
     Connection,
+    /// A 2xx answer that is not what the API documents: asking again would
+    /// get the same.
+    Invalid,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,17 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// The first backoff delay; it doubles each attempt.
     pub base_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// For reads outside a config's settings (`subusers`, `plan --resolve`):
+    /// the settings' defaults.
+    pub fn for_reads() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(200),
+        }
+    }
 }
 
 /// `attempt` is the number of the attempt that just failed (1-based);
@@ -103,6 +117,7 @@ impl Failure {
                 }
             }
             Failure::Timeout | Failure::Connection => Cause::Passing,
+            Failure::Invalid => Cause::Request,
         }
     }
 }

@@ -226,3 +226,25 @@ pub fn status_human(status: &Status) -> String {
     }
     out
 }
+
+/// Sub-users as an aligned two-column table. Names and hashes come from a
+/// server: control characters are escaped, so none reaches the terminal.
+pub fn subusers_table(users: &[crate::users::SubUser]) -> String {
+    let shown = |text: &str| crate::diagnostic::sanitize(text, 200, false);
+    let rows: Vec<(String, String)> = users
+        .iter()
+        .map(|u| (shown(&u.username), shown(&u.hash)))
+        .collect();
+    let width = rows
+        .iter()
+        .map(|(name, _)| name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("USERNAME".len());
+    let mut out = format!("{:width$}  HASH\n", "USERNAME");
+    for (name, hash) in &rows {
+        out.push_str(&format!("{name:width$}  {hash}\n"));
+    }
+    out.push_str(&format!("{} sub-user(s)\n", users.len()));
+    out
+}

@@ -3,6 +3,9 @@
 //! (default 204), so tests can inject 429/5xx, delays, dropped connections and
 //! requests held open until released.
 //!
+//! It also serves the account's sub-users (`GET /v1/residential-subusers`,
+//! paged, with passwords and traffic as the real API does) and `GET /v1/me`.
+//!
 //! Shared by the integration tests and `cargo run --example mock_api`.
 
 #![allow(dead_code)] // each user calls a different part
@@ -77,7 +80,17 @@ struct State {
     rng: u64,
     requests: Vec<Recorded>,
     released: bool,
+    /// The account's sub-users: (username, hash).
+    subusers: Vec<(String, String)>,
+    /// The account's own `residential_user_hash`.
+    own_hash: String,
+    /// Replies for the next GETs, before the account data is served.
+    get_script: VecDeque<Reply>,
 }
+
+/// The password the fake puts in every sub-user record: it must never leave
+/// resetd.
+pub const SUBUSER_PASSWORD: &str = "pw-SUBUSER-9f3e1c77ab";
 
 pub struct FakeApi {
     addr: SocketAddr,
@@ -137,6 +150,32 @@ impl FakeApi {
         self
     }
 
+    /// The account's sub-users, as (username, hash).
+    pub fn subusers(&self, users: impl IntoIterator<Item = (String, String)>) -> &Self {
+        self.lock().subusers = users.into_iter().collect();
+        self
+    }
+
+    /// Add one sub-user to the account.
+    pub fn add_subuser(&self, username: &str, hash: &str) -> &Self {
+        self.lock()
+            .subusers
+            .push((username.to_owned(), hash.to_owned()));
+        self
+    }
+
+    /// The account's own hash (`GET /v1/me`).
+    pub fn own_hash(&self, hash: &str) -> &Self {
+        hash.clone_into(&mut self.lock().own_hash);
+        self
+    }
+
+    /// Answer the next GETs with these replies, in order.
+    pub fn script_gets(&self, replies: impl IntoIterator<Item = Reply>) -> &Self {
+        self.lock().get_script.extend(replies);
+        self
+    }
+
     /// Let every held request answer 204.
     pub fn release_held(&self) {
         self.lock().released = true;
@@ -188,7 +227,12 @@ fn serve(stream: TcpStream, shared: &Arc<(Mutex<State>, Condvar)>) {
         let (index, reply) = {
             let (lock, cond) = &**shared;
             let mut state = lock.lock().expect("fake API lock");
-            let reply = if hashes.is_none() || method != "DELETE" || path != "/v1/sessions" {
+            let reply = if method == "GET" {
+                match state.get_script.pop_front() {
+                    Some(r) => r,
+                    None => account_reply(&state, &path),
+                }
+            } else if hashes.is_none() || method != "DELETE" || path != "/v1/sessions" {
                 Reply::Json(
                     422,
                     r#"{"message":"expected DELETE /v1/sessions with residential_user_hashes"}"#
@@ -292,8 +336,9 @@ fn answer(
         "HTTP/1.1 {code} {reason}\r\n{content_type}{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
-    writer.write_all(head.as_bytes()).ok()?;
-    writer.write_all(body.as_bytes()).ok()?;
+    // One write: a head and a body in two segments would wait out the
+    // client's delayed ACK (40 ms a request).
+    writer.write_all(format!("{head}{body}").as_bytes()).ok()?;
     writer.flush().ok()?;
     Some(code)
 }
@@ -335,6 +380,70 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         headers,
         String::from_utf8_lossy(&body).into_owned(),
     ))
+}
+
+/// Sub-users are served this many per page at most, whatever is asked.
+pub const MAX_PER_PAGE: usize = 100;
+
+/// `GET /v1/residential-subusers?page=P&per_page=N` and `GET /v1/me`, with
+/// the extra fields (passwords, traffic) the real API returns.
+fn account_reply(state: &State, path: &str) -> Reply {
+    let (route, query) = path.split_once('?').unwrap_or((path, ""));
+    let param = |name: &str| -> Option<usize> {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.parse().ok())
+    };
+    match route {
+        "/v1/residential-subusers" => {
+            let per_page = param("per_page").unwrap_or(20).clamp(1, MAX_PER_PAGE);
+            let page = param("page").unwrap_or(1).max(1);
+            let last_page = state.subusers.len().div_ceil(per_page).max(1);
+            let data: Vec<serde_json::Value> = state
+                .subusers
+                .iter()
+                .enumerate()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|(i, (username, hash))| {
+                    serde_json::json!({
+                        "id": i + 1,
+                        "hash": hash,
+                        "username": username,
+                        "password": SUBUSER_PASSWORD,
+                        "traffic_available": 1.5,
+                        "traffic_used": 0.25,
+                    })
+                })
+                .collect();
+            let body = serde_json::json!({
+                "data": data,
+                "meta": {
+                    "current_page": page,
+                    "from": (page - 1) * per_page + 1,
+                    "last_page": last_page,
+                    "path": "https://resi-api.iproyal.com/v1/residential-subusers",
+                    "per_page": per_page,
+                    "to": (page * per_page).min(state.subusers.len()),
+                    "total": state.subusers.len(),
+                },
+            });
+            Reply::Json(200, body.to_string())
+        }
+        "/v1/me" => Reply::Json(
+            200,
+            serde_json::json!({
+                "residential_user_hash": state.own_hash,
+                "username": "account-owner",
+                "password": SUBUSER_PASSWORD,
+                "available_traffic": 10.0,
+            })
+            .to_string(),
+        ),
+        _ => Reply::Json(404, r#"{"message":"not found"}"#.into()),
+    }
 }
 
 /// The documented body: exactly `{"residential_user_hashes": [strings]}`.

@@ -12,5 +12,6 @@ mod plan_cmd;
 mod plan_props;
 mod readme;
 mod run_once;
+mod subusers;
 mod support;
 mod validate;
