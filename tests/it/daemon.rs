@@ -18,14 +18,14 @@ const WAIT: Duration = Duration::from_secs(20);
 
 type Logs = Arc<(Mutex<Vec<String>>, Condvar)>;
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     logs: Logs,
     addr: SocketAddr,
 }
 
 impl Daemon {
-    fn start(ws: &Workspace, api: &FakeApi, extra: &[&str]) -> Daemon {
+    pub(crate) fn start(ws: &Workspace, api: &FakeApi, extra: &[&str]) -> Daemon {
         let mut cmd = ws.command(&api.base());
         cmd.args(["run", "--config"])
             .arg(&ws.config)
@@ -60,7 +60,7 @@ impl Daemon {
     }
 
     /// Wait for a log line containing `text`; returns it.
-    fn wait_for_log(&self, text: &str) -> String {
+    pub(crate) fn wait_for_log(&self, text: &str) -> String {
         self.wait_for_logs(text, 1).pop().unwrap()
     }
 
@@ -99,6 +99,33 @@ impl Daemon {
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default();
         (code, body)
+    }
+
+    /// A GET with extra request headers: the status, the response's head
+    /// (status line and headers) and the body.
+    pub(crate) fn get_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (
+            head[9..12].parse().unwrap(),
+            head.to_owned(),
+            body.to_owned(),
+        )
     }
 
     fn metrics(&self) -> prometheus_parse::Scrape {
