@@ -33,9 +33,14 @@ impl Daemon {
             // Only the watcher may pass these tests, never the resync.
             .args(["--resync", "1h"])
             .args(extra)
-            .env("RESETD_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .env("RESETD_LOG_FORMAT", "json");
+        Daemon::spawn(cmd)
+    }
+
+    /// Start `cmd`, a `resetd run` with `--listen` and JSON logs, capture
+    /// its log, and wait until it listens and has started.
+    pub(crate) fn spawn(mut cmd: std::process::Command) -> Daemon {
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let logs: Logs = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
@@ -84,7 +89,7 @@ impl Daemon {
         }
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(self.addr).unwrap();
         write!(
             stream,
@@ -157,7 +162,7 @@ impl Daemon {
         }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
             .args(["-s", name, &self.child.id().to_string()])
             .status()
@@ -166,7 +171,7 @@ impl Daemon {
     }
 
     /// Poll for the exit, with a deadline.
-    fn wait_exit(&mut self) -> i32 {
+    pub(crate) fn wait_exit(&mut self) -> i32 {
         let end = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
