@@ -7,7 +7,8 @@
 #    every system call is allowed by SystemCallFilter=, every socket family
 #    by RestrictAddressFamilies=, no mapping is writable and executable
 #    (MemoryDenyWriteExecute=). CI has no systemd to run the unit itself.
-#  - README's install command (in debug mode, reusing CI's build).
+#  - README's install commands (cargo install in debug mode, reusing CI's
+#    build).
 # The Kubernetes manifest is parsed and its container's command line run by
 # `cargo test` (tests/it/ops.rs). The Dockerfile is not built: no Docker
 # engine here.
@@ -119,6 +120,17 @@ if grep -E '(mmap|mprotect)\(.*PROT_(WRITE.*PROT_EXEC|EXEC.*PROT_WRITE)' "$work/
 fi
 echo "$(wc -l < "$work/used") system calls, all allowed; socket families: ${families//$'\n'/ }"
 
-echo "== install (README \"Install\"), debug build"
-CARGO_TARGET_DIR=target cargo install --locked --quiet --debug --path . --root "$work/install"
-"$work/install/bin/resetd" --version
+echo "== README \"Install\": its commands, cargo install in debug mode"
+# The first sh block under "## Install", run line by line; `cargo install`
+# gets --debug (reusing CI's build) and a scratch --root on that PATH.
+block=$(awk '/^## Install/ {f = 1} f && /^```sh/ {b = 1; next} b && /^```/ {exit} b' README.md)
+grep -q '^cargo install --locked --path \.' <<<"$block" || { echo "README's install block lacks cargo install: $block" >&2; exit 1; }
+while read -r line; do
+  line=${line%%#*}
+  case $line in
+    'cargo install '*) line="CARGO_TARGET_DIR=target $line --quiet --debug --root '$work/install'" ;;
+  esac
+  echo "\$ $line"
+  PATH="$work/install/bin:$PATH" bash -euo pipefail -c "$line"
+done <<<"$block"
+[ -x "$work/install/bin/resetd" ] || { echo "cargo install put no resetd in its --root" >&2; exit 1; }
