@@ -13,6 +13,7 @@ need() {
     apt_updated=true
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+  command -v "$1" >/dev/null 2>&1 || { echo "the package $2 installed no $1" >&2; return 1; }
 }
 
 # deadline_loop <seconds> <description> <command...>: run the command every
