@@ -173,7 +173,8 @@ impl Metrics {
         self.last_reconcile.set(chrono::Utc::now().timestamp());
     }
 
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition (`serve` negotiates it, or renders it
+    /// as Prometheus text 0.0.4).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.

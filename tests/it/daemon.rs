@@ -38,9 +38,14 @@ impl Daemon {
             // Only the watcher may pass these tests, never the resync.
             .args(["--resync", "1h"])
             .args(extra)
-            .env("RESETD_LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .env("RESETD_LOG_FORMAT", "json");
+        Daemon::spawn(cmd)
+    }
+
+    /// Start `cmd`, a `resetd run` with `--listen` and JSON logs, capture
+    /// its log, and wait until it listens and has started.
+    pub(crate) fn spawn(mut cmd: std::process::Command) -> Daemon {
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let logs: Logs = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
@@ -65,7 +70,7 @@ impl Daemon {
     }
 
     /// Wait for a log line containing `text`; returns it.
-    fn wait_for_log(&self, text: &str) -> String {
+    pub(crate) fn wait_for_log(&self, text: &str) -> String {
         self.wait_for_logs(text, 1).pop().unwrap()
     }
 
@@ -89,7 +94,7 @@ impl Daemon {
         }
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(self.addr).unwrap();
         write!(
             stream,
@@ -104,6 +109,33 @@ impl Daemon {
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default();
         (code, body)
+    }
+
+    /// A GET with extra request headers: the status, the response's head
+    /// (status line and headers) and the body.
+    pub(crate) fn get_with_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (
+            head[9..12].parse().unwrap(),
+            head.to_owned(),
+            body.to_owned(),
+        )
     }
 
     fn metrics(&self) -> prometheus_parse::Scrape {
@@ -135,7 +167,7 @@ impl Daemon {
         }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
             .args(["-s", name, &self.child.id().to_string()])
             .status()
@@ -144,7 +176,7 @@ impl Daemon {
     }
 
     /// Poll for the exit, with a deadline.
-    fn wait_exit(&mut self) -> i32 {
+    pub(crate) fn wait_exit(&mut self) -> i32 {
         let end = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

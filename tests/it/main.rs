@@ -8,6 +8,7 @@ mod fake_api;
 mod faults;
 mod fuzz;
 mod hostile;
+mod ops;
 mod plan_cmd;
 mod plan_props;
 mod readme;
