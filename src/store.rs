@@ -36,22 +36,24 @@ pub enum StoreError {
          resetd cannot send the same resets (nothing more was sent)"
     )]
     LockLost { path: PathBuf },
-    #[error("{action} {path}: {source}")]
+    // The cause is in the message and deliberately not a `source()`: logs
+    // print `{e}`, `main` prints the whole chain, and either way it must
+    // appear exactly once.
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StoreError + 'p {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         action,
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
@@ -246,7 +248,7 @@ impl Persist for Store {
         let json = serde_json::to_string(&record).map_err(|e| StoreError::Io {
             action: "cannot serialize a journal record for",
             path: self.journal_path.clone(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })?;
         self.buf.clear();
         self.buf
@@ -271,7 +273,7 @@ impl Persist for Store {
         let value = serde_json::to_value(&*status).map_err(|e| StoreError::Io {
             action: "cannot serialize status for",
             path: self.path.clone(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })?;
         let mut text = String::from(HEADER);
         text.push_str(&crate::yaml::to_yaml(&value));
@@ -545,6 +547,17 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "resets: [unterminated\n"
         );
+    }
+
+    #[test]
+    fn an_os_error_is_printed_once_in_the_whole_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        // A path under a regular file: ENOTDIR, as root too.
+        let err = Store::open(&file.join("s.status.yaml")).unwrap_err();
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(chain.matches("os error 20").count(), 1, "{chain}");
     }
 
     fn entry(phase: crate::status::Phase) -> EntryStatus {
