@@ -101,16 +101,54 @@ pub fn parse(path: &Path, text: &str) -> Result<Status> {
             "it is cut short: its end line is missing (a partial copy or a full disk?)".into(),
         ));
     }
-    let (value, _) = crate::yaml::parse(text)
+    let (value, loc) = crate::yaml::parse(text)
         .map_err(|e| corrupt(format!("line {}: {}", e.pos.line, e.message)))?;
-    let status: Status = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+    let status: Status = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = yaml_path(e.path());
+        corrupt(located(&loc, &path, e.inner()))
+    })?;
     if status.kind != "SessionResetStatus" || status.api_version != "resetd/v1" {
-        return Err(corrupt(format!(
-            "expected apiVersion resetd/v1, kind SessionResetStatus; found {} {}",
-            status.api_version, status.kind
+        return Err(corrupt(located(
+            &loc,
+            &[],
+            &format_args!(
+                "expected apiVersion resetd/v1, kind SessionResetStatus; found {} {}",
+                status.api_version, status.kind
+            ),
         )));
     }
     Ok(status)
+}
+
+/// `line L, column C, at path: message`, from the positions the status
+/// file's parse kept: a hand-edited field is found without a search.
+fn located(
+    loc: &crate::yaml::Loc,
+    path: &[crate::yaml::Seg],
+    message: &dyn std::fmt::Display,
+) -> String {
+    let pos = loc.find(path);
+    let at = crate::config::format_path(path);
+    if at.is_empty() {
+        format!("line {}, column {}: {message}", pos.line, pos.column)
+    } else {
+        format!(
+            "line {}, column {}, at {at}: {message}",
+            pos.line, pos.column
+        )
+    }
+}
+
+/// A serde path as the YAML loader's, so it resolves to a position.
+fn yaml_path(path: &serde_path_to_error::Path) -> Vec<crate::yaml::Seg> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|seg| match seg {
+            Segment::Seq { index } => Some(crate::yaml::Seg::Index(*index)),
+            Segment::Map { key } => Some(crate::yaml::Seg::Key(key.clone())),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
 }
 
 /// Where persistence goes. `Store` is the real one; tests use memory.
@@ -546,6 +584,35 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "resets: [unterminated\n"
+        );
+    }
+
+    #[test]
+    fn a_bad_field_is_located_by_line_column_and_path() {
+        let path = Path::new("s.status.yaml");
+        let head = "apiVersion: resetd/v1\nkind: SessionResetStatus\nresets:\n  r1:\n";
+        for (body, expected) in [
+            (
+                "    phase: Bogus\n",
+                "line 5, column 12, at resets.r1.phase: unknown variant `Bogus`",
+            ),
+            (
+                "    phase: Succeeded\n    revision: many\n",
+                "line 6, column 15, at resets.r1.revision: invalid type",
+            ),
+        ] {
+            let err = parse(path, &format!("{head}{body}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains("s.status.yaml"), "{err}");
+        }
+        let err = parse(path, "apiVersion: resetd/v1\nkind: Other\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1, column 1: expected apiVersion"),
+            "{err}"
         );
     }
 

@@ -1,6 +1,7 @@
 //! How `resetd` ends when something is wrong: the message (once, located,
 //! with a way out), the exit code, and what it leaves on disk.
 
+use crate::fake_api::FakeApi;
 use crate::support::{Workspace, run};
 
 fn entry(id: &str, hashes: &[&str]) -> String {
@@ -8,6 +9,29 @@ fn entry(id: &str, hashes: &[&str]) -> String {
         "resets:\n  - id: {id}\n    hashes: [{}]\n",
         hashes.join(", ")
     )
+}
+
+#[test]
+fn a_corrupt_status_field_is_reported_with_file_line_and_path() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&entry("r1", &["01H7YCG0R9GYY1YCPS2S4QA6WB"]));
+    let text =
+        "apiVersion: resetd/v1\nkind: SessionResetStatus\nresets:\n  r1:\n    phase: Bogus\n";
+    std::fs::write(&ws.status, text).unwrap();
+    let mut status = ws.command(&api.base());
+    status.args(["status", "--config"]).arg(&ws.config);
+    let mut once = ws.command(&api.base());
+    once.args(["run", "--once", "--config"]).arg(&ws.config);
+    for cmd in [&mut status, &mut once] {
+        let (code, _, stderr) = ws.run_checked(cmd);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains("resets.status.yaml is corrupt: line 5, column 12, at resets.r1.phase: unknown variant `Bogus`"),
+            "{stderr}"
+        );
+    }
+    assert!(api.requests().is_empty());
+    assert_eq!(std::fs::read_to_string(&ws.status).unwrap(), text);
 }
 
 #[test]
