@@ -35,7 +35,7 @@ use crate::plan::plan;
 use crate::reconcile::{Executor, LiveConfig, RateLimiter, Stop, SystemClock};
 use crate::serve::Shared;
 use crate::status::Status;
-use crate::store::{self, Persist as _, Store};
+use crate::store::{Persist as _, Store};
 use crate::watch::{ConfigWatch, Settled, max_wait, watch as watch_config};
 
 /// How the daemon ended, for the exit code.
@@ -92,16 +92,14 @@ pub async fn run(
         tracing::error!(file = %args.config.display(), "config is invalid; nothing to run");
         return Ok(Exit::InvalidConfig);
     };
-    let status_path = args
-        .status
-        .clone()
-        .unwrap_or_else(|| store::default_status_path(&args.config));
-    let (store, status) = Store::open(&status_path)?;
-    let mut credentials = Credentials::new(&args.api_base, args.token_file.as_deref());
-    if plan(&config, &status, Utc::now(), args.dry_run).needs_api() {
-        // Fail fast: resets are due and there is no way to send them.
-        credentials.api()?;
-    }
+    // Fails fast, before touching the status directory, when resets are due
+    // and there is no token to send them with.
+    let crate::start::Opened {
+        store,
+        status,
+        path: status_path,
+        credentials,
+    } = crate::start::open(&args, &config)?;
 
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {

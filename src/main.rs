@@ -171,15 +171,14 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
     let Some(config) = load_config(&args.config)? else {
         return Ok(Outcome::Failed);
     };
-    let status_path = args
-        .status
-        .clone()
-        .unwrap_or_else(|| store::default_status_path(&args.config));
-    let (mut store, mut status) = store::Store::open(&status_path)?;
+    // A missing token stops the run here, before the status is touched.
+    let resetd::start::Opened {
+        mut store,
+        mut status,
+        path: status_path,
+        mut credentials,
+    } = resetd::start::open(args, &config)?;
     let p = plan::plan(&config, &status, chrono::Utc::now(), args.dry_run);
-    // The token is read only when something will be sent, and its absence
-    // stops the run before any request or status write.
-    let mut credentials = resetd::api::Credentials::new(&args.api_base, args.token_file.as_deref());
     let api = if p.needs_api() {
         Some(credentials.api()?)
     } else {

@@ -1,8 +1,11 @@
 //! How `resetd` ends when something is wrong: the message (once, located,
 //! with a way out), the exit code, and what it leaves on disk.
 
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
 use crate::fake_api::FakeApi;
-use crate::support::{Workspace, run};
+use crate::support::{TOKEN, Workspace, run};
 
 fn entry(id: &str, hashes: &[&str]) -> String {
     format!(
@@ -59,4 +62,94 @@ fn an_os_error_is_printed_once() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("cannot read token file"), "{stderr}");
     assert_eq!(stderr.matches("Is a directory").count(), 1, "{stderr}");
+}
+
+/// Every file in `dir`, with its size and modification time.
+fn listing(dir: &std::path::Path) -> BTreeMap<String, (u64, SystemTime)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                (meta.len(), meta.modified().unwrap()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_missing_token_leaves_the_status_directory_untouched() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&entry("r1", &["01H7YCG0R9GYY1YCPS2S4QA6WB"]));
+    // Fresh, and then with a status, a journal to fold and a temp file a
+    // kill left: `Store::open` would create, fold or remove each of them.
+    for round in ["fresh", "with a status"] {
+        if round == "with a status" {
+            assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+            std::fs::remove_file(ws.dir.path().join("resets.status.yaml.lock")).unwrap();
+            std::fs::write(ws.dir.path().join("resets.status.yaml.journal"), "").unwrap();
+            std::fs::write(ws.dir.path().join("resets.status.yaml.tmp.4242"), "half").unwrap();
+            ws.write_config(&format!(
+                "{}    revision: 1\n",
+                entry("r1", &["01H7YCG0R9GYY1YCPS2S4QA6WB"])
+            ));
+        }
+        for args in [&["run", "--once"][..], &["run"]] {
+            let before = listing(ws.dir.path());
+            let mut cmd = crate::support::resetd();
+            cmd.args(args)
+                .arg("--config")
+                .arg(&ws.config)
+                .args(["--api-base", &api.base()]);
+            let (code, _, stderr) = run(&mut cmd);
+            assert_eq!(code, 2, "{round}, {args:?}: {stderr}");
+            assert!(stderr.contains("no API token"), "{stderr}");
+            assert_eq!(listing(ws.dir.path()), before, "{round}, {args:?}");
+        }
+    }
+    assert_eq!(api.requests().len(), 1, "only the run with a token sent");
+}
+
+#[test]
+fn a_read_only_config_directory_suggests_status_and_status_elsewhere_works() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = FakeApi::start();
+    let ws = Workspace::new(&entry("r1", &["01H7YCG0R9GYY1YCPS2S4QA6WB"]));
+    let state = ws.dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    for (path, mode) in [
+        (state.as_path(), 0o777),
+        (ws.config.as_path(), 0o644),
+        (ws.dir.path(), 0o555),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let once = |extra: &[&str]| {
+        let mut cmd = crate::support::unprivileged_resetd();
+        cmd.args(["run", "--once", "--config"])
+            .arg(&ws.config)
+            .args(extra)
+            .env("IPROYAL_API_TOKEN", TOKEN)
+            .env("RESETD_API_BASE", api.base());
+        ws.run_checked(&mut cmd)
+    };
+    let (code, _, stderr) = once(&[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("resets.status.yaml.lock: Permission denied (os error 13); the status file goes beside the config"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("give --status PATH in a writable directory"),
+        "{stderr}"
+    );
+    assert!(api.requests().is_empty());
+
+    let status = state.join("resets.status.yaml");
+    let (code, _, stderr) = once(&["--status", status.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(api.requests().len(), 1);
+    std::fs::set_permissions(ws.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 }

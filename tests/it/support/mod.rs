@@ -105,3 +105,27 @@ impl Workspace {
         assert!(!status.contains(TOKEN), "token leaked to the status file");
     }
 }
+
+/// `resetd` as a user that mode bits apply to: root ignores them, so as
+/// root the binary runs as `nobody` (through `setpriv`). Nothing of the
+/// caller's environment but what the test sets reaches it either way.
+pub fn unprivileged_resetd() -> Command {
+    let uid = run(Command::new("id").arg("-u")).1;
+    let mut cmd = if uid.trim() == "0" {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_resetd"),
+        ]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_resetd"))
+    };
+    cmd.env_remove("IPROYAL_API_TOKEN")
+        .env_remove("RESETD_API_BASE")
+        .env_remove("RESETD_LOG")
+        .env_remove("RESETD_LOG_FORMAT");
+    cmd
+}
