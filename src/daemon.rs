@@ -87,7 +87,7 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     let loaded = config::load(&args.config, Utc::now())
         .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", args.config.display()))?;
-    log_diagnostics(&loaded.diagnostics);
+    crate::logging::diagnostics(&loaded.diagnostics);
     let Some(config) = loaded.config else {
         tracing::error!(file = %args.config.display(), "config is invalid; nothing to run");
         return Ok(Exit::InvalidConfig);
@@ -351,7 +351,7 @@ impl Reloader {
             candidate = loaded.digest;
         };
         self.seen.clone_from(&loaded.digest);
-        log_diagnostics(&loaded.diagnostics);
+        crate::logging::diagnostics(&loaded.diagnostics);
         let path = self.path.display();
         match loaded.config {
             Some(config) => {
@@ -426,15 +426,5 @@ async fn changed(
     match watch {
         Some(w) => w.changed(quiet, max_wait).await,
         None => std::future::pending().await,
-    }
-}
-
-fn log_diagnostics(diagnostics: &[crate::diagnostic::Diagnostic]) {
-    for d in diagnostics {
-        if d.is_error() {
-            tracing::error!(file = %d.file, line = d.line, column = d.column, path = %d.path, "{}", d.message);
-        } else {
-            tracing::warn!(file = %d.file, line = d.line, column = d.column, path = %d.path, "{}", d.message);
-        }
     }
 }

@@ -12,6 +12,7 @@ use resetd::config::{self, Config};
 use resetd::diagnostic::{self, Diagnostic};
 use resetd::reconcile::{Executor, RateLimiter, Stop};
 use resetd::{plan, report, store};
+use tracing::Level;
 
 /// How a command ended, as the exit code promises it.
 enum Outcome {
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("resetd: error: {e:#}");
+            resetd::logging::fatal(&e);
             ExitCode::from(2)
         }
     }
@@ -168,7 +169,11 @@ fn plan_command(
 }
 
 fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
-    let Some(config) = load_config(&args.config)? else {
+    let loaded = config::load(&args.config, chrono::Utc::now())
+        .with_context(|| format!("cannot read config {}", args.config.display()))?;
+    resetd::logging::diagnostics(&loaded.diagnostics);
+    let Some(config) = loaded.config else {
+        tracing::error!(file = %args.config.display(), "config is invalid; nothing to run");
         return Ok(Outcome::Failed);
     };
     // A missing token stops the run here, before the status is touched.
@@ -202,14 +207,17 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
         .await
     })?;
     print_out(&report::plan_human(&p))?;
-    eprintln!(
-        "resetd: {} succeeded, {} failed, {} dry run(s), {} expired, {} request(s); status in {}",
-        summary.succeeded.len(),
-        summary.failed.len(),
-        summary.dry_runs.len(),
-        summary.expired.len(),
-        summary.requests,
-        status_path.display()
+    resetd::logging::conclude(
+        Level::INFO,
+        &format!(
+            "{} succeeded, {} failed, {} dry run(s), {} expired, {} request(s); status in {}",
+            summary.succeeded.len(),
+            summary.failed.len(),
+            summary.dry_runs.len(),
+            summary.expired.len(),
+            summary.requests,
+            status_path.display()
+        ),
     );
     Ok(if summary.failed.is_empty() {
         Outcome::Ok

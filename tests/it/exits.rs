@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crate::fake_api::FakeApi;
+use crate::fake_api::{FakeApi, Reply};
 use crate::support::{TOKEN, Workspace, run};
 
 fn entry(id: &str, hashes: &[&str]) -> String {
@@ -152,4 +152,87 @@ fn a_read_only_config_directory_suggests_status_and_status_elsewhere_works() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(api.requests().len(), 1);
     std::fs::set_permissions(ws.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Every line parses as a JSON object with a level and a message.
+fn assert_all_json(stderr: &str, what: &str) -> Vec<serde_json::Value> {
+    assert!(!stderr.trim().is_empty(), "{what}: nothing on stderr");
+    stderr
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {line}"));
+            assert!(
+                v["level"].is_string() && v["message"].is_string(),
+                "{what}: {line}"
+            );
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn under_json_log_format_every_stderr_line_is_json() {
+    let api = FakeApi::start();
+    // Odd-shaped hashes: the config's warnings are on stderr too.
+    let ws = Workspace::new(&entry("r1", &["ODD1"]));
+    let json = |cmd: &mut std::process::Command| {
+        cmd.env("RESETD_LOG_FORMAT", "json");
+        ws.run_checked(cmd)
+    };
+    let once = |ws: &Workspace| {
+        let mut cmd = ws.command(&api.base());
+        cmd.args(["run", "--once", "--config"]).arg(&ws.config);
+        cmd
+    };
+
+    let (code, stdout, stderr) = json(&mut once(&ws));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("RUN"), "the plan stays text: {stdout}");
+    let events = assert_all_json(&stderr, "a successful run");
+    assert!(
+        events.iter().any(|e| e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 succeeded, 0 failed")),
+        "{stderr}"
+    );
+
+    api.default_reply(Reply::Json(422, r#"{"message":"no such hash"}"#.into()));
+    ws.write_config(&format!("{}    revision: 1\n", entry("r1", &["ODD1"])));
+    let (code, _, stderr) = json(&mut once(&ws));
+    assert_eq!(code, 1, "{stderr}");
+    let events = assert_all_json(&stderr, "a failed run");
+    assert!(
+        events.iter().any(|e| e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 succeeded, 1 failed")),
+        "{stderr}"
+    );
+
+    // Fatal errors: of `run` (no token), and of commands that set up no
+    // logging (`status`, `validate`).
+    ws.write_config(&format!("{}    revision: 2\n", entry("r1", &["ODD1"])));
+    let mut no_token = once(&ws);
+    no_token.env_remove("IPROYAL_API_TOKEN");
+    let mut status = ws.command(&api.base());
+    status.args(["status", "--status", "missing.yaml"]);
+    let mut validate = ws.command(&api.base());
+    validate.args(["validate", "missing.yaml"]);
+    for (what, cmd, needle) in [
+        ("no token", &mut no_token, "no API token"),
+        ("status", &mut status, "missing.yaml does not exist"),
+        ("validate", &mut validate, "cannot read missing.yaml"),
+    ] {
+        let (code, _, stderr) = json(cmd);
+        assert_eq!(code, 2, "{what}: {stderr}");
+        let events = assert_all_json(&stderr, what);
+        let last = events.last().unwrap();
+        assert_eq!(last["level"], "ERROR", "{what}: {stderr}");
+        assert!(
+            last["message"].as_str().unwrap().contains(needle),
+            "{what}: {stderr}"
+        );
+    }
 }
