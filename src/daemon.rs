@@ -34,6 +34,7 @@ use crate::config::{self, Config};
 use crate::plan::plan;
 use crate::reconcile::{Executor, LiveConfig, RateLimiter, Stop, SystemClock};
 use crate::serve::Shared;
+use crate::shutdown::finish_within;
 use crate::status::Status;
 use crate::store::{Persist as _, Store};
 use crate::watch::{ConfigWatch, Settled, max_wait, watch as watch_config};
@@ -54,14 +55,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-            }
-        };
-        run(args, shutdown).await
+        let signal = crate::shutdown::signal()?;
+        run(args, async move {
+            signal.await;
+        })
+        .await
     })
 }
 
@@ -227,7 +225,6 @@ impl Daemon {
             self.token_wait = None;
         }
         let shutdown_timeout = self.args.shutdown_timeout;
-        let mut stop = self.stop.clone();
         let mut control = LiveConfig::new(configs.clone(), self.args.dry_run);
         let config = Arc::clone(&self.config);
         let mut executor = Executor {
@@ -239,22 +236,18 @@ impl Daemon {
             observer: &self.shared.metrics,
             clock: &SystemClock,
         };
+        let execution = executor.execute(&config, &plan, &mut self.status);
+        if finish_within(execution, self.stop.clone(), shutdown_timeout)
+            .await
+            .transpose()?
+            .is_none()
         {
-            let execution = executor.execute(&config, &plan, &mut self.status);
-            tokio::pin!(execution);
-            tokio::select! {
-                result = &mut execution => { result?; }
-                _ = stop.wait_for(|s| *s) => match tokio::time::timeout(shutdown_timeout, &mut execution).await {
-                    Ok(result) => { result?; }
-                    Err(_) => {
-                        tracing::warn!(
-                            "shutdown timeout ({shutdown_timeout:?}) reached with a request in flight; \
-                             it is recorded as in flight and re-sent on the next start"
-                        );
-                        return Ok(None);
-                    }
-                },
-            }
+            tracing::warn!(
+                "shutdown timeout ({shutdown_timeout:?}) reached with a request in flight; \
+                 it is recorded as in flight and re-sent on the next start"
+            );
+            self.status.abandon_in_flight();
+            return Ok(None);
         }
         self.shared.set_status(&self.status);
         self.shared.metrics.reconciled();

@@ -2,10 +2,19 @@
 //! with a way out), the exit code, and what it leaves on disk.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use resetd::status::Phase;
 
 use crate::fake_api::{FakeApi, Reply};
-use crate::support::{TOKEN, Workspace, run};
+use crate::support::{Lines, TOKEN, Workspace, run};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn hashes(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i:04}")).collect()
+}
 
 fn entry(id: &str, hashes: &[&str]) -> String {
     format!(
@@ -152,6 +161,133 @@ fn a_read_only_config_directory_suggests_status_and_status_elsewhere_works() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(api.requests().len(), 1);
     std::fs::set_permissions(ws.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `run --once` on entry `r1` of 10 hashes at batch size 2, started in the
+/// background with its stderr collected: batches 0 and 1 are confirmed,
+/// batch 2 is held by the API (and so is any request after it).
+fn once_held_at_third_batch(
+    extra: &[&str],
+    json: bool,
+) -> (FakeApi, Workspace, Vec<String>, Child, Lines) {
+    let api = FakeApi::start();
+    api.script([Reply::Status(204), Reply::Status(204)]);
+    api.default_reply(Reply::Hold);
+    let all = hashes("S", 10);
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 2\n  maxRequestsPerSecond: 0\nresets:\n  - id: r1\n    hashes: [{}]\n",
+        all.join(", ")
+    ));
+    let mut cmd = ws.command(&api.base());
+    cmd.args(["run", "--once", "--config"])
+        .arg(&ws.config)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if json {
+        cmd.env("RESETD_LOG_FORMAT", "json");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let lines = Lines::collect(child.stderr.take().unwrap());
+    api.wait_until(WAIT, "the third request to be held", |r| r.len() == 3);
+    (api, ws, all, child, lines)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> i32 {
+    let end = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(Instant::now() < end, "resetd did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sent_after(api: &FakeApi, first: usize) -> Vec<String> {
+    api.requests()[first..]
+        .iter()
+        .flat_map(|r| r.sent().to_vec())
+        .collect()
+}
+
+#[test]
+fn sigterm_stops_run_once_after_the_request_in_flight_and_a_rerun_resumes() {
+    let (api, ws, all, mut child, lines) = once_held_at_third_batch(&[], true);
+    signal(&child, "TERM");
+    lines.wait_for("SIGTERM: shutting down", WAIT);
+    // The held request may now finish; nothing after it may start.
+    api.release_held();
+    assert_eq!(wait_exit(&mut child), 143);
+    lines.wait_for("not sent", WAIT);
+    let stderr = lines.all();
+    let message = stderr
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not sent"))
+        })
+        .unwrap();
+    assert_eq!(message["level"], "WARN");
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted by SIGTERM: 2 batch(es) not sent; run again to resume"),
+        "{message}"
+    );
+    assert_eq!(api.requests().len(), 3, "no batch after the signal");
+    assert_eq!(api.requests()[2].answered, Some(204));
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Pending, "{st:?}");
+    let run = st.run.as_ref().unwrap();
+    assert_eq!((run.next_batch, run.in_flight), (3, None), "{run:?}");
+
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(sent_after(&api, 3), all[6..], "only the unsent batches");
+    assert_eq!(ws.status().resets["r1"].phase, Phase::Succeeded);
+}
+
+#[test]
+fn sigint_past_the_shutdown_timeout_records_the_request_as_in_flight_and_exits_130() {
+    let (api, ws, all, mut child, lines) =
+        once_held_at_third_batch(&["--shutdown-timeout", "300ms"], false);
+    signal(&child, "INT");
+    // Never answered: the run gives up on it at the timeout.
+    assert_eq!(wait_exit(&mut child), 130);
+    lines.wait_for("not sent", WAIT);
+    let stderr = lines.all().join("\n");
+    assert!(
+        stderr.contains("shutdown timeout (300ms) reached"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("resetd: interrupted by SIGINT: 3 batch(es) not sent; run again to resume"),
+        "{stderr}"
+    );
+    assert_eq!(api.requests().len(), 3);
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, Phase::Pending, "{st:?}");
+    let run = st.run.as_ref().unwrap();
+    assert_eq!((run.next_batch, run.in_flight), (2, Some(2)), "{run:?}");
+
+    api.release_held();
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // Batch 2's answer was never seen: it is sent again, then the rest.
+    assert_eq!(sent_after(&api, 3), all[4..]);
+    assert_eq!(ws.status().resets["r1"].phase, Phase::Succeeded);
 }
 
 /// Every line parses as a JSON object with a level and a message.

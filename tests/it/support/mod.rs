@@ -129,3 +129,47 @@ pub fn unprivileged_resetd() -> Command {
         .env_remove("RESETD_LOG_FORMAT");
     cmd
 }
+
+/// The lines a child writes to a pipe, collected as they come, to wait on
+/// with a deadline.
+#[derive(Clone)]
+pub struct Lines(std::sync::Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>);
+
+impl Lines {
+    /// Start collecting `pipe` (a child's stderr, say) on a thread.
+    pub fn collect(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        use std::io::BufRead as _;
+        let lines = Lines(Default::default());
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                sink.0.0.lock().unwrap().push(line);
+                sink.0.1.notify_all();
+            }
+        });
+        lines
+    }
+
+    /// Wait until a line contains `text`; panics after `deadline`.
+    pub fn wait_for(&self, text: &str, deadline: std::time::Duration) -> String {
+        let end = std::time::Instant::now() + deadline;
+        let (lock, cond) = &*self.0;
+        let mut lines = lock.lock().unwrap();
+        loop {
+            if let Some(line) = lines.iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {text:?} within {deadline:?} in:\n{}",
+                lines.join("\n")
+            );
+            lines = cond.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.0.0.lock().unwrap().clone()
+    }
+}
