@@ -14,7 +14,11 @@
 //! - A new config reaches a run under way between batches: suspending,
 //!   removing or dry-running its entry halts it (`reconcile::LiveConfig`).
 //! - Resets due with no token wait, retried with a doubling back-off up to
-//!   the resync period, logged once per step.
+//!   the resync period, logged once per step and counted in
+//!   `resetd_resets_blocked{reason="no_token"}`.
+//! - A config that cannot be read (deleted, a FIFO, no permission) is logged
+//!   once per change of its error, however often it is checked; the last
+//!   good config stays in force.
 //! - On SIGTERM/SIGINT no new request starts; an in-flight one may finish
 //!   within `--shutdown-timeout`; the status is written; exit 0. A request
 //!   abandoned at the timeout was saved as in flight and is re-sent next start.
@@ -144,6 +148,7 @@ pub async fn run(
         path: args.config.clone(),
         quiet: args.debounce,
         seen: loaded.digest,
+        unreadable: None,
         tx: config_tx,
         shared: Arc::clone(&shared),
     };
@@ -213,7 +218,11 @@ impl Daemon {
                     .map_or(Duration::from_secs(1), |w| w.saturating_mul(2))
                     .min(self.args.resync);
                 self.token_wait = Some(wait);
-                let due = plan.runs().filter(|(_, spec)| !spec.dry_run).count();
+                let due = plan
+                    .runs()
+                    .filter(|(_, spec)| !spec.dry_run && spec.remaining_batches() > 0)
+                    .count();
+                self.shared.metrics.blocked_without_token(due);
                 tracing::error!(
                     "{e}; {due} due reset(s) wait; looking for a token again in {wait:?}"
                 );
@@ -224,6 +233,7 @@ impl Daemon {
             }
             self.token_wait = None;
         }
+        self.shared.metrics.blocked_without_token(0);
         let shutdown_timeout = self.args.shutdown_timeout;
         let mut control = LiveConfig::new(configs.clone(), self.args.dry_run);
         let config = Arc::clone(&self.config);
@@ -266,6 +276,9 @@ struct Reloader {
     /// Digest of the content last parsed, valid or not, so an unchanged
     /// invalid file is not re-reported at every resync.
     seen: String,
+    /// The read error last logged, while the file cannot be read: a deleted
+    /// or unreadable config is logged when that changes, not at every check.
+    unreadable: Option<String>,
     tx: watch::Sender<Arc<Config>>,
     shared: Arc<Shared>,
 }
@@ -313,10 +326,13 @@ impl Reloader {
     /// it if valid. `force` (SIGHUP) re-parses unchanged content too;
     /// `settled`: the watcher saw no change for a debounce period already.
     async fn reload(&mut self, force: bool, mut settled: bool) {
+        let was_unreadable = self.unreadable.is_some();
         let Some(mut candidate) = self.digest().await else {
             return;
         };
-        if !force && candidate == self.seen {
+        // A file back after it could not be read is parsed even if unchanged,
+        // so that the log and the metrics say again which config is in force.
+        if !force && !was_unreadable && candidate == self.seen {
             return;
         }
         let loaded = loop {
@@ -366,14 +382,14 @@ impl Reloader {
 
     /// The file's digest, off the async threads; `None` (logged, counted)
     /// when it cannot be read.
-    async fn digest(&self) -> Option<String> {
+    async fn digest(&mut self) -> Option<String> {
         self.shared.metrics.config_read();
         let path = self.path.clone();
         let read = tokio::task::spawn_blocking(move || config::digest_file(&path)).await;
         self.read_result(read)
     }
 
-    async fn load(&self) -> Option<config::Loaded> {
+    async fn load(&mut self) -> Option<config::Loaded> {
         self.shared.metrics.config_read();
         let path = self.path.clone();
         let read = tokio::task::spawn_blocking(move || config::load(&path, Utc::now())).await;
@@ -381,22 +397,28 @@ impl Reloader {
     }
 
     fn read_result<T>(
-        &self,
+        &mut self,
         read: Result<std::io::Result<T>, tokio::task::JoinError>,
     ) -> Option<T> {
-        match read {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                tracing::error!(file = %self.path.display(), "cannot read the config: {e}; keeping the last good config");
-                self.shared.metrics.reload(false);
-                None
+        let problem = match read {
+            Ok(Ok(value)) => {
+                if self.unreadable.take().is_some() {
+                    tracing::info!(file = %self.path.display(), "the config can be read again");
+                }
+                return Some(value);
             }
-            Err(e) => {
-                tracing::error!(file = %self.path.display(), "config reload failed: {e}; keeping the last good config");
-                self.shared.metrics.reload(false);
-                None
-            }
+            Ok(Err(e)) => format!("cannot read the config: {e}"),
+            Err(e) => format!("config reload failed: {e}"),
+        };
+        // Every failed check counts; only news is logged as an error.
+        if self.unreadable.as_ref() == Some(&problem) {
+            tracing::debug!(file = %self.path.display(), "{problem}; keeping the last good config");
+        } else {
+            tracing::error!(file = %self.path.display(), "{problem}; keeping the last good config");
+            self.unreadable = Some(problem);
         }
+        self.shared.metrics.reload(false);
+        None
     }
 }
 
