@@ -101,42 +101,47 @@ pub fn parse(path: &Path, text: &str) -> Result<Status> {
             "it is cut short: its end line is missing (a partial copy or a full disk?)".into(),
         ));
     }
-    let (value, loc) = crate::yaml::parse(text)
+    let (value, _) = crate::yaml::parse(text)
         .map_err(|e| corrupt(format!("line {}: {}", e.pos.line, e.message)))?;
-    let status: Status = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = yaml_path(e.path());
-        corrupt(located(&loc, &path, e.inner()))
-    })?;
+    // The positions are dropped at once and the value read by plain serde:
+    // held through the read of a large status they cost megabytes. Only a
+    // status that fails is parsed again, to say where.
+    let status: Status = serde_json::from_value(value)
+        .map_err(|e| corrupt(locate(text).unwrap_or_else(|| e.to_string())))?;
     if status.kind != "SessionResetStatus" || status.api_version != "resetd/v1" {
-        return Err(corrupt(located(
-            &loc,
-            &[],
-            &format_args!(
-                "expected apiVersion resetd/v1, kind SessionResetStatus; found {} {}",
-                status.api_version, status.kind
-            ),
+        let field = if status.api_version == "resetd/v1" {
+            "kind"
+        } else {
+            "apiVersion"
+        };
+        let pos = crate::yaml::parse(text)
+            .map(|(_, loc)| loc.find(&[crate::yaml::Seg::Key(field.into())]))
+            .unwrap_or_default();
+        return Err(corrupt(format!(
+            "line {}, column {}, at {field}: expected apiVersion resetd/v1, kind \
+             SessionResetStatus; found {} {}",
+            pos.line, pos.column, status.api_version, status.kind
         )));
     }
     Ok(status)
 }
 
-/// `line L, column C, at path: message`, from the positions the status
-/// file's parse kept: a hand-edited field is found without a search.
-fn located(
-    loc: &crate::yaml::Loc,
-    path: &[crate::yaml::Seg],
-    message: &dyn std::fmt::Display,
-) -> String {
-    let pos = loc.find(path);
-    let at = crate::config::format_path(path);
-    if at.is_empty() {
-        format!("line {}, column {}: {message}", pos.line, pos.column)
-    } else {
-        format!(
-            "line {}, column {}, at {at}: {message}",
-            pos.line, pos.column
-        )
-    }
+/// Why `text`, valid YAML, is not a status: `line L, column C, at path:
+/// message`, from the positions the YAML loader keeps.
+fn locate(text: &str) -> Option<String> {
+    let (value, loc) = crate::yaml::parse(text).ok()?;
+    let e = serde_path_to_error::deserialize::<_, Status>(value).err()?;
+    let path = yaml_path(e.path());
+    let pos = loc.find(&path);
+    Some(match crate::config::format_path(&path) {
+        at if at.is_empty() => format!("line {}, column {}: {}", pos.line, pos.column, e.inner()),
+        at => format!(
+            "line {}, column {}, at {at}: {}",
+            pos.line,
+            pos.column,
+            e.inner()
+        ),
+    })
 }
 
 /// A serde path as the YAML loader's, so it resolves to a position.
@@ -611,7 +616,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("line 1, column 1: expected apiVersion"),
+            err.contains("line 2, column 7, at kind: expected apiVersion"),
             "{err}"
         );
     }
