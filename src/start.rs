@@ -7,8 +7,8 @@
 //!   lock, journal or status file is created, no journal folded, no temp
 //!   file removed.
 //! - The lock is held before any request, and the caller plans from the
-//!   status read under it (the unlocked read only decides whether a token is
-//!   needed).
+//!   status as it is under the lock: the unlocked read is reused only if the
+//!   files did not change in between (`Store::open_after`).
 //! - A status directory resetd cannot write names `--status` as the way out.
 
 use std::path::PathBuf;
@@ -38,13 +38,17 @@ pub fn open(args: &RunArgs, config: &Config) -> anyhow::Result<Opened> {
         .unwrap_or_else(|| store::default_status_path(&args.config));
     let mut credentials = Credentials::new(&args.api_base, args.token_file.as_deref());
     // A dry run never needs a token, so it skips this read of the status.
-    if !args.dry_run {
-        let unlocked = store::read(&path)?;
-        if crate::plan::plan(config, &unlocked, Utc::now(), false).needs_api() {
+    let unlocked = if args.dry_run {
+        None
+    } else {
+        let unlocked = store::read_unlocked(&path)?;
+        if crate::plan::plan(config, &unlocked.status, Utc::now(), false).needs_api() {
             credentials.api()?;
         }
-    }
-    let (store, status) = Store::open(&path).map_err(|e| match unwritable_hint(&e, args) {
+        Some(unlocked)
+    };
+    let opened = Store::open_after(&path, unlocked);
+    let (store, status) = opened.map_err(|e| match unwritable_hint(&e, args) {
         Some(hint) => anyhow::anyhow!("{e}; {hint}"),
         None => e.into(),
     })?;
