@@ -5,8 +5,9 @@
 //! # Guarantees
 //! - Under `RESETD_LOG_FORMAT=json`, everything resetd itself writes to
 //!   stderr is a JSON object per line, in every command: logs, the closing
-//!   line of `run --once` (`conclude`) and fatal errors (`fatal`). Only
-//!   clap's usage errors, written before any command runs, stay plain.
+//!   line of `run --once` (`conclude`), a config's diagnostics on `plan`'s
+//!   stderr (`print_diagnostics`) and fatal errors (`fatal`). Only clap's
+//!   usage errors, written before any command runs, stay plain.
 //! - The closing line and fatal errors are never filtered out by
 //!   `RESETD_LOG`: they were unconditional lines before they were events.
 
@@ -83,15 +84,30 @@ pub fn fatal(error: &anyhow::Error) {
 /// One JSON event on stderr, whether or not logging was set up and whatever
 /// `RESETD_LOG` filters out.
 fn json_event(level: Level, message: &str) {
-    let subscriber = json(tracing_subscriber::fmt().with_writer(std::io::stderr))
-        .with_max_level(Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || match level {
+    tracing::subscriber::with_default(json_subscriber(), || match level {
         Level::ERROR => tracing::error!(target: "resetd", "{message}"),
         Level::WARN => tracing::warn!(target: "resetd", "{message}"),
         _ => tracing::info!(target: "resetd", "{message}"),
     });
+}
+
+/// What `json_event` and `print_diagnostics` write with: every event, as JSON.
+fn json_subscriber() -> impl tracing::Subscriber + Send + Sync {
+    json(tracing_subscriber::fmt().with_writer(std::io::stderr))
+        .with_max_level(Level::TRACE)
+        .with_ansi(false)
+        .finish()
+}
+
+/// A config's diagnostics for a command that sets up no logging (`plan`):
+/// rustc-like text for people, JSON events under json.
+pub fn print_diagnostics(found: &[Diagnostic]) {
+    match format() {
+        Ok(Format::Json) => tracing::subscriber::with_default(json_subscriber(), || {
+            diagnostics(found);
+        }),
+        _ => eprint!("{}", crate::diagnostic::render_human(found)),
+    }
 }
 
 /// A config's diagnostics as log events, with their location as fields.

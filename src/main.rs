@@ -141,14 +141,12 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
     })
 }
 
-/// Load a config for `plan`/`run`, printing its diagnostics to stderr.
-/// `None` when it has errors.
+/// Load a config for `plan`, printing its diagnostics to stderr. `None`
+/// when it has errors.
 fn load_config(path: &Path) -> anyhow::Result<Option<Config>> {
     let loaded = config::load(path, chrono::Utc::now())
         .with_context(|| format!("cannot read config {}", path.display()))?;
-    if !loaded.diagnostics.is_empty() {
-        eprint!("{}", diagnostic::render_human(&loaded.diagnostics));
-    }
+    resetd::logging::print_diagnostics(&loaded.diagnostics);
     Ok(loaded.config)
 }
 

@@ -347,6 +347,21 @@ fn under_json_log_format_every_stderr_line_is_json() {
         "{stderr}"
     );
 
+    // `plan` sets up no logging; its config warnings follow the format too.
+    let mut plan = ws.command(&api.base());
+    plan.args(["plan", "--config"]).arg(&ws.config);
+    let (code, stdout, stderr) = json(&mut plan);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(" r1 ") && !stdout.starts_with('{'),
+        "the plan stays text: {stdout}"
+    );
+    let events = assert_all_json(&stderr, "plan");
+    assert!(
+        events.iter().all(|e| e["path"] == "resets[0].hashes[0]"),
+        "{stderr}"
+    );
+
     // Fatal errors: of `run` (no token), and of commands that set up no
     // logging (`status`, `validate`).
     ws.write_config(&format!("{}    revision: 2\n", entry("r1", &["ODD1"])));
