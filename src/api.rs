@@ -208,8 +208,10 @@ pub enum TokenError {
         "no API token: resets are due and not in dry run; set {TOKEN_ENV} or pass --token-file (nothing was sent)"
     )]
     Missing,
+    /// The cause is in the message only, not also a `source()`, so that
+    /// printing the error chain shows it once.
     #[error("cannot read token file {0}: {1}")]
-    File(std::path::PathBuf, #[source] std::io::Error),
+    File(std::path::PathBuf, std::io::Error),
     #[error("token file {0} is empty")]
     EmptyFile(std::path::PathBuf),
     #[error(

@@ -9,9 +9,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Exit codes:
-  0  ok
-  1  invalid config, or a reset attempted by `run --once` ended Failed
-  2  usage, I/O or environment error (missing token, locked or corrupt status)
+  0    ok
+  1    invalid config, or a reset attempted by `run --once` ended Failed
+  2    usage, I/O or environment error (missing token, locked, corrupt or
+       unwritable status)
+  130  `run --once` stopped by SIGINT (Ctrl-C) before it was done
+  143  `run --once` stopped by SIGTERM before it was done
+       (either way the request in flight may finish within --shutdown-timeout,
+       the status is written, and the next run resumes with what was not sent)
 
 Environment:
   IPROYAL_API_TOKEN  the API token (or use --token-file); read only when a real request is due
@@ -71,8 +76,9 @@ pub enum Command {
     /// Reconcile: send the resets that are due and write the status file.
     ///
     /// With `--once`, reconcile what is due now and exit (0, or 1 if a reset
-    /// attempted in this run ended Failed). Without it, run as a daemon that
-    /// watches the config and fires scheduled triggers on time.
+    /// attempted in this run ended Failed; 130/143 if SIGINT/SIGTERM stopped
+    /// it). Without it, run as a daemon that watches the config and fires
+    /// scheduled triggers on time.
     Run(RunArgs),
     /// Print the status file as a table or JSON.
     Status {
@@ -146,7 +152,8 @@ pub struct RunArgs {
     /// doubles with each retry, up to 60 times this. Shorter only for tests.
     #[arg(long, value_name = "DUR", default_value = "1m", value_parser = parse_retry_backoff)]
     pub retry_backoff: std::time::Duration,
-    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    /// On SIGTERM/SIGINT, how long a request in flight may take to finish
+    /// (daemon and `--once`).
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: std::time::Duration,
 }

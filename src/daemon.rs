@@ -14,7 +14,11 @@
 //! - A new config reaches a run under way between batches: suspending,
 //!   removing or dry-running its entry halts it (`reconcile::LiveConfig`).
 //! - Resets due with no token wait, retried with a doubling back-off up to
-//!   the resync period, logged once per step.
+//!   the resync period, logged once per step and counted in
+//!   `resetd_resets_blocked{reason="no_token"}`.
+//! - A config that cannot be read (deleted, a FIFO, no permission) is logged
+//!   once per change of its error, however often it is checked; the last
+//!   good config stays in force.
 //! - On SIGTERM/SIGINT no new request starts; an in-flight one may finish
 //!   within `--shutdown-timeout`; the status is written; exit 0. A request
 //!   abandoned at the timeout was saved as in flight and is re-sent next start.
@@ -34,8 +38,9 @@ use crate::config::{self, Config};
 use crate::plan::plan;
 use crate::reconcile::{Executor, LiveConfig, RateLimiter, Stop, SystemClock};
 use crate::serve::Shared;
+use crate::shutdown::finish_within;
 use crate::status::Status;
-use crate::store::{self, Persist as _, Store};
+use crate::store::{Persist as _, Store};
 use crate::watch::{ConfigWatch, Settled, max_wait, watch as watch_config};
 
 /// How the daemon ended, for the exit code.
@@ -54,14 +59,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-            }
-        };
-        run(args, shutdown).await
+        let signal = crate::shutdown::signal()?;
+        run(args, async move {
+            signal.await;
+        })
+        .await
     })
 }
 
@@ -91,22 +93,19 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     let loaded = config::load(&args.config, Utc::now())
         .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", args.config.display()))?;
-    log_diagnostics(&loaded.diagnostics);
+    crate::logging::diagnostics(&loaded.diagnostics);
     let Some(config) = loaded.config else {
         tracing::error!(file = %args.config.display(), "config is invalid; nothing to run");
         return Ok(Exit::InvalidConfig);
     };
-    let status_path = args
-        .status
-        .clone()
-        .unwrap_or_else(|| store::default_status_path(&args.config));
-    let (store, status) = Store::open(&status_path)?;
-    let mut credentials = Credentials::new(&args.api_base, args.token_file.as_deref());
-    let inputs = args.plan_inputs(credentials.fingerprint());
-    if plan(&config, &status, Utc::now(), &inputs).needs_api() {
-        // Fail fast: resets are due and there is no way to send them.
-        credentials.api()?;
-    }
+    // Fails fast, before touching the status directory, when resets are due
+    // and there is no token to send them with.
+    let crate::start::Opened {
+        store,
+        status,
+        path: status_path,
+        credentials,
+    } = crate::start::open(&args, &config)?;
 
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
@@ -153,6 +152,7 @@ pub async fn run(
         path: args.config.clone(),
         quiet: args.debounce,
         seen: loaded.digest,
+        unreadable: None,
         tx: config_tx,
         shared: Arc::clone(&shared),
     };
@@ -223,7 +223,11 @@ impl Daemon {
                     .map_or(Duration::from_secs(1), |w| w.saturating_mul(2))
                     .min(self.args.resync);
                 self.token_wait = Some(wait);
-                let due = plan.runs().filter(|(_, spec)| !spec.dry_run).count();
+                let due = plan
+                    .runs()
+                    .filter(|(_, spec)| !spec.dry_run && spec.remaining_batches() > 0)
+                    .count();
+                self.shared.metrics.blocked_without_token(due);
                 tracing::error!(
                     "{e}; {due} due reset(s) wait; looking for a token again in {wait:?}"
                 );
@@ -234,8 +238,8 @@ impl Daemon {
             }
             self.token_wait = None;
         }
+        self.shared.metrics.blocked_without_token(0);
         let shutdown_timeout = self.args.shutdown_timeout;
-        let mut stop = self.stop.clone();
         let mut control = LiveConfig::new(configs.clone(), self.args.dry_run);
         let config = Arc::clone(&self.config);
         let mut executor = Executor {
@@ -247,22 +251,18 @@ impl Daemon {
             observer: &self.shared.metrics,
             clock: &SystemClock,
         };
+        let execution = executor.execute(&config, &plan, &mut self.status);
+        if finish_within(execution, self.stop.clone(), shutdown_timeout)
+            .await
+            .transpose()?
+            .is_none()
         {
-            let execution = executor.execute(&config, &plan, &mut self.status);
-            tokio::pin!(execution);
-            tokio::select! {
-                result = &mut execution => { result?; }
-                _ = stop.wait_for(|s| *s) => match tokio::time::timeout(shutdown_timeout, &mut execution).await {
-                    Ok(result) => { result?; }
-                    Err(_) => {
-                        tracing::warn!(
-                            "shutdown timeout ({shutdown_timeout:?}) reached with a request in flight; \
-                             it is recorded as in flight and re-sent on the next start"
-                        );
-                        return Ok(None);
-                    }
-                },
-            }
+            tracing::warn!(
+                "shutdown timeout ({shutdown_timeout:?}) reached with a request in flight; \
+                 it is recorded as in flight and re-sent on the next start"
+            );
+            self.status.abandon_in_flight();
+            return Ok(None);
         }
         self.shared.set_status(&self.status);
         self.shared.metrics.reconciled();
@@ -292,6 +292,9 @@ struct Reloader {
     /// Digest of the content last parsed, valid or not, so an unchanged
     /// invalid file is not re-reported at every resync.
     seen: String,
+    /// The read error last logged, while the file cannot be read: a deleted
+    /// or unreadable config is logged when that changes, not at every check.
+    unreadable: Option<String>,
     tx: watch::Sender<Arc<Config>>,
     shared: Arc<Shared>,
 }
@@ -339,10 +342,13 @@ impl Reloader {
     /// it if valid. `force` (SIGHUP) re-parses unchanged content too;
     /// `settled`: the watcher saw no change for a debounce period already.
     async fn reload(&mut self, force: bool, mut settled: bool) {
+        let was_unreadable = self.unreadable.is_some();
         let Some(mut candidate) = self.digest().await else {
             return;
         };
-        if !force && candidate == self.seen {
+        // A file back after it could not be read is parsed even if unchanged,
+        // so that the log and the metrics say again which config is in force.
+        if !force && !was_unreadable && candidate == self.seen {
             return;
         }
         let loaded = loop {
@@ -370,7 +376,7 @@ impl Reloader {
             candidate = loaded.digest;
         };
         self.seen.clone_from(&loaded.digest);
-        log_diagnostics(&loaded.diagnostics);
+        crate::logging::diagnostics(&loaded.diagnostics);
         let path = self.path.display();
         match loaded.config {
             Some(config) => {
@@ -392,14 +398,14 @@ impl Reloader {
 
     /// The file's digest, off the async threads; `None` (logged, counted)
     /// when it cannot be read.
-    async fn digest(&self) -> Option<String> {
+    async fn digest(&mut self) -> Option<String> {
         self.shared.metrics.config_read();
         let path = self.path.clone();
         let read = tokio::task::spawn_blocking(move || config::digest_file(&path)).await;
         self.read_result(read)
     }
 
-    async fn load(&self) -> Option<config::Loaded> {
+    async fn load(&mut self) -> Option<config::Loaded> {
         self.shared.metrics.config_read();
         let path = self.path.clone();
         let read = tokio::task::spawn_blocking(move || config::load(&path, Utc::now())).await;
@@ -407,22 +413,28 @@ impl Reloader {
     }
 
     fn read_result<T>(
-        &self,
+        &mut self,
         read: Result<std::io::Result<T>, tokio::task::JoinError>,
     ) -> Option<T> {
-        match read {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                tracing::error!(file = %self.path.display(), "cannot read the config: {e}; keeping the last good config");
-                self.shared.metrics.reload(false);
-                None
+        let problem = match read {
+            Ok(Ok(value)) => {
+                if self.unreadable.take().is_some() {
+                    tracing::info!(file = %self.path.display(), "the config can be read again");
+                }
+                return Some(value);
             }
-            Err(e) => {
-                tracing::error!(file = %self.path.display(), "config reload failed: {e}; keeping the last good config");
-                self.shared.metrics.reload(false);
-                None
-            }
+            Ok(Err(e)) => format!("cannot read the config: {e}"),
+            Err(e) => format!("config reload failed: {e}"),
+        };
+        // Every failed check counts; only news is logged as an error.
+        if self.unreadable.as_ref() == Some(&problem) {
+            tracing::debug!(file = %self.path.display(), "{problem}; keeping the last good config");
+        } else {
+            tracing::error!(file = %self.path.display(), "{problem}; keeping the last good config");
+            self.unreadable = Some(problem);
         }
+        self.shared.metrics.reload(false);
+        None
     }
 }
 
@@ -445,15 +457,5 @@ async fn changed(
     match watch {
         Some(w) => w.changed(quiet, max_wait).await,
         None => std::future::pending().await,
-    }
-}
-
-fn log_diagnostics(diagnostics: &[crate::diagnostic::Diagnostic]) {
-    for d in diagnostics {
-        if d.is_error() {
-            tracing::error!(file = %d.file, line = d.line, column = d.column, path = %d.path, "{}", d.message);
-        } else {
-            tracing::warn!(file = %d.file, line = d.line, column = d.column, path = %d.path, "{}", d.message);
-        }
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! The core (`config`, `schema`, `diagnostic`, `schedule`, `plan`, `status`,
 //! `policy`, `yaml`) does no I/O and reads no clock: time is passed in. The
-//! shell (`api`, `store`, `reconcile`, `daemon`, `serve`, `watch`) does the
-//! I/O. See ARCHITECTURE.md for the module map.
+//! shell (`api`, `store`, `reconcile`, `start`, `shutdown`, `daemon`, `serve`,
+//! `watch`) does the I/O. See ARCHITECTURE.md for the module map.
 
 pub mod api;
 pub mod cli;
@@ -19,6 +19,8 @@ pub mod report;
 pub mod schedule;
 pub mod schema;
 pub mod serve;
+pub mod shutdown;
+pub mod start;
 pub mod status;
 pub mod store;
 pub mod users;

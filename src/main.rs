@@ -1,5 +1,6 @@
 //! The `resetd` binary: parses flags, runs a command, maps the outcome to an
-//! exit code (0 ok, 1 invalid config or failed reset, 2 usage/I/O/environment).
+//! exit code (0 ok, 1 invalid config or failed reset, 2 usage/I/O/environment,
+//! 130/143 `run --once` stopped by SIGINT/SIGTERM).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,13 +15,18 @@ use resetd::config::{self, Config};
 use resetd::diagnostic::{self, Diagnostic};
 use resetd::reconcile::{Executor, RateLimiter, Stop};
 use resetd::report::StatusSource;
+use resetd::shutdown::{Signal, finish_within};
+use resetd::store::Persist as _;
 use resetd::{plan, report, store};
+use tracing::Level;
 
 /// How a command ended, as the exit code promises it.
 enum Outcome {
     Ok,
     /// Invalid config, or a reset attempted in this run ended Failed.
     Failed,
+    /// `run --once` stopped by a signal before it was done.
+    Interrupted(Signal),
 }
 
 fn main() -> ExitCode {
@@ -28,8 +34,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Interrupted(signal)) => ExitCode::from(signal.exit_code()),
         Err(e) => {
-            eprintln!("resetd: error: {e:#}");
+            resetd::logging::fatal(&e);
             ExitCode::from(2)
         }
     }
@@ -143,14 +150,12 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
     })
 }
 
-/// Load a config for `plan`/`run`, printing its diagnostics to stderr.
-/// `None` when it has errors.
+/// Load a config for `plan`, printing its diagnostics to stderr. `None`
+/// when it has errors.
 fn load_config(path: &Path) -> anyhow::Result<Option<Config>> {
     let loaded = config::load(path, chrono::Utc::now())
         .with_context(|| format!("cannot read config {}", path.display()))?;
-    if !loaded.diagnostics.is_empty() {
-        eprint!("{}", diagnostic::render_human(&loaded.diagnostics));
-    }
+    resetd::logging::print_diagnostics(&loaded.diagnostics);
     Ok(loaded.config)
 }
 
@@ -189,20 +194,39 @@ fn plan_command(
 }
 
 fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
-    let Some(config) = load_config(&args.config)? else {
+    let loaded = config::load(&args.config, chrono::Utc::now())
+        .with_context(|| format!("cannot read config {}", args.config.display()))?;
+    resetd::logging::diagnostics(&loaded.diagnostics);
+    let Some(config) = loaded.config else {
+        tracing::error!(file = %args.config.display(), "config is invalid; nothing to run");
         return Ok(Outcome::Failed);
     };
-    let status_path = args
-        .status
-        .clone()
-        .unwrap_or_else(|| store::default_status_path(&args.config));
-    let (mut store, mut status) = store::Store::open(&status_path)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(reconcile_once(args, &config))
+}
+
+async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outcome> {
+    // From here on SIGTERM/SIGINT ask the run to stop between batches and
+    // write its status, instead of killing it mid-way.
+    let signal = resetd::shutdown::signal()?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let caught = tokio::spawn(async move {
+        let caught = signal.await;
+        let _ = stop_tx.send(true);
+        caught
+    });
+    let resetd::start::Opened {
+        mut store,
+        mut status,
+        path: status_path,
+        mut credentials,
+    } = resetd::start::open(args, config)?;
     // The token's fingerprint lets an entry the API refused a token for be
-    // retried at once with a new one; its absence is an error only when
-    // something will be sent, and then before any request or status write.
-    let mut credentials = resetd::api::Credentials::new(&args.api_base, args.token_file.as_deref());
+    // retried at once with a new one.
     let p = plan::plan(
-        &config,
+        config,
         &status,
         chrono::Utc::now(),
         &args.plan_inputs(credentials.fingerprint()),
@@ -212,38 +236,79 @@ fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
     } else {
         None
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut limiter = RateLimiter::new(config.settings.max_requests_per_second);
-    let summary = runtime.block_on(async {
-        Executor {
-            store: &mut store,
-            api,
-            limiter: &mut limiter,
-            stop: Stop::never(),
-            control: &mut (),
-            observer: &(),
-            clock: &resetd::reconcile::SystemClock,
+    let mut executor = Executor {
+        store: &mut store,
+        api,
+        limiter: &mut limiter,
+        stop: Stop::new(stop.clone()),
+        control: &mut (),
+        observer: &(),
+        clock: &resetd::reconcile::SystemClock,
+    };
+    let execution = executor.execute(config, &p, &mut status);
+    let summary = match finish_within(execution, stop, args.shutdown_timeout).await {
+        Some(summary) => Some(summary?),
+        None => {
+            tracing::warn!(
+                "shutdown timeout ({:?}) reached with a request in flight; it is recorded \
+                 as in flight and sent again by the next run",
+                args.shutdown_timeout
+            );
+            status.abandon_in_flight();
+            status.updated_at = Some(chrono::Utc::now());
+            store.save(&mut status)?;
+            None
         }
-        .execute(&config, &p, &mut status)
-        .await
-    })?;
+    };
     print_out(&report::plan_human(&p))?;
-    eprintln!(
-        "resetd: {} succeeded, {} failed, {} dry run(s), {} expired, {} request(s); status in {}",
-        summary.succeeded.len(),
-        summary.failed.len(),
-        summary.dry_runs.len(),
-        summary.expired.len(),
-        summary.requests,
-        status_path.display()
-    );
-    Ok(if summary.failed.is_empty() {
-        Outcome::Ok
+    if let Some(summary) = &summary {
+        resetd::logging::conclude(
+            Level::INFO,
+            &format!(
+                "{} succeeded, {} failed, {} dry run(s), {} expired, {} request(s); status in {}",
+                summary.succeeded.len(),
+                summary.failed.len(),
+                summary.dry_runs.len(),
+                summary.expired.len(),
+                summary.requests,
+                status_path.display()
+            ),
+        );
+    }
+    let stopped_early = summary.as_ref().is_none_or(|s| s.interrupted);
+    // The task ends in the same step that sets the stop, so a stop implies
+    // it has finished.
+    let signal = if caught.is_finished() {
+        caught.await.ok()
     } else {
-        Outcome::Failed
-    })
+        caught.abort();
+        None
+    };
+    match signal {
+        Some(signal) if stopped_early => {
+            // What the next run would send: the planner's own answer.
+            let left: usize =
+                plan::plan(config, &status, chrono::Utc::now(), &args.plan_inputs(None))
+                    .runs()
+                    .filter(|(_, spec)| !spec.dry_run)
+                    .map(|(_, spec)| spec.remaining_batches())
+                    .sum();
+            resetd::logging::conclude(
+                Level::WARN,
+                &format!(
+                    "interrupted by {}: {left} batch(es) not sent; run again to resume (status in {})",
+                    signal.name(),
+                    status_path.display()
+                ),
+            );
+            Ok(Outcome::Interrupted(signal))
+        }
+        _ => Ok(match summary {
+            Some(s) if s.failed.is_empty() => Outcome::Ok,
+            _ => Outcome::Failed,
+        }),
+    }
 }
 
 /// `plan --status-url`: the status a running daemon serves.

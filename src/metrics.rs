@@ -36,6 +36,11 @@ struct PhaseLabel {
     phase: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<CodeLabel, Counter>,
@@ -49,6 +54,9 @@ pub struct Metrics {
     /// Every read of the config file: an idle daemon's stays flat between
     /// resyncs, which is how tests and alerts see a self-waking loop.
     config_reads: Counter,
+    /// Resets due now that wait for something other than time: what an
+    /// alert needs, since they end in no phase (`Failed` stays 0).
+    blocked: Family<ReasonLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -114,7 +122,16 @@ impl Metrics {
             "Times the daemon read the config file (change checks and reloads)",
             config_reads.clone(),
         );
+        let blocked = Family::<ReasonLabel, Gauge>::default();
+        registry.register(
+            "resetd_resets_blocked",
+            "Resets due now that cannot run, by reason (no_token: no API token to send them with)",
+            blocked.clone(),
+        );
+        // Present from the start, so an alert on it never sees "no data".
+        blocked.get_or_create(&no_token()).set(0);
         Metrics {
+            blocked,
             config_reads,
             registry,
             requests,
@@ -126,6 +143,13 @@ impl Metrics {
             entries,
             last_reconcile,
         }
+    }
+
+    /// `due` resets wait for a token (0: none wait).
+    pub fn blocked_without_token(&self, due: usize) {
+        self.blocked
+            .get_or_create(&no_token())
+            .set(i64::try_from(due).unwrap_or(i64::MAX));
     }
 
     pub fn config_read(&self) {
@@ -180,6 +204,12 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+fn no_token() -> ReasonLabel {
+    ReasonLabel {
+        reason: "no_token".into(),
     }
 }
 

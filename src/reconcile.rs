@@ -366,7 +366,15 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
 
     /// A stop interrupted `id`'s run before `batch` was confirmed: keep its
     /// progress (the fold at the end of the pass makes it durable).
-    fn stopped(&mut self, status: &Status, id: &str, batch: usize) -> Result<RunEnd, StoreError> {
+    fn stopped(
+        &mut self,
+        status: &mut Status,
+        id: &str,
+        batch: usize,
+    ) -> Result<RunEnd, StoreError> {
+        if let Some(st) = status.resets.get_mut(id) {
+            st.run_stopped();
+        }
         self.store.record(status, id, false)?;
         tracing::info!(entry = %id, "stopping: the run resumes at batch {} next time", batch + 1);
         Ok(RunEnd::Stopped)

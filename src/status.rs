@@ -116,11 +116,12 @@ impl Default for Status {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
-    /// Due, not yet started.
+    /// Due, not yet started; or stopped by SIGTERM/SIGINT with its
+    /// progress kept (`run`): it resumes there.
     Pending,
     /// Waiting for its time (`nextRunAt`).
     Scheduled,
-    /// A run is under way (or was, when resetd stopped: it resumes).
+    /// A run is under way (or was, when resetd was killed: it resumes).
     Running,
     Succeeded,
     /// The last run failed. Retried on its own at `nextRetryAt` when the
@@ -551,5 +552,29 @@ impl EntryStatus {
             facts.spec_digest,
             facts.slot,
         );
+    }
+}
+
+impl EntryStatus {
+    /// A stop (SIGTERM/SIGINT) ended the run before its last batch: it
+    /// waits to resume where it stopped (`Pending`, its progress and any
+    /// batch still in flight kept). `Running` is left for runs a crash cut
+    /// short, since nothing could record it.
+    pub fn run_stopped(&mut self) {
+        if self.run.is_some() && self.phase == Phase::Running {
+            self.phase = Phase::Pending;
+        }
+    }
+}
+
+impl Status {
+    /// A stop gave up waiting for a request at the shutdown timeout: the run
+    /// it belonged to (the one with a batch in flight) stops there.
+    pub fn abandon_in_flight(&mut self) {
+        for st in self.resets.values_mut() {
+            if st.run.as_ref().is_some_and(|r| r.in_flight.is_some()) {
+                st.run_stopped();
+            }
+        }
     }
 }

@@ -36,22 +36,24 @@ pub enum StoreError {
          resetd cannot send the same resets (nothing more was sent)"
     )]
     LockLost { path: PathBuf },
-    #[error("{action} {path}: {source}")]
+    // The cause is in the message and deliberately not a `source()`: logs
+    // print `{e}`, `main` prints the whole chain, and either way it must
+    // appear exactly once.
+    #[error("{action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StoreError + 'p {
-    move |source| StoreError::Io {
+    move |error| StoreError::Io {
         action,
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 
@@ -70,6 +72,46 @@ pub fn read(path: &Path) -> Result<Status> {
     let mut status = read_snapshot(path)?;
     replay(&journal_path(path), &mut status)?;
     Ok(status)
+}
+
+/// A status read without the lock, with what its files looked like then.
+/// `Store::open_after` takes it instead of reading the status a second time
+/// when neither file changed in between, which matters because a status
+/// of 10,000 entries takes as long to read as the rest of a run.
+#[derive(Debug)]
+pub struct Unlocked {
+    pub status: Status,
+    /// `None` when the files changed while they were being read.
+    seen: Option<Fingerprint>,
+    replayed: bool,
+}
+
+/// Identity, size and modification time of the status file and its
+/// journal. A save renames a new file over the status (a new inode) and a
+/// record grows the journal, so any write by another resetd shows here.
+type Fingerprint = [Option<(u64, u64, u64, std::time::SystemTime)>; 2];
+
+fn fingerprint(path: &Path) -> Fingerprint {
+    use std::os::unix::fs::MetadataExt as _;
+    [path.to_owned(), journal_path(path)].map(|p| {
+        std::fs::metadata(p)
+            .ok()
+            .and_then(|m| Some((m.dev(), m.ino(), m.len(), m.modified().ok()?)))
+    })
+}
+
+/// Read a status file without locking it and without writing anything,
+/// for a caller that may still back out before `Store::open_after`.
+pub fn read_unlocked(path: &Path) -> Result<Unlocked> {
+    let before = fingerprint(path);
+    let mut status = read_snapshot(path)?;
+    let replayed = replay(&journal_path(path), &mut status)?;
+    let seen = (fingerprint(path) == before).then_some(before);
+    Ok(Unlocked {
+        status,
+        seen,
+        replayed,
+    })
 }
 
 fn read_snapshot(path: &Path) -> Result<Status> {
@@ -101,14 +143,57 @@ pub fn parse(path: &Path, text: &str) -> Result<Status> {
     }
     let (value, _) = crate::yaml::parse(text)
         .map_err(|e| corrupt(format!("line {}: {}", e.pos.line, e.message)))?;
-    let status: Status = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+    // The positions are dropped at once and the value read by plain serde:
+    // held through the read of a large status they cost megabytes. Only a
+    // status that fails is parsed again, to say where.
+    let status: Status = serde_json::from_value(value)
+        .map_err(|e| corrupt(locate(text).unwrap_or_else(|| e.to_string())))?;
     if status.kind != "SessionResetStatus" || status.api_version != "resetd/v1" {
+        let field = if status.api_version == "resetd/v1" {
+            "kind"
+        } else {
+            "apiVersion"
+        };
+        let pos = crate::yaml::parse(text)
+            .map(|(_, loc)| loc.find(&[crate::yaml::Seg::Key(field.into())]))
+            .unwrap_or_default();
         return Err(corrupt(format!(
-            "expected apiVersion resetd/v1, kind SessionResetStatus; found {} {}",
-            status.api_version, status.kind
+            "line {}, column {}, at {field}: expected apiVersion resetd/v1, kind \
+             SessionResetStatus; found {} {}",
+            pos.line, pos.column, status.api_version, status.kind
         )));
     }
     Ok(status)
+}
+
+/// Why `text`, valid YAML, is not a status: `line L, column C, at path:
+/// message`, from the positions the YAML loader keeps.
+fn locate(text: &str) -> Option<String> {
+    let (value, loc) = crate::yaml::parse(text).ok()?;
+    let e = serde_path_to_error::deserialize::<_, Status>(value).err()?;
+    let path = yaml_path(e.path());
+    let pos = loc.find(&path);
+    Some(match crate::config::format_path(&path) {
+        at if at.is_empty() => format!("line {}, column {}: {}", pos.line, pos.column, e.inner()),
+        at => format!(
+            "line {}, column {}, at {at}: {}",
+            pos.line,
+            pos.column,
+            e.inner()
+        ),
+    })
+}
+
+/// A serde path as the YAML loader's, so it resolves to a position.
+fn yaml_path(path: &serde_path_to_error::Path) -> Vec<crate::yaml::Seg> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|seg| match seg {
+            Segment::Seq { index } => Some(crate::yaml::Seg::Index(*index)),
+            Segment::Map { key } => Some(crate::yaml::Seg::Key(key.clone())),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
 }
 
 /// Where persistence goes. `Store` is the real one; tests use memory.
@@ -182,12 +267,26 @@ impl Store {
     /// Lock the status file and load it (empty if it does not exist yet),
     /// replaying and folding any journal a crash left behind.
     pub fn open(path: &Path) -> Result<(Store, Status)> {
+        Self::open_after(path, None)
+    }
+
+    /// `open`, reusing `unlocked` (read before the lock was taken) if the
+    /// files are still as they were then.
+    pub fn open_after(path: &Path, unlocked: Option<Unlocked>) -> Result<(Store, Status)> {
         let lock_path = lock_path(path);
         let lock = take_lock(path, &lock_path)?;
         remove_stale_temp_files(path);
-        let mut status = read_snapshot(path)?;
         let journal_path = journal_path(path);
-        let replayed = replay(&journal_path, &mut status)?;
+        let (mut status, replayed) = match unlocked {
+            Some(u) if u.seen.is_some() && u.seen == Some(fingerprint(path)) => {
+                (u.status, u.replayed)
+            }
+            _ => {
+                let mut status = read_snapshot(path)?;
+                let replayed = replay(&journal_path, &mut status)?;
+                (status, replayed)
+            }
+        };
         let journal = OpenOptions::new()
             .append(true)
             .create(true)
@@ -246,7 +345,7 @@ impl Persist for Store {
         let json = serde_json::to_string(&record).map_err(|e| StoreError::Io {
             action: "cannot serialize a journal record for",
             path: self.journal_path.clone(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })?;
         self.buf.clear();
         self.buf
@@ -271,7 +370,7 @@ impl Persist for Store {
         let value = serde_json::to_value(&*status).map_err(|e| StoreError::Io {
             action: "cannot serialize status for",
             path: self.path.clone(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })?;
         let mut text = String::from(HEADER);
         text.push_str(&crate::yaml::to_yaml(&value));
@@ -498,7 +597,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::fs::{FileExt as _, PermissionsExt as _};
 
     #[test]
     fn default_path_sits_beside_the_config() {
@@ -545,6 +644,90 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "resets: [unterminated\n"
         );
+    }
+
+    #[test]
+    fn a_bad_field_is_located_by_line_column_and_path() {
+        let path = Path::new("s.status.yaml");
+        let head = "apiVersion: resetd/v1\nkind: SessionResetStatus\nresets:\n  r1:\n";
+        for (body, expected) in [
+            (
+                "    phase: Bogus\n",
+                "line 5, column 12, at resets.r1.phase: unknown variant `Bogus`",
+            ),
+            (
+                "    phase: Succeeded\n    revision: many\n",
+                "line 6, column 15, at resets.r1.revision: invalid type",
+            ),
+        ] {
+            let err = parse(path, &format!("{head}{body}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains("s.status.yaml"), "{err}");
+        }
+        let err = parse(path, "apiVersion: resetd/v1\nkind: Other\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2, column 7, at kind: expected apiVersion"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_os_error_is_printed_once_in_the_whole_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        // A path under a regular file: ENOTDIR, as root too.
+        let err = Store::open(&file.join("s.status.yaml")).unwrap_err();
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert_eq!(chain.matches("os error 20").count(), 1, "{chain}");
+    }
+
+    #[test]
+    fn an_unlocked_read_is_reused_only_while_the_files_are_unchanged() {
+        use crate::status::Phase;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.status.yaml");
+        let (mut store, mut status) = Store::open(&path).unwrap();
+        status.resets.insert("a".into(), entry(Phase::Succeeded));
+        store.save(&mut status).unwrap();
+        drop(store);
+
+        // Unchanged: not read again. (Damage that keeps the size and the
+        // modification time would be seen by a second read.)
+        let unlocked = read_unlocked(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        let at = text.find("Succeeded").unwrap() as u64;
+        file.write_all_at(b"Bogusssss", at).unwrap();
+        file.set_modified(mtime).unwrap();
+        let (store, reused) = Store::open_after(&path, Some(unlocked)).unwrap();
+        assert_eq!(reused.resets["a"].phase, Phase::Succeeded);
+        drop(store);
+        std::fs::write(&path, &text).unwrap();
+
+        // Saved by another resetd in between: read again.
+        let unlocked = read_unlocked(&path).unwrap();
+        let (mut other, mut newer) = Store::open(&path).unwrap();
+        newer.resets.insert("a".into(), entry(Phase::Failed));
+        other.save(&mut newer).unwrap();
+        drop(other);
+        let (store, fresh) = Store::open_after(&path, Some(unlocked)).unwrap();
+        assert_eq!(fresh.resets["a"].phase, Phase::Failed);
+        drop(store);
+
+        // A journal record added in between: read again.
+        let unlocked = read_unlocked(&path).unwrap();
+        let (mut other, mut newer) = Store::open(&path).unwrap();
+        newer.resets.insert("a".into(), entry(Phase::Running));
+        other.record(&newer, "a", true).unwrap();
+        drop(other); // a crash: the record is only in the journal
+        let (_store, fresh) = Store::open_after(&path, Some(unlocked)).unwrap();
+        assert_eq!(fresh.resets["a"].phase, Phase::Running);
     }
 
     fn entry(phase: crate::status::Phase) -> EntryStatus {

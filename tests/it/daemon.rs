@@ -35,10 +35,12 @@ impl Daemon {
         cmd.args(["run", "--config"])
             .arg(&ws.config)
             .args(["--listen", "127.0.0.1:0", "--debounce", "50ms"])
-            // Only the watcher may pass these tests, never the resync.
-            .args(["--resync", "1h"])
             .args(extra)
             .env("RESETD_LOG_FORMAT", "json");
+        if !extra.contains(&"--resync") {
+            // Only the watcher may pass these tests, never the resync.
+            cmd.args(["--resync", "1h"]);
+        }
         Daemon::spawn(cmd)
     }
 
@@ -92,6 +94,16 @@ impl Daemon {
             );
             lines = cond.wait_timeout(lines, left).unwrap().0;
         }
+    }
+
+    /// Log lines at `level` (`ERROR`, `INFO`...) containing `text`, so far.
+    fn count_logs(&self, level: &str, text: &str) -> usize {
+        let level = format!("\"level\":\"{level}\"");
+        let lines = self.logs.0.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.contains(&level) && l.contains(text))
+            .count()
     }
 
     pub(crate) fn get(&self, path: &str) -> (u16, String) {
@@ -789,29 +801,46 @@ fn suspending_an_entry_stops_its_run_at_the_next_batch_and_resuming_continues() 
 #[test]
 fn due_resets_without_a_token_back_off_then_run_once_one_appears() {
     let api = FakeApi::start();
-    let ws = Workspace::new(&format!(
-        "settings:\n  dryRun: true\nresets:\n{}",
-        entry("first", "AAAA1")
-    ));
+    let both = format!(
+        "resets:\n{}{}",
+        entry("first", "AAAA1"),
+        entry("second", "BBBB2")
+    );
+    let ws = Workspace::new(&format!("settings:\n  dryRun: true\n{both}"));
     let token_file = ws.dir.path().join("token");
     let daemon = Daemon::start(&ws, &api, &["--token-file", token_file.to_str().unwrap()]);
     daemon.wait_for_log("dry run: would send");
-    // Dry run off: the entry is due and there is no token.
-    ws.write_config(&format!("resets:\n{}", entry("first", "AAAA1")));
-    daemon.wait_for_logs("looking for a token again in", 3);
+    let blocked = Some(("reason", "no_token"));
+    let scrape = daemon.metrics();
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "resetd_resets_blocked"),
+        "resetd_resets_blocked is there before anything blocks"
+    );
+    assert_eq!(value(&scrape, "resetd_resets_blocked", blocked), 0.0);
+    // Dry run off: both entries are due and there is no token.
+    ws.write_config(&both);
     let logged = daemon.wait_for_logs("looking for a token again in", 3);
     assert!(logged[0].contains("in 1s"), "{}", logged[0]);
     assert!(logged[1].contains("in 2s"), "{}", logged[1]);
     assert!(logged[2].contains("in 4s"), "{}", logged[2]);
+    assert!(logged[2].contains("2 due reset(s) wait"), "{}", logged[2]);
+    // An alert can see them: they are in no phase that counts as failed.
+    let scrape = daemon.metrics();
+    assert_eq!(value(&scrape, "resetd_resets_blocked", blocked), 2.0);
+    assert_eq!(
+        value(&scrape, "resetd_entries", Some(("phase", "Failed"))),
+        0.0
+    );
     assert!(api.requests().is_empty());
     std::fs::write(&token_file, crate::support::TOKEN).unwrap();
-    let sent = requests_with(&api, "AAAA1");
-    assert_eq!(sent.len(), 1);
+    api.wait_until(WAIT, "both entries", |r| r.len() == 2);
+    daemon.wait_for_metric("resetd_resets_blocked", blocked, 0.0);
     // One line per back-off step: no more than the steps that fit in the
     // time it took (1 + 2 + 4 + 8 s).
-    let lines = daemon
-        .wait_for_logs("looking for a token again in", 3)
-        .len();
+    let lines = daemon.count_logs("ERROR", "looking for a token again in");
     assert!(lines <= 4, "{lines} lines");
 }
 
@@ -1003,4 +1032,57 @@ fn a_rotated_token_file_retries_a_refused_entry_at_once() {
         Some(format!("Bearer {}", crate::support::TOKEN).as_str())
     );
     wait_for_phase(&daemon, "r1", "Succeeded");
+}
+
+/// Wait until the daemon has read its config `more` more times (each resync
+/// is one read): the window a negative check needs.
+fn wait_for_reads(daemon: &Daemon, more: f64) {
+    let target = config_reads(daemon) + more;
+    let end = Instant::now() + WAIT;
+    while config_reads(daemon) < target {
+        assert!(Instant::now() < end, "fewer than {more} config reads");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_config_that_cannot_be_read_or_is_invalid_is_logged_once_per_change_not_per_check() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
+    let good = std::fs::read(&ws.config).unwrap();
+    // A resync every 50 ms: every check of a broken file could log.
+    let daemon = Daemon::start(&ws, &api, &["--resync", "50ms"]);
+    requests_with(&api, "AAAA1");
+    let last_ok = |d: &Daemon| value(&d.metrics(), "resetd_config_last_reload_successful", None);
+
+    std::fs::remove_file(&ws.config).unwrap();
+    daemon.wait_for_log("No such file");
+    wait_for_reads(&daemon, 20.0);
+    assert_eq!(daemon.count_logs("ERROR", "cannot read the config"), 1);
+    assert_eq!(last_ok(&daemon), 0.0);
+
+    // Back with the same content: said once, and in force again.
+    std::fs::write(&ws.config, &good).unwrap();
+    daemon.wait_for_log("the config can be read again");
+    daemon.wait_for_metric("resetd_config_last_reload_successful", None, 1.0);
+
+    let made = std::process::Command::new("mkfifo")
+        .arg(ws.dir.path().join("fifo"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::rename(ws.dir.path().join("fifo"), &ws.config).unwrap();
+    daemon.wait_for_log("not a regular file");
+    wait_for_reads(&daemon, 20.0);
+    assert_eq!(daemon.count_logs("ERROR", "not a regular file"), 1);
+    assert_eq!(daemon.count_logs("ERROR", "cannot read the config"), 2);
+
+    std::fs::remove_file(&ws.config).unwrap();
+    ws.write_config("resets:\n  - id: bad\n    groups: [missing]\n");
+    daemon.wait_for_log("config rejected");
+    wait_for_reads(&daemon, 20.0);
+    assert_eq!(daemon.count_logs("ERROR", "config rejected"), 1);
+    assert_eq!(daemon.count_logs("ERROR", "unknown group"), 1);
+    assert_eq!(last_ok(&daemon), 0.0);
+    assert_eq!(api.requests().len(), 1, "nothing ran from a broken config");
 }

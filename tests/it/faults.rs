@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use resetd::status::Phase;
 
 use crate::fake_api::{FakeApi, Reply};
-use crate::support::{TOKEN, Workspace, run};
+use crate::support::{TOKEN, Workspace};
 
 fn hashes(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("F{i:05}")).collect()
@@ -201,20 +201,7 @@ fn a_read_only_status_directory_is_a_clear_error_and_loses_nothing() {
     ] {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
-    // Root ignores mode bits, so as root the run drops to `nobody`.
-    let uid = run(std::process::Command::new("id").arg("-u")).1;
-    let mut cmd = if uid.trim() == "0" {
-        let mut c = std::process::Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_resetd"),
-        ]);
-        c
-    } else {
-        std::process::Command::new(env!("CARGO_BIN_EXE_resetd"))
-    };
+    let mut cmd = crate::support::unprivileged_resetd();
     cmd.args(["run", "--once", "--config"])
         .arg(&ws.config)
         .arg("--status")
@@ -225,6 +212,11 @@ fn a_read_only_status_directory_is_a_clear_error_and_loses_nothing() {
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("state/resets.status.yaml.lock") && stderr.contains("Permission denied"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("Permission denied").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("give --status a path in a directory resetd can write"),
         "{stderr}"
     );
     assert!(

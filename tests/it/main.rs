@@ -4,6 +4,7 @@
 
 mod crash_loop;
 mod daemon;
+mod exits;
 mod fake_api;
 mod faults;
 mod fuzz;

@@ -42,6 +42,27 @@ fn every_flag_and_subcommand_is_documented() {
     );
 }
 
+#[test]
+fn help_and_readme_give_the_same_exit_codes() {
+    let readme = readme();
+    let (code, help, _) = run(resetd().arg("--help"));
+    assert_eq!(code, 0);
+    for (exit, words) in [
+        ("130", "SIGINT"),
+        ("143", "SIGTERM"),
+        ("2", "unwritable status"),
+    ] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(exit)) && help.contains(words),
+            "--help lacks exit {exit} ({words}):\n{help}"
+        );
+        assert!(
+            readme.contains(&format!("**{exit}**")),
+            "README lacks exit {exit}"
+        );
+    }
+}
+
 /// The shell commands of the first ```sh block after `heading`.
 fn commands_after(readme: &str, heading: &str) -> Vec<String> {
     let start = readme

@@ -105,3 +105,71 @@ impl Workspace {
         assert!(!status.contains(TOKEN), "token leaked to the status file");
     }
 }
+
+/// `resetd` as a user that mode bits apply to: root ignores them, so as
+/// root the binary runs as `nobody` (through `setpriv`). Nothing of the
+/// caller's environment but what the test sets reaches it either way.
+pub fn unprivileged_resetd() -> Command {
+    let uid = run(Command::new("id").arg("-u")).1;
+    let mut cmd = if uid.trim() == "0" {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_resetd"),
+        ]);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_resetd"))
+    };
+    cmd.env_remove("IPROYAL_API_TOKEN")
+        .env_remove("RESETD_API_BASE")
+        .env_remove("RESETD_LOG")
+        .env_remove("RESETD_LOG_FORMAT");
+    cmd
+}
+
+/// The lines a child writes to a pipe, collected as they come, to wait on
+/// with a deadline.
+#[derive(Clone)]
+pub struct Lines(std::sync::Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>);
+
+impl Lines {
+    /// Start collecting `pipe` (a child's stderr, say) on a thread.
+    pub fn collect(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        use std::io::BufRead as _;
+        let lines = Lines(Default::default());
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                sink.0.0.lock().unwrap().push(line);
+                sink.0.1.notify_all();
+            }
+        });
+        lines
+    }
+
+    /// Wait until a line contains `text`; panics after `deadline`.
+    pub fn wait_for(&self, text: &str, deadline: std::time::Duration) -> String {
+        let end = std::time::Instant::now() + deadline;
+        let (lock, cond) = &*self.0;
+        let mut lines = lock.lock().unwrap();
+        loop {
+            if let Some(line) = lines.iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {text:?} within {deadline:?} in:\n{}",
+                lines.join("\n")
+            );
+            lines = cond.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.0.0.lock().unwrap().clone()
+    }
+}
