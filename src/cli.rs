@@ -165,6 +165,7 @@ impl RunArgs {
             cli_dry_run: self.dry_run,
             token,
             retry_backoff: self.retry_backoff,
+            users: crate::plan::Users::NotFetched,
         }
     }
 }

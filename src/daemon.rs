@@ -35,7 +35,6 @@ use tokio::sync::watch;
 use crate::api::Credentials;
 use crate::cli::RunArgs;
 use crate::config::{self, Config};
-use crate::plan::plan;
 use crate::reconcile::{Executor, LiveConfig, RateLimiter, Stop, SystemClock};
 use crate::serve::Shared;
 use crate::shutdown::finish_within;
@@ -72,6 +71,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
 const TOKEN_RECHECK_SECS: i64 = 5;
 
 struct Daemon {
+    /// The account's sub-users, for entries that name users.
+    subusers: crate::directory::SubUsers,
     args: RunArgs,
     /// The config in force: the newest valid one the reloader published.
     config: Arc<Config>,
@@ -159,6 +160,7 @@ pub async fn run(
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(reloader.run(watch, hup, args.resync, stop.clone()));
     let mut daemon = Daemon {
+        subusers: crate::directory::SubUsers::for_daemon(),
         limiter: RateLimiter::new(config_rx.borrow().settings.max_requests_per_second),
         config: Arc::clone(&config_rx.borrow()),
         status,
@@ -215,7 +217,16 @@ impl Daemon {
         }
         let now = Utc::now();
         let inputs = self.args.plan_inputs(self.credentials.fingerprint());
-        let plan = plan(&self.config, &self.status, now, &inputs);
+        let plan = self
+            .subusers
+            .plan(
+                &self.config,
+                &self.status,
+                now,
+                inputs,
+                &mut self.credentials,
+            )
+            .await;
         if plan.needs_api() {
             if let Err(e) = self.credentials.api() {
                 let wait = self

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diagnostic;
+pub mod directory;
 pub mod logging;
 pub mod metrics;
 pub mod plan;

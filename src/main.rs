@@ -225,12 +225,15 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
     } = resetd::start::open(args, config)?;
     // The token's fingerprint lets an entry the API refused a token for be
     // retried at once with a new one.
-    let p = plan::plan(
-        config,
-        &status,
-        chrono::Utc::now(),
-        &args.plan_inputs(credentials.fingerprint()),
-    );
+    let p = resetd::directory::SubUsers::for_one_run()
+        .plan(
+            config,
+            &status,
+            chrono::Utc::now(),
+            args.plan_inputs(credentials.fingerprint()),
+            &mut credentials,
+        )
+        .await;
     let api = if p.needs_api() {
         Some(credentials.api()?)
     } else {

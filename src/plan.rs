@@ -36,6 +36,29 @@ pub struct Inputs {
     pub token: Option<String>,
     /// The first wait before a failed entry is retried on its own.
     pub retry_backoff: Duration,
+    /// The account's sub-users, to resolve `users:` with.
+    pub users: Users,
+}
+
+/// The sub-user directory as the shell has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Users {
+    /// Not looked up (no entry needed it yet, or there is no token).
+    #[default]
+    NotFetched,
+    Fetched(std::sync::Arc<crate::users::Directory>),
+    /// Looking them up failed, passingly (the API away): entries with users
+    /// fail for a passing reason and are retried.
+    Failed(String),
+}
+
+impl Users {
+    fn directory(&self) -> Option<&crate::users::Directory> {
+        match self {
+            Users::Fetched(d) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 /// The first wait before a failed entry is retried on its own (SPEC §2: one
@@ -48,6 +71,7 @@ impl Inputs {
             cli_dry_run,
             token: None,
             retry_backoff: RETRY_BACKOFF,
+            users: Users::NotFetched,
         }
     }
 }
@@ -81,6 +105,14 @@ pub struct EntryPlan {
 pub enum Action {
     /// Send these hashes, or with `dry_run` only record them.
     Run(Box<RunSpec>),
+    /// Due, but it cannot be sent (a user of it is unknown, or the
+    /// sub-users could not be looked up): recorded as a Failed run with no
+    /// request, before any DELETE of the entry.
+    Fail {
+        spec: Box<RunSpec>,
+        error: String,
+        cause: policy::Cause,
+    },
     /// Due after `notAfter`: mark Expired without running.
     Expire,
     /// Nothing to do now.
@@ -109,6 +141,11 @@ pub struct RunSpec {
     pub retry: bool,
     /// How a failure of this run is retried.
     pub retry_rule: RunRetry,
+    /// Which sub-user each looked-up hash belongs to (for the history).
+    pub users: std::sync::Arc<std::collections::BTreeMap<String, String>>,
+    /// Users not looked up yet: the shell fetches the sub-users and plans
+    /// again before sending (a dry run just says so).
+    pub unresolved: usize,
 }
 
 impl RunSpec {
@@ -134,7 +171,27 @@ impl Plan {
     /// True when some run would call the API (and so needs a token).
     pub fn needs_api(&self) -> bool {
         self.runs()
-            .any(|(_, spec)| !spec.dry_run && spec.remaining_batches() > 0)
+            .any(|(_, spec)| !spec.dry_run && (spec.remaining_batches() > 0 || spec.unresolved > 0))
+    }
+
+    /// True when a real run names users not looked up yet: fetch the
+    /// sub-users and plan again.
+    pub fn needs_users(&self) -> bool {
+        self.runs()
+            .any(|(_, spec)| !spec.dry_run && spec.unresolved > 0)
+    }
+
+    /// Every username the runs of this plan name (to know whether a cached
+    /// directory lacks one).
+    pub fn wanted_users<'c>(&self, config: &'c Config) -> impl Iterator<Item = &'c str> {
+        let running: std::collections::HashSet<&str> =
+            self.runs().map(|(e, _)| e.id.as_str()).collect();
+        config
+            .resets
+            .iter()
+            .filter(move |e| e.users > 0 && running.contains(e.id.as_str()))
+            .flat_map(|e| e.hashes.iter())
+            .filter_map(|m| crate::config::member_user(m))
     }
 
     /// When the next entry falls due after this plan is carried out: the
@@ -234,6 +291,11 @@ fn decide(
     if entry.suspend {
         return wait(plan, Phase::Suspended, "suspended: `suspend: true`".into());
     }
+    let resolved = crate::users::resolve(&entry.hashes, entry.users, inputs.users.directory());
+    let members = Members::of(&resolved);
+    if let crate::users::Resolved::Hashes { hashes, .. } = &resolved {
+        plan.hash_count = hashes.len();
+    }
     let recurring = entry.trigger.is_recurring();
     let last = st.and_then(|s| s.last_outcome.as_ref());
     let same_content = |digest: &str| digest == entry.spec_digest;
@@ -247,7 +309,9 @@ fn decide(
             );
         }
         let retry = st.is_some_and(|s| s.retrying.is_some());
-        let spec = run_spec(entry, st, settings, false, run.slot, now, retry, rule);
+        let spec = run_spec(
+            entry, &members, st, settings, false, run.slot, now, retry, rule,
+        );
         let resumable =
             spec.hashes_digest == run.hashes_digest && spec.batch_size == run.batch_size;
         let (spec, skipped) = if resumable {
@@ -267,11 +331,11 @@ fn decide(
                  {skipped} hash(es) it had confirmed are skipped"
             )
         };
-        plan.action = Action::Run(Box::new(RunSpec {
+        let spec = RunSpec {
             resume: resumable.then(|| run.clone()),
             ..spec
-        }));
-        return plan;
+        };
+        return into_action(plan, spec, &resolved, inputs);
     }
 
     // A run that failed for a passing reason, retried on its own.
@@ -303,12 +367,13 @@ fn decide(
             // Under dry run a retry waits: it would only record a dry run
             // over the failure it is meant to recover from.
             if !dry_run && !slot_due && (!recurring || slot.is_some()) {
-                let spec = run_spec(entry, st, settings, dry_run, slot, now, true, rule);
-                let skipped = entry.hashes.len() - spec.hashes.len();
+                let spec = run_spec(
+                    entry, &members, st, settings, dry_run, slot, now, true, rule,
+                );
+                let skipped = members.hashes.len() - spec.hashes.len();
                 plan.why = format!("{why}; {skipped} hash(es) already confirmed are skipped");
                 plan.next_run_at = spec.next_run_at;
-                plan.action = Action::Run(Box::new(spec));
-                return plan;
+                return into_action(plan, spec, &resolved, inputs);
             }
         }
         Some(AutoRetry::At(t)) => plan.next_retry_at = Some(*t),
@@ -374,11 +439,12 @@ fn decide(
             plan
         }
         Due::Now { slot } => {
-            let spec = run_spec(entry, st, settings, dry_run, slot, now, false, rule);
-            plan.why = run_reason(entry, st, &spec);
+            let spec = run_spec(
+                entry, &members, st, settings, dry_run, slot, now, false, rule,
+            );
+            plan.why = run_reason(entry, st, &spec, members.hashes.len());
             plan.next_run_at = spec.next_run_at;
-            plan.action = Action::Run(Box::new(spec));
-            plan
+            into_action(plan, spec, &resolved, inputs)
         }
         Due::At(t) => {
             plan.next_run_at = Some(t);
@@ -456,9 +522,89 @@ fn auto_retry(
     }
 }
 
+/// The hashes an entry sends, as far as they are known.
+struct Members {
+    hashes: std::sync::Arc<[String]>,
+    users: std::sync::Arc<std::collections::BTreeMap<String, String>>,
+    unresolved: usize,
+}
+
+impl Members {
+    fn of(resolved: &crate::users::Resolved) -> Members {
+        use crate::users::Resolved;
+        match resolved {
+            Resolved::Hashes { hashes, users } => Members {
+                hashes: std::sync::Arc::clone(hashes),
+                users: std::sync::Arc::clone(users),
+                unresolved: 0,
+            },
+            Resolved::Unresolved { hashes, users } => Members {
+                hashes: std::sync::Arc::clone(hashes),
+                users: std::sync::Arc::default(),
+                unresolved: *users,
+            },
+            Resolved::Unknown(_) => Members {
+                hashes: std::sync::Arc::from(Vec::new()),
+                users: std::sync::Arc::default(),
+                unresolved: 0,
+            },
+        }
+    }
+}
+
+/// A run of `spec`, or its failure before any request when its users are
+/// unknown or could not be looked up.
+fn into_action(
+    mut plan: EntryPlan,
+    spec: RunSpec,
+    resolved: &crate::users::Resolved,
+    inputs: &Inputs,
+) -> EntryPlan {
+    let failure = match (resolved, &inputs.users) {
+        (crate::users::Resolved::Unknown(names), _) => Some((
+            format!(
+                "unknown user(s) {}: no sub-user of the account has that username (`resetd \
+                 subusers` lists them)",
+                names
+                    .iter()
+                    .map(|n| crate::diagnostic::quote(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            policy::Cause::Request,
+        )),
+        (crate::users::Resolved::Unresolved { .. }, Users::Failed(error)) if !spec.dry_run => {
+            Some((
+                format!("cannot look up its users: {error}"),
+                policy::Cause::Passing,
+            ))
+        }
+        _ => None,
+    };
+    if let Some((error, cause)) = failure {
+        plan.why = format!("fails before sending: {error}");
+        plan.phase = Phase::Failed;
+        plan.action = Action::Fail {
+            spec: Box::new(spec),
+            error,
+            cause,
+        };
+        return plan;
+    }
+    if spec.unresolved > 0 && spec.dry_run {
+        plan.why = format!(
+            "{}; {} user(s) left unresolved (their hashes are looked up only with a token)",
+            plan.why, spec.unresolved
+        );
+    }
+    plan.action = Action::Run(Box::new(spec));
+    plan
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_spec(
     entry: &Entry,
+    members: &Members,
     st: Option<&EntryStatus>,
     settings: &Settings,
     dry_run: bool,
@@ -477,10 +623,10 @@ fn run_spec(
     };
     let confirmed = st.map_or(&[][..], |s| s.confirmed_for(entry.revision, confirmed_slot));
     let hashes: std::sync::Arc<[String]> = if confirmed.is_empty() {
-        std::sync::Arc::clone(&entry.hashes)
+        std::sync::Arc::clone(&members.hashes)
     } else {
         let done: std::collections::HashSet<&str> = confirmed.iter().map(String::as_str).collect();
-        entry
+        members
             .hashes
             .iter()
             .filter(|h| !done.contains(h.as_str()))
@@ -497,6 +643,8 @@ fn run_spec(
         resume: None,
         retry,
         retry_rule,
+        users: std::sync::Arc::clone(&members.users),
+        unresolved: members.unresolved,
     }
 }
 
@@ -545,10 +693,10 @@ fn without_confirmed(
     (spec, skipped)
 }
 
-fn run_reason(entry: &Entry, st: Option<&EntryStatus>, spec: &RunSpec) -> String {
+fn run_reason(entry: &Entry, st: Option<&EntryStatus>, spec: &RunSpec, all: usize) -> String {
     let verb = if spec.dry_run { "dry run" } else { "run" };
     let last = st.and_then(|s| s.last_outcome.as_ref());
-    let skipped = entry.hashes.len() - spec.hashes.len();
+    let skipped = all.saturating_sub(spec.hashes.len());
     match last {
         _ if entry.trigger.is_recurring() => match spec.slot {
             Some(slot) => format!(
@@ -588,13 +736,13 @@ pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) -> boo
         };
         changed |= st.revision != entry.revision
             || st.spec_digest != entry.spec_digest
-            || st.hash_count != entry.hashes.len()
+            || st.hash_count != decided.hash_count
             || st.orphaned
             || st.phase != decided.phase
             || st.next_run_at != next_run_at;
         st.revision = entry.revision;
         st.spec_digest.clone_from(&entry.spec_digest);
-        st.hash_count = entry.hashes.len();
+        st.hash_count = decided.hash_count;
         st.orphaned = false;
         st.phase = decided.phase;
         st.next_run_at = next_run_at;
@@ -616,6 +764,7 @@ pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) -> boo
                     confirmed: 0,
                     requests: 0,
                     error: None,
+                    users: Default::default(),
                 },
                 &entry.spec_digest,
                 None,
@@ -655,6 +804,7 @@ impl RunSpec {
             retry: self.retry,
             retry_rule: self.retry_rule,
             token: None,
+            users: &self.users,
         }
     }
 }

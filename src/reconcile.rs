@@ -311,14 +311,29 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         let mut dirty = false;
         // `plan.entries` is in config order, one per entry.
         for (entry, entry_plan) in config.resets.iter().zip(&plan.entries) {
-            let Action::Run(spec) = &entry_plan.action else {
-                continue;
+            let spec = match &entry_plan.action {
+                Action::Run(spec) => spec,
+                Action::Fail { spec, error, cause } => {
+                    dirty = true;
+                    self.fail_unsent(entry, spec, error, *cause, status)?;
+                    summary.failed.push(entry.id.clone());
+                    continue;
+                }
+                _ => continue,
             };
             if self.stop.is_set() {
                 summary.interrupted = true;
                 break;
             }
             dirty = true;
+            if spec.unresolved > 0 && !spec.dry_run {
+                // The shell looks users up and plans again before a pass;
+                // never send a list that lacks them.
+                let error = "its users were not looked up".to_owned();
+                self.fail_unsent(entry, spec, &error, crate::policy::Cause::Passing, status)?;
+                summary.failed.push(entry.id.clone());
+                continue;
+            }
             if spec.dry_run {
                 self.dry_run(entry, spec, status);
                 summary.dry_runs.push(entry.id.clone());
@@ -362,6 +377,37 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             spec.batches()
         );
         self.observer.run_finished(Outcome::DryRun);
+    }
+
+    /// A run that fails before any request (see `Action::Fail`).
+    fn fail_unsent(
+        &mut self,
+        entry: &Entry,
+        spec: &RunSpec,
+        error: &str,
+        cause: crate::policy::Cause,
+        status: &mut Status,
+    ) -> Result<(), StoreError> {
+        let Some(st) = status.resets.get_mut(&entry.id) else {
+            return Ok(());
+        };
+        st.fail_unsent(
+            &spec.facts(entry),
+            error.to_owned(),
+            cause,
+            self.clock.now(),
+        );
+        let next = match st.next_retry_at {
+            Some(at) => format!(
+                "retried on its own at {}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            None => "not retried until the entry changes".to_owned(),
+        };
+        self.store.record(status, &entry.id, false)?;
+        self.observer.run_finished(Outcome::Failed);
+        tracing::error!(entry = %entry.id, "run failed before any request: {error}; {next}");
+        Ok(())
     }
 
     /// A stop interrupted `id`'s run before `batch` was confirmed: keep its

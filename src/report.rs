@@ -52,6 +52,7 @@ fn action_summary(action: &Action) -> (&'static str, usize, usize) {
     match action {
         Action::Run(spec) if spec.dry_run => ("dry-run", spec.hashes.len(), spec.batches()),
         Action::Run(spec) => ("run", spec.hashes.len(), spec.remaining_batches()),
+        Action::Fail { .. } => ("fail", 0, 0),
         Action::Expire => ("expire", 0, 0),
         Action::Wait => ("wait", 0, 0),
     }

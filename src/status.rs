@@ -293,6 +293,9 @@ pub struct RunRecord {
     pub requests: u32,
     #[serde(default)]
     pub error: Option<String>,
+    /// The sub-users this run named, and the hash each was resolved to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users: BTreeMap<String, String>,
 }
 
 impl EntryStatus {
@@ -376,6 +379,8 @@ pub struct RunFacts<'a> {
     pub retry_rule: policy::RunRetry,
     /// Fingerprint of the token the run sends with, recorded if refused.
     pub token: Option<&'a str>,
+    /// The sub-users the run names and their hashes, for the history.
+    pub users: &'a BTreeMap<String, String>,
 }
 
 impl RunFacts<'_> {
@@ -469,8 +474,10 @@ impl EntryStatus {
             return Outcome::Failed;
         };
         let confirmed_now: Vec<&String> = run.confirmed_in(facts.hashes).collect();
-        let complete =
-            abort.is_none() && run.failed_batches.is_empty() && run.next_batch >= run.batches;
+        let complete = abort.is_none()
+            && run.cause.is_none()
+            && run.failed_batches.is_empty()
+            && run.next_batch >= run.batches;
         let outcome = if complete {
             Outcome::Succeeded
         } else {
@@ -526,6 +533,7 @@ impl EntryStatus {
                 confirmed: confirmed_now.len(),
                 requests: run.requests,
                 error,
+                users: facts.users.clone(),
             },
             facts.spec_digest,
             facts.slot,
@@ -548,10 +556,29 @@ impl EntryStatus {
                 confirmed: 0,
                 requests: 0,
                 error: None,
+                users: facts.users.clone(),
             },
             facts.spec_digest,
             facts.slot,
         );
+    }
+
+    /// A run that fails before any request (a user of it is unknown, or the
+    /// sub-users could not be looked up): Failed, retried on its own or not
+    /// as `cause` says, like a run that failed while sending.
+    pub fn fail_unsent(
+        &mut self,
+        facts: &RunFacts,
+        error: String,
+        cause: Cause,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        self.begin_run(facts, None, now);
+        if let Some(run) = self.run.as_mut() {
+            run.cause = Some(cause);
+            run.last_error = Some(error);
+        }
+        self.end_run(facts, None, now)
     }
 }
 

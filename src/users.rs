@@ -9,9 +9,12 @@
 //!   them, so serde skips them while reading and nothing can keep, log or
 //!   print them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::member_user;
 
 /// One sub-user, as resetd keeps it. Deserialised leniently: every other
 /// field of the API's record (password, traffic, the deprecated `id`) is
@@ -87,6 +90,71 @@ impl Directory {
 
     pub fn is_empty(&self) -> bool {
         self.users.is_empty()
+    }
+}
+
+/// An entry's member list (`config::Entry::hashes`) with its users looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// Every user was found: the hashes to send, each once, in order of
+    /// first appearance, and which user each looked-up hash came from.
+    Hashes {
+        hashes: Arc<[String]>,
+        users: Arc<BTreeMap<String, String>>,
+    },
+    /// No directory to look users up in: the entry's own hashes, and how
+    /// many users are left out.
+    Unresolved { hashes: Arc<[String]>, users: usize },
+    /// These usernames match no sub-user.
+    Unknown(Vec<String>),
+}
+
+/// Look the users among `members` (`users` of them) up in `directory`.
+pub fn resolve(members: &Arc<[String]>, users: usize, directory: Option<&Directory>) -> Resolved {
+    if users == 0 {
+        return Resolved::Hashes {
+            hashes: Arc::clone(members),
+            users: Arc::default(),
+        };
+    }
+    let Some(directory) = directory else {
+        let hashes = members
+            .iter()
+            .filter(|m| member_user(m).is_none())
+            .cloned()
+            .collect();
+        return Resolved::Unresolved { hashes, users };
+    };
+    let mut unknown = Vec::new();
+    let mut found = BTreeMap::new();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(members.len());
+    let mut hashes = Vec::with_capacity(members.len());
+    for member in members.iter() {
+        let hash = match member_user(member) {
+            Some(name) => match directory.hash_of(name) {
+                Some(hash) => {
+                    found.insert(name.to_owned(), hash.to_owned());
+                    hash
+                }
+                None => {
+                    unknown.push(name.to_owned());
+                    continue;
+                }
+            },
+            None => member.as_str(),
+        };
+        // A user's hash may also be listed as a hash: sent once.
+        if seen.insert(hash) {
+            hashes.push(hash.to_owned());
+        }
+    }
+    if unknown.is_empty() {
+        Resolved::Hashes {
+            hashes: hashes.into(),
+            users: Arc::new(found),
+        }
+    } else {
+        Resolved::Unknown(unknown)
     }
 }
 
@@ -197,6 +265,41 @@ mod tests {
         assert!(nameable("scraper-eu-07") && nameable("ünïcode@x") && nameable(&"x".repeat(128)));
         for bad in ["", "a b", "a\tb", "a\u{7}", &"x".repeat(129), "a\u{2003}b"] {
             assert!(!nameable(bad), "{bad:?}");
+        }
+    }
+
+    fn members(items: &[&str]) -> Arc<[String]> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn members_resolve_in_order_each_hash_once() {
+        let dir = Directory::new(vec![user("a", "HA"), user("b", "H1")], None);
+        let list = members(&["H1", "@a", "H2", "@b"]);
+        match resolve(&list, 2, Some(&dir)) {
+            Resolved::Hashes { hashes, users } => {
+                assert_eq!(*hashes, ["H1", "HA", "H2"]);
+                assert_eq!(users.get("a").map(String::as_str), Some("HA"));
+                assert_eq!(users.get("b").map(String::as_str), Some("H1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            resolve(&members(&["H1", "@x", "@a", "@y"]), 3, Some(&dir)),
+            Resolved::Unknown(vec!["x".into(), "y".into()])
+        );
+        assert_eq!(
+            resolve(&list, 2, None),
+            Resolved::Unresolved {
+                hashes: members(&["H1", "H2"]),
+                users: 2
+            }
+        );
+        // No users: the list itself, shared.
+        let plain = members(&["H1"]);
+        match resolve(&plain, 0, None) {
+            Resolved::Hashes { hashes, .. } => assert!(Arc::ptr_eq(&hashes, &plain)),
+            other => panic!("{other:?}"),
         }
     }
 

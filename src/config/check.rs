@@ -397,7 +397,7 @@ pub fn semantic(
         // (not needed when the entry shares a single group's list).
         let mut seen = FastSet::default();
         let mut merged = Vec::new();
-        if lists.len() > 1 || !own.is_empty() {
+        if lists.len() > 1 || !own.is_empty() || !reset.users.is_empty() {
             for hash in lists.iter().flat_map(|l| l.iter()) {
                 if seen.insert(hash.as_str()) && build {
                     merged.push(hash.clone());
@@ -408,12 +408,36 @@ pub fn semantic(
         let mut keep = keep.into_iter();
         let mut own = own;
         own.retain(|_| keep.next().unwrap_or(false));
-        let empty = own.is_empty() && lists.iter().all(|l| l.is_empty());
+        // Its users come last, each once, and not again when a group has it.
+        let mut users: Vec<String> = Vec::new();
+        let mut own_users: HashSet<String> = HashSet::new();
+        let in_groups: HashSet<&str> = if reset.users.is_empty() {
+            HashSet::new()
+        } else {
+            lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .filter(|m| super::member_user(m).is_some())
+                .map(String::as_str)
+                .collect()
+        };
+        for (k, user) in reset.users.iter().enumerate() {
+            let member = super::user_member(&user.0);
+            if !in_groups.contains(member.as_str()) && own_users.insert(member.clone()) {
+                users.push(member);
+            } else {
+                report.warning(
+                    &[path.clone(), vec![key("users"), Seg::Index(k)]].concat(),
+                    format!("user `{}` is listed twice", user.0),
+                );
+            }
+        }
+        let empty = own.is_empty() && users.is_empty() && lists.iter().all(|l| l.is_empty());
         if empty && resolvable {
             report.error(
                 &path,
                 format!(
-                    "reset `{}` resolves to no hashes: add `groups` or `hashes`",
+                    "reset `{}` resolves to no hashes: add `groups`, `hashes` or `users`",
                     reset.id
                 ),
             );
@@ -427,17 +451,23 @@ pub fn semantic(
             continue;
         }
         let hashes: Arc<[String]> = match lists.as_slice() {
-            [] => own.into(),
-            [one] if own.is_empty() => Arc::clone(one),
+            [] if users.is_empty() => own.into(),
+            [one] if own.is_empty() && users.is_empty() => Arc::clone(one),
             _ => {
                 merged.append(&mut own);
+                merged.append(&mut users);
                 merged.into()
             }
         };
+        let user_count = hashes
+            .iter()
+            .filter(|m| super::member_user(m).is_some())
+            .count();
         entries.push(Entry {
             spec_digest: spec_digest(&reset, &hashes),
             id: reset.id.0,
             description: reset.description,
+            users: user_count,
             hashes,
             trigger: schedule,
             revision: reset.revision,

@@ -125,9 +125,9 @@ fn find_cycles(groups: &BTreeMap<String, types::Group>) -> Vec<Cycle> {
     out
 }
 
-/// Resolves groups to their hash lists, each group once: a group's list is
-/// its own hashes, then each include's list in order, every hash kept at its
-/// first appearance. Lists are shared (`Arc`), so entries naming one group
+/// Resolves groups to their member lists, each group once: a group's list
+/// is its own hashes, then its users (as `user_member`s), then each
+/// include's list in order, every member kept at its first appearance. Lists are shared (`Arc`), so entries naming one group
 /// hold no copy. Iterative and memoised: deep chains cannot overflow the
 /// stack, and a diamond of includes is not expanded once per path.
 pub(super) struct Resolver<'g> {
@@ -178,19 +178,26 @@ impl<'g> Resolver<'g> {
                 .iter()
                 .filter_map(|inc| self.memo.get(inc.0.as_str()).cloned())
                 .collect();
-            let list: Arc<[String]> = if body.hashes.is_empty() && includes.len() == 1 {
-                Arc::clone(&includes[0])
-            } else {
-                let mut seen = FastSet::default();
-                let mut list = Vec::new();
-                let own = body.hashes.iter().map(|h| &h.0);
-                for hash in own.chain(includes.iter().flat_map(|l| l.iter())) {
-                    if seen.insert(hash.as_str()) {
-                        list.push(hash.clone());
+            let list: Arc<[String]> =
+                if body.hashes.is_empty() && body.users.is_empty() && includes.len() == 1 {
+                    Arc::clone(&includes[0])
+                } else {
+                    // Its hashes, then its users, then its includes.
+                    let users: Vec<String> = body
+                        .users
+                        .iter()
+                        .map(|u| super::user_member(&u.0))
+                        .collect();
+                    let mut seen = FastSet::default();
+                    let mut list = Vec::new();
+                    let own = body.hashes.iter().map(|h| &h.0).chain(&users);
+                    for member in own.chain(includes.iter().flat_map(|l| l.iter())) {
+                        if seen.insert(member.as_str()) {
+                            list.push(member.clone());
+                        }
                     }
-                }
-                list.into()
-            };
+                    list.into()
+                };
             self.memo.insert(group, list);
         }
         self.memo

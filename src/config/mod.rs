@@ -44,14 +44,30 @@ pub struct Settings {
     pub retry_failed_for: Duration,
 }
 
+/// How a user named in `users:` travels in a member list (`Entry::hashes`):
+/// `@` and the username. No hash can start with `@` (`HASH_PATTERN`), so
+/// the two never mix up.
+pub fn user_member(username: &str) -> String {
+    format!("@{username}")
+}
+
+/// The username in a member, if it is one.
+pub fn member_user(member: &str) -> Option<&str> {
+    member.strip_prefix('@')
+}
+
 /// One reset entry with its groups resolved.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub id: String,
     pub description: Option<String>,
-    /// Union of the groups' hashes and the entry's own, each once, in order of
-    /// first appearance. Shared with the group when the entry names just one.
+    /// Union of the groups' members and the entry's own, each once, in order
+    /// of first appearance: hashes, and for each user of `users:` its
+    /// `user_member` (resolved to a hash by the planner, never sent as is).
+    /// Shared with the group when the entry names just one.
     pub hashes: std::sync::Arc<[String]>,
+    /// How many of `hashes` are users (0: the list is all hashes).
+    pub users: usize,
     pub trigger: Schedule,
     pub revision: u64,
     pub not_after: Option<DateTime<Utc>>,

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 pub const NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
 /// Pattern of a residential user hash (opaque to resetd).
 pub const HASH_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
+/// Pattern of a sub-user's username (SPEC §2a): 1 to 128 characters, no
+/// whitespace or control characters (`users::nameable` is the same rule).
+pub const USERNAME_PATTERN: &str = r"^[^\s\x00-\x1F\x7F-\x9F]{1,128}$";
 
 const DAY: u64 = 86_400;
 
@@ -238,6 +241,10 @@ pub struct Group {
     /// Residential user hashes in this group.
     #[serde(default)]
     pub hashes: Vec<Hash>,
+    /// IPRoyal sub-users in this group, by username: resetd looks up their
+    /// hashes (`resetd subusers` lists them). After `hashes`, before `include`.
+    #[serde(default)]
+    pub users: Vec<Username>,
     /// Other groups whose hashes belong to this one too (no cycles).
     #[serde(default)]
     pub include: Vec<Name>,
@@ -258,6 +265,11 @@ pub struct Reset {
     /// Hashes reset in addition to the groups' hashes.
     #[serde(default)]
     pub hashes: Vec<Hash>,
+    /// IPRoyal sub-users reset in addition, by username: resetd looks up
+    /// their hashes before the run. An unknown username fails the entry
+    /// before any of its requests.
+    #[serde(default)]
+    pub users: Vec<Username>,
     /// When the reset runs. `immediate` (the default) runs once per revision.
     #[serde(default)]
     pub trigger: Trigger,
@@ -316,6 +328,14 @@ pub struct Name(#[schemars(pattern(NAME_PATTERN))] pub String);
 )]
 #[serde(transparent)]
 pub struct Hash(#[schemars(pattern(HASH_PATTERN))] pub String);
+
+/// The username of an IPRoyal sub-user, e.g. `scraper-eu-07`: 1 to 128
+/// characters, no whitespace or control characters.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct Username(#[schemars(pattern(USERNAME_PATTERN))] pub String);
 
 /// A duration such as `30s`, `5m`, `6h` or `1h 30m`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

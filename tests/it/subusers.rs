@@ -2,7 +2,7 @@
 //! answers and puts a password in every record, as the real one does.
 
 use crate::fake_api::{FakeApi, Reply, SUBUSER_PASSWORD};
-use crate::support::{TOKEN, resetd, run};
+use crate::support::{TOKEN, Workspace, resetd, run};
 
 /// `n` sub-users, `user-000`… with hashes `01SUB…` (26 characters).
 pub fn account(n: usize) -> Vec<(String, String)> {
@@ -76,12 +76,23 @@ fn subusers_lists_every_page_in_each_format_and_never_a_password() {
         serde_json::json!({"username": "user-007", "hash": "01SUB000000000000000000007"})
     );
 
+    // The yaml snippet is a config's `groups:`: with resets that name its
+    // groups, `validate` accepts it.
     let (code, yaml, _) = subusers(&api, "yaml");
     assert_eq!(code, 0);
     assert!(
         yaml.starts_with("groups:\n  user-000:\n    users: [user-000]  # hash 01SUB"),
         "{yaml}"
     );
+    let ws = Workspace::new(&format!(
+        "{yaml}resets:\n  - id: all\n    groups: [{}]\n",
+        (0..250)
+            .map(|i| format!("user-{i:03}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let (code, out, err) = run(resetd().arg("validate").arg(&ws.config));
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]
@@ -147,4 +158,163 @@ fn a_passing_error_on_a_page_is_retried_and_a_hostile_answer_is_refused() {
         stderr.contains("resetd reads at most 10000 pages"),
         "{stderr}"
     );
+}
+
+/// The status file and every output of a run, which must hold no password.
+fn assert_no_password(ws: &Workspace, outputs: &[&str]) {
+    let status = std::fs::read_to_string(&ws.status).unwrap_or_default();
+    for text in outputs.iter().chain([&status.as_str()]) {
+        assert!(
+            !text.contains(SUBUSER_PASSWORD),
+            "a password leaked:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn users_resolve_across_pages_in_order_and_the_history_keeps_them() {
+    let api = FakeApi::start();
+    api.subusers(account(250));
+    // Order of first appearance: the group's hashes, its users, its
+    // includes; then the entry's own hashes, then its users. user-001's
+    // hash is also listed as a hash: sent once.
+    let ws = Workspace::new(
+        "settings:\n  batchSize: 1000\ngroups:\n  g:\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n    users: [user-249, user-001]\n    include: [h]\n  h:\n    users: [user-120]\nresets:\n  - id: r1\n    groups: [g]\n    hashes: [01SUB000000000000000000001, 01HQ5K3P97DY8EX9Y90YT1K6XA]\n    users: [user-000, user-249]\n",
+    );
+    let (code, stdout, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_no_password(&ws, &[&stdout, &stderr]);
+    let deletes: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(
+        deletes[0].sent(),
+        [
+            "01H7YCG0R9GYY1YCPS2S4QA6WB",
+            "01SUB000000000000000000249",
+            "01SUB000000000000000000001",
+            "01SUB000000000000000000120",
+            "01HQ5K3P97DY8EX9Y90YT1K6XA",
+            "01SUB000000000000000000000",
+        ]
+    );
+    let gets = api.requests().iter().filter(|r| r.method == "GET").count();
+    assert_eq!(gets, 3, "every page once, once per run");
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.hash_count, 6);
+    let users = &st.history[0].users;
+    assert_eq!(users.len(), 4);
+    assert_eq!(users["user-120"], "01SUB000000000000000000120");
+}
+
+#[test]
+fn an_unknown_user_fails_its_entry_before_any_delete_and_others_run() {
+    let api = FakeApi::start();
+    api.subusers(account(120));
+    let ws = Workspace::new(
+        "resets:\n  - id: typo\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n    users: [user-001, user-9999]\n  - id: fine\n    users: [user-002]\n",
+    );
+    let (code, stdout, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_no_password(&ws, &[&stdout, &stderr]);
+    let sent: Vec<Vec<String>> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.sent().to_vec())
+        .collect();
+    assert_eq!(
+        sent,
+        [["01SUB000000000000000000002"]],
+        "nothing of `typo` was sent"
+    );
+    let status = ws.status();
+    let typo = &status.resets["typo"];
+    assert_eq!(typo.phase, resetd::status::Phase::Failed);
+    let error = typo.last_error.as_deref().unwrap();
+    assert!(error.contains("unknown user(s) `user-9999`"), "{error}");
+    assert_eq!(
+        (typo.next_retry_at, &typo.retrying),
+        (None, &None),
+        "not retried on its own"
+    );
+    assert_eq!(typo.history[0].requests, 0);
+    assert_eq!(
+        status.resets["fine"].phase,
+        resetd::status::Phase::Succeeded
+    );
+
+    // Not retried until changed; fixed, it runs.
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    ws.write_config(
+        "resets:\n  - id: typo\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n    users: [user-001, user-099]\n  - id: fine\n    users: [user-002]\n",
+    );
+    assert_eq!(ws.run_once(&api.base(), &[]).0, 0);
+    assert_eq!(
+        ws.status().resets["typo"].phase,
+        resetd::status::Phase::Succeeded
+    );
+}
+
+#[test]
+fn a_dry_run_without_a_token_leaves_users_unresolved_and_asks_nothing() {
+    let api = FakeApi::start();
+    api.subusers(account(3));
+    let ws = Workspace::new(
+        "resets:\n  - id: r1\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n    users: [user-001, user-002]\n",
+    );
+    let mut cmd = resetd();
+    cmd.env("RESETD_API_BASE", api.base())
+        .args(["run", "--once", "--dry-run", "--config"])
+        .arg(&ws.config);
+    let (code, stdout, stderr) = run(&mut cmd);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("2 user(s) left unresolved"), "{stdout}");
+    assert!(api.requests().is_empty());
+    assert_eq!(
+        ws.status().resets["r1"].phase,
+        resetd::status::Phase::DryRun
+    );
+
+    // A real run without a token: exit 2 before any request.
+    let mut cmd = resetd();
+    cmd.env("RESETD_API_BASE", api.base())
+        .args(["run", "--once", "--config"])
+        .arg(&ws.config);
+    let (code, _, stderr) = run(&mut cmd);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(api.requests().is_empty());
+}
+
+#[test]
+fn a_failed_lookup_fails_the_entry_passingly_and_sends_nothing_of_it() {
+    let api = FakeApi::start();
+    api.subusers(account(3));
+    api.script_gets(std::iter::repeat_n(Reply::Status(503), 5));
+    let ws = Workspace::new(
+        "resets:\n  - id: r1\n    users: [user-001]\n  - id: plain\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n",
+    );
+    let (code, stdout, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let st = &ws.status().resets["r1"];
+    assert_eq!(st.phase, resetd::status::Phase::Failed);
+    assert!(
+        st.last_error
+            .as_deref()
+            .unwrap()
+            .contains("cannot look up its users")
+    );
+    assert!(
+        st.next_retry_at.is_some(),
+        "a passing failure: retried on its own"
+    );
+    let deletes = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(deletes, 1, "only `plain` was sent");
 }
