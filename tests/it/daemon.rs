@@ -1086,3 +1086,44 @@ fn a_config_that_cannot_be_read_or_is_invalid_is_logged_once_per_change_not_per_
     assert_eq!(last_ok(&daemon), 0.0);
     assert_eq!(api.requests().len(), 1, "nothing ran from a broken config");
 }
+
+#[test]
+fn a_sub_user_created_after_start_up_is_found_when_an_entry_names_it() {
+    let api = FakeApi::start();
+    api.subusers(crate::subusers::account(3));
+    let ws = Workspace::new(&format!("resets:\n  - id: early\n    users: [user-001]\n"));
+    let daemon = Daemon::start(&ws, &api, &[]);
+    wait_for_phase(&daemon, "early", "Succeeded");
+    let gets = |api: &FakeApi| api.requests().iter().filter(|r| r.method == "GET").count();
+    assert_eq!(gets(&api), 1);
+
+    // A sub-user created on the account after the daemon looked them up,
+    // then named by a new entry: the copy lacks it, so it is looked up again
+    // at once (not after the 5-minute age), without a restart.
+    api.add_subuser("created-later", "01LATE0000000000000000000A");
+    ws.write_config(
+        "resets:\n  - id: early\n    users: [user-001]\n  - id: later\n    users: [created-later]\n",
+    );
+    let sent = requests_with(&api, "01LATE0000000000000000000A");
+    assert_eq!(gets(&api), 2);
+    let status = wait_for_phase(&daemon, "later", "Succeeded");
+    let history = &status["resets"]["later"]["history"][0]["users"];
+    assert_eq!(history["created-later"], "01LATE0000000000000000000A");
+    assert!(
+        sent.iter()
+            .all(|r| !r.body.contains(crate::fake_api::SUBUSER_PASSWORD))
+    );
+
+    // A further entry naming only known users reuses the copy.
+    ws.write_config(
+        "resets:\n  - id: early\n    users: [user-001]\n  - id: later\n    users: [created-later]\n  - id: third\n    users: [user-002]\n",
+    );
+    requests_with(&api, "01SUB000000000000000000002");
+    assert_eq!(
+        gets(&api),
+        2,
+        "no lookup while the copy is fresh and complete"
+    );
+    let (_, body) = daemon.get("/status");
+    assert!(!body.contains(crate::fake_api::SUBUSER_PASSWORD));
+}

@@ -5,7 +5,7 @@ use crate::fake_api::{FakeApi, Reply, SUBUSER_PASSWORD};
 use crate::support::{TOKEN, Workspace, resetd, run};
 
 /// `n` sub-users, `user-000`… with hashes `01SUB…` (26 characters).
-pub fn account(n: usize) -> Vec<(String, String)> {
+pub(crate) fn account(n: usize) -> Vec<(String, String)> {
     (0..n)
         .map(|i| (format!("user-{i:03}"), format!("01SUB{i:021}")))
         .collect()
