@@ -2,7 +2,9 @@
 //!
 //! `cargo run --example mock_api -- [ADDR] [FAIL_RATE]` (default
 //! 127.0.0.1:8089, 0): answers `DELETE /v1/sessions` with 204, or with 429/500
-//! for FAIL_RATE of requests, and prints every request it receives.
+//! for FAIL_RATE of requests, serves a small account's sub-users
+//! (`GET /v1/residential-subusers`, with passwords, as the real API does) and
+//! `GET /v1/me`, and prints every request it receives.
 
 #![allow(clippy::expect_used)] // a demo server: failing to bind is fatal
 
@@ -15,6 +17,8 @@ fn main() {
     let fail_rate: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0.0);
     let api = fake_api::FakeApi::start_on(&addr);
     api.fail_rate(fail_rate);
+    let (users, own) = fake_api::demo_account();
+    api.subusers(users).own_hash(own);
     println!(
         "mock IPRoyal API on {} (use --api-base {})",
         api.addr(),

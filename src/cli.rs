@@ -72,6 +72,18 @@ pub enum Command {
         /// Output format; `markdown` is a table fit for a PR comment.
         #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
         format: PlanFormat,
+        /// Look up who every hash belongs to (a sub-user, the account, or
+        /// `unknown`: most likely a wrong hash) and resolve `users:`. Needs
+        /// the token; calls only GET /residential-subusers and GET /me. Run
+        /// it on trusted branches only.
+        #[arg(long)]
+        resolve: bool,
+        /// API base URL, for `--resolve`.
+        #[arg(long, env = "RESETD_API_BASE", default_value = crate::api::DEFAULT_API_BASE, value_name = "URL")]
+        api_base: String,
+        /// Read the API token from this file, for `--resolve`.
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<PathBuf>,
     },
     /// Reconcile: send the resets that are due and write the status file.
     ///

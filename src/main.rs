@@ -50,7 +50,19 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             status,
             status_url,
             format,
-        } => plan_command(&config, status.as_deref(), status_url.as_deref(), format),
+            resolve,
+            api_base,
+            token_file,
+        } => plan_command(
+            &config,
+            status.as_deref(),
+            status_url.as_deref(),
+            format,
+            resolve.then_some(Resolve {
+                api_base: &api_base,
+                token_file: token_file.as_deref(),
+            }),
+        ),
         Command::Run(args) => {
             resetd::logging::init()?;
             if args.once {
@@ -159,11 +171,18 @@ fn load_config(path: &Path) -> anyhow::Result<Option<Config>> {
     Ok(loaded.config)
 }
 
+/// What `plan --resolve` needs: where the API is and its token.
+struct Resolve<'a> {
+    api_base: &'a str,
+    token_file: Option<&'a Path>,
+}
+
 fn plan_command(
     config_path: &Path,
     status: Option<&Path>,
     status_url: Option<&str>,
     format: PlanFormat,
+    resolve: Option<Resolve<'_>>,
 ) -> anyhow::Result<Outcome> {
     let Some(config) = load_config(config_path)? else {
         return Ok(Outcome::Failed);
@@ -183,11 +202,39 @@ fn plan_command(
             }
         }
     };
-    let p = plan::plan(&config, &st, chrono::Utc::now(), &plan::Inputs::new(false));
+    let mut inputs = plan::Inputs::new(false);
+    let directory = match resolve {
+        Some(r) => {
+            let directory = std::sync::Arc::new(fetch_directory(r)?);
+            inputs.users = plan::Users::Fetched(std::sync::Arc::clone(&directory));
+            Some(directory)
+        }
+        None => None,
+    };
+    let p = plan::plan(&config, &st, chrono::Utc::now(), &inputs);
+    let owners = directory.map(|d| report::Owners::of(&config, &p, &d));
     let text = match format {
-        PlanFormat::Human => report::plan_human_against(&p, source),
-        PlanFormat::Json => serde_json::to_string_pretty(&report::plan_json(&p, source))? + "\n",
-        PlanFormat::Markdown => report::plan_markdown(&p, source),
+        PlanFormat::Human => {
+            let mut text = report::plan_human_against(&p, source);
+            if let Some(owners) = &owners {
+                text.push_str(&owners.human());
+            }
+            text
+        }
+        PlanFormat::Json => {
+            let mut value = report::plan_json(&p, source);
+            if let Some(owners) = &owners {
+                owners.add_to_json(&mut value);
+            }
+            serde_json::to_string_pretty(&value)? + "\n"
+        }
+        PlanFormat::Markdown => {
+            let mut text = report::plan_markdown(&p, source);
+            if let Some(owners) = &owners {
+                text.push_str(&owners.markdown());
+            }
+            text
+        }
     };
     print_out(&text)?;
     Ok(Outcome::Ok)
@@ -312,6 +359,22 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
             _ => Outcome::Failed,
         }),
     }
+}
+
+/// `plan --resolve`: the account's sub-users and its own hash, by GET only.
+fn fetch_directory(resolve: Resolve<'_>) -> anyhow::Result<resetd::users::Directory> {
+    let mut credentials = resetd::api::Credentials::new(resolve.api_base, resolve.token_file);
+    let api = credentials.api()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let retry = resetd::policy::RetryPolicy::for_reads();
+    let (users, own) = runtime.block_on(async {
+        let users = api.subusers(resetd::api::GET_TIMEOUT, retry).await?;
+        let own = api.own_hash(resetd::api::GET_TIMEOUT, retry).await?;
+        Ok::<_, resetd::api::ApiError>((users, own))
+    })?;
+    Ok(resetd::users::Directory::new(users, Some(own)))
 }
 
 /// `plan --status-url`: the status a running daemon serves.

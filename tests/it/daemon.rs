@@ -1091,7 +1091,7 @@ fn a_config_that_cannot_be_read_or_is_invalid_is_logged_once_per_change_not_per_
 fn a_sub_user_created_after_start_up_is_found_when_an_entry_names_it() {
     let api = FakeApi::start();
     api.subusers(crate::subusers::account(3));
-    let ws = Workspace::new(&format!("resets:\n  - id: early\n    users: [user-001]\n"));
+    let ws = Workspace::new("resets:\n  - id: early\n    users: [user-001]\n");
     let daemon = Daemon::start(&ws, &api, &[]);
     wait_for_phase(&daemon, "early", "Succeeded");
     let gets = |api: &FakeApi| api.requests().iter().filter(|r| r.method == "GET").count();

@@ -382,6 +382,24 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     ))
 }
 
+/// The account `examples/mock_api.rs` serves: its sub-users, as (username,
+/// hash), and its own hash. README's round trip uses them.
+pub fn demo_account() -> (Vec<(String, String)>, &'static str) {
+    let users = [
+        ("scraper-eu-07", "01HQ5K3P97DY8EX9Y90YT1K6XA"),
+        ("scraper-eu-08", "01H7YCG0R9GYY1YCPS2S4QA6WB"),
+        ("scraper-us-01", "02JVRQ5BF83PTW19G1SRD955J0"),
+        ("checkout-payments", "01JY9XKHHPZ984254W236K94PC"),
+    ];
+    (
+        users
+            .iter()
+            .map(|(u, h)| ((*u).to_owned(), (*h).to_owned()))
+            .collect(),
+        "01J0WNERACC0VNT000000000AA",
+    )
+}
+
 /// Sub-users are served this many per page at most, whatever is asked.
 pub const MAX_PER_PAGE: usize = 100;
 

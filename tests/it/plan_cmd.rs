@@ -88,7 +88,12 @@ fn a_plan_against_a_running_daemon_equals_one_against_its_status_file() {
     // The example workflow's trusted job, as written, in the PR's checkout.
     let commands = workflow_commands("plan-against-production", &[("RESETD_STATUS_URL", &url)]);
     assert_eq!(commands.len(), 1, "{commands:?}");
-    let mut cmd = ws.command("http://127.0.0.1:9/v1");
+    // `--resolve` asks the API (here the fake, with the mock's account) who
+    // each hash belongs to.
+    let account = crate::fake_api::FakeApi::start();
+    let (users, own) = crate::fake_api::demo_account();
+    account.subusers(users).own_hash(own);
+    let mut cmd = ws.command(&account.base());
     cmd.args(&commands[0]).current_dir(pr.path());
     let (code, markdown, stderr) = ws.run_checked(&mut cmd);
     assert_eq!(code, 0, "{stderr}");
@@ -97,6 +102,8 @@ fn a_plan_against_a_running_daemon_equals_one_against_its_status_file() {
         "{markdown}"
     );
     assert!(markdown.contains("revision was not bumped"), "{markdown}");
+    assert!(markdown.contains("Who the hashes belong to"), "{markdown}");
+    assert!(account.requests().iter().all(|r| r.method == "GET"));
     assert!(!markdown.contains(NOTICE), "{markdown}");
     assert!(
         !markdown.contains(&url),

@@ -141,3 +141,66 @@ fn version_works_on_every_command() {
         );
     }
 }
+
+#[test]
+fn the_mock_round_trip_works_as_written() {
+    let readme = readme();
+    let lines = commands_after(
+        &readme,
+        "A full local round trip against the bundled mock API",
+    );
+    assert!(
+        lines[0].starts_with("cargo run --example mock_api &"),
+        "{lines:?}"
+    );
+    // The mock's own account, on an ephemeral port instead of 8089.
+    let api = crate::fake_api::FakeApi::start();
+    let (users, own) = crate::fake_api::demo_account();
+    api.subusers(users).own_hash(own);
+    // The examples, copied so the source tree is left alone.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("examples")).unwrap();
+    for name in ["minimal.yaml", "subusers.yaml"] {
+        std::fs::copy(
+            repo_root().join("examples").join(name),
+            dir.path().join("examples").join(name),
+        )
+        .unwrap();
+    }
+    let mut outputs = String::new();
+    for line in lines.iter().filter(|l| l.starts_with("cargo run -- ")) {
+        let command = line.split(" #").next().unwrap();
+        let args: Vec<&str> = command["cargo run -- ".len()..]
+            .split_whitespace()
+            .collect();
+        let mut cmd = resetd();
+        cmd.env("IPROYAL_API_TOKEN", "test-token")
+            .env("RESETD_API_BASE", api.base())
+            .current_dir(dir.path())
+            .args(&args);
+        let (code, stdout, stderr) = run(&mut cmd);
+        assert_eq!(code, 0, "{line}:\n{stdout}{stderr}");
+        outputs.push_str(&stdout);
+    }
+    assert!(outputs.contains("users: [scraper-eu-07]"), "{outputs}");
+    assert!(
+        outputs.contains("01JY9XKHHPZ984254W236K94PC  checkout-payments"),
+        "{outputs}"
+    );
+    assert!(!outputs.contains(crate::fake_api::SUBUSER_PASSWORD));
+    let deletes: Vec<Vec<String>> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.sent().to_vec())
+        .collect();
+    assert_eq!(
+        deletes.last().unwrap(),
+        &[
+            "01HQ5K3P97DY8EX9Y90YT1K6XA",
+            "01H7YCG0R9GYY1YCPS2S4QA6WB",
+            "01JY9XKHHPZ984254W236K94PC"
+        ],
+        "the sub-users' hashes, then the entry's own"
+    );
+}

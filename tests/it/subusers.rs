@@ -318,3 +318,97 @@ fn a_failed_lookup_fails_the_entry_passingly_and_sends_nothing_of_it() {
         .count();
     assert_eq!(deletes, 1, "only `plain` was sent");
 }
+
+/// `plan --resolve` with the token against the fake API.
+fn plan_resolve(ws: &Workspace, api: &FakeApi, format: &str) -> (i32, String, String) {
+    let mut cmd = ws.command(&api.base());
+    cmd.args(["plan", "--resolve", "--format", format, "--config"])
+        .arg(&ws.config);
+    let out = ws.run_checked(&mut cmd);
+    assert_no_password(ws, &[&out.1, &out.2]);
+    out
+}
+
+#[test]
+fn plan_resolve_names_every_hash_and_flags_an_unknown_one_in_every_format() {
+    let api = FakeApi::start();
+    api.subusers(account(150))
+        .own_hash("01OWN00000000000000000000A");
+    let ws = Workspace::new(
+        "resets:\n  - id: r1\n    hashes: [01SUB000000000000000000140, 01OWN00000000000000000000A, 01TYPO0000000000000000000Z]\n    users: [user-007]\n",
+    );
+
+    let (code, human, stderr) = plan_resolve(&ws, &api, "human");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        human.contains("01SUB000000000000000000140  user-140"),
+        "{human}"
+    );
+    assert!(
+        human.contains("01OWN00000000000000000000A  the account itself"),
+        "{human}"
+    );
+    assert!(
+        human.contains("01SUB000000000000000000007  user-007"),
+        "{human}"
+    );
+    assert!(
+        human.contains("01TYPO0000000000000000000Z  UNKNOWN")
+            && human.contains("warning: `r1`: hash `01TYPO0000000000000000000Z` is neither"),
+        "{human}"
+    );
+
+    let (code, json, _) = plan_resolve(&ws, &api, "json");
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["unknownHashes"], 1);
+    let owners = &value["entries"][0]["owners"];
+    assert_eq!(
+        owners[0],
+        serde_json::json!({"hash": "01SUB000000000000000000140", "kind": "subuser", "user": "user-140"})
+    );
+    assert_eq!(owners[1]["kind"], "account");
+    assert_eq!(
+        owners[2],
+        serde_json::json!({"hash": "01TYPO0000000000000000000Z", "kind": "unknown", "user": null})
+    );
+    assert_eq!(owners[3]["user"], "user-007");
+    assert_eq!(value["entries"][0]["hashCount"], 4, "the user resolved");
+
+    let (code, markdown, _) = plan_resolve(&ws, &api, "markdown");
+    assert_eq!(code, 0);
+    assert!(
+        markdown.contains("> **Warning:** `r1`: hash `01TYPO0000000000000000000Z` is neither"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| `01SUB000000000000000000140` | user-140 |"),
+        "{markdown}"
+    );
+
+    // Only reads, and nothing was sent or written.
+    assert!(api.requests().iter().all(|r| r.method == "GET"));
+    assert!(api.requests().iter().any(|r| r.path == "/v1/me"));
+    assert!(!ws.status.exists());
+}
+
+#[test]
+fn plan_resolve_flags_an_unknown_user_and_plain_plan_needs_no_token() {
+    let api = FakeApi::start();
+    api.subusers(account(2));
+    let ws = Workspace::new("resets:\n  - id: r1\n    users: [user-001, nobody-here]\n");
+    let (code, json, _) = plan_resolve(&ws, &api, "json");
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        value["entries"][0]["unknownUsers"],
+        serde_json::json!(["nobody-here"])
+    );
+    assert_eq!(value["entries"][0]["action"], "fail");
+
+    // Without --resolve: no token read, no request.
+    let (code, out, err) = run(resetd().args(["plan", "--config"]).arg(&ws.config));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("r1"));
+    assert_eq!(api.requests().len(), 2, "only the two reads of --resolve");
+}
