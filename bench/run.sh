@@ -3,7 +3,7 @@
 #
 #   bench/run.sh                 all benchmarks, full size (several minutes:
 #                                check-jsonschema alone takes ~4 min)
-#   bench/run.sh validate scale daemon apply reaction idle fuzz peers
+#   bench/run.sh validate scale daemon apply subusers reaction idle fuzz peers
 #                                a selection
 #   bench/run.sh smoke           every benchmark at a tiny size (CI)
 #
@@ -250,6 +250,10 @@ if want validate; then bench_validate; fi
 if want scale; then bench_scale; fi
 if want daemon; then bench_daemon; fi
 if want apply; then bench_apply; fi
+if want subusers; then
+  echo "== subusers: what looking up users: adds to run --once (all pages against the fake API)"
+  "$examples/bench_subusers" "$(size 10000 300)" "$(size 5 1)"
+fi
 if want reaction; then bench_reaction; fi
 if want idle; then bench_idle; fi
 if want fuzz; then bench_fuzz; fi
