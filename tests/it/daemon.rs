@@ -1126,4 +1126,13 @@ fn a_sub_user_created_after_start_up_is_found_when_an_entry_names_it() {
     );
     let (_, body) = daemon.get("/status");
     assert!(!body.contains(crate::fake_api::SUBUSER_PASSWORD));
+    assert_eq!(
+        daemon.count_logs("INFO", "looked up the account's sub-users"),
+        2
+    );
+    let logs = daemon.logs.0.lock().unwrap();
+    assert!(
+        logs.iter()
+            .all(|l| !l.contains(crate::fake_api::SUBUSER_PASSWORD))
+    );
 }
