@@ -159,6 +159,10 @@ pub struct RunArgs {
     /// Re-read the config this often even without file events (lost events, NFS).
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
     pub resync: std::time::Duration,
+    /// The commit the config came from, recorded with every run [default:
+    /// the HEAD commit of the git work tree the config lies in, if any].
+    #[arg(long, env = "RESETD_SOURCE_REVISION", value_name = "REV")]
+    pub source_revision: Option<String>,
     /// First wait before an entry that failed for a passing reason (API
     /// unreachable, overloaded, token refused) is retried on its own; it
     /// doubles with each retry, up to 60 times this. Shorter only for tests.
@@ -171,13 +175,19 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The planner's inputs for this run, with the token at hand.
-    pub fn plan_inputs(&self, token: Option<String>) -> crate::plan::Inputs {
+    /// The planner's inputs for this run, with the token at hand and the
+    /// revision the config came from (`crate::revision::of`).
+    pub fn plan_inputs(
+        &self,
+        token: Option<String>,
+        source_revision: Option<String>,
+    ) -> crate::plan::Inputs {
         crate::plan::Inputs {
             cli_dry_run: self.dry_run,
             token,
             retry_backoff: self.retry_backoff,
             users: crate::plan::Users::NotFetched,
+            source_revision,
         }
     }
 }

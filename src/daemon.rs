@@ -70,7 +70,20 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
 /// the API does not refuse.
 const TOKEN_RECHECK_SECS: i64 = 5;
 
+/// The commit the config came from (`revision::of`), asked of git off the
+/// async threads.
+async fn source_revision(args: &RunArgs) -> Option<String> {
+    let config = args.config.clone();
+    let given = args.source_revision.clone();
+    tokio::task::spawn_blocking(move || crate::revision::of(&config, given.as_deref()))
+        .await
+        .ok()
+        .flatten()
+}
+
 struct Daemon {
+    /// The commit the config in force came from.
+    source_revision: Option<String>,
     /// The account's sub-users, for entries that name users.
     subusers: crate::directory::SubUsers,
     args: RunArgs,
@@ -160,6 +173,7 @@ pub async fn run(
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(reloader.run(watch, hup, args.resync, stop.clone()));
     let mut daemon = Daemon {
+        source_revision: source_revision(&args).await,
         subusers: crate::directory::SubUsers::for_daemon(),
         limiter: RateLimiter::new(config_rx.borrow().settings.max_requests_per_second),
         config: Arc::clone(&config_rx.borrow()),
@@ -214,9 +228,13 @@ impl Daemon {
             self.limiter
                 .set_rate(newest.settings.max_requests_per_second);
             self.config = newest;
+            // A new config is usually a new commit (a merge, a git-sync).
+            self.source_revision = source_revision(&self.args).await;
         }
         let now = Utc::now();
-        let inputs = self.args.plan_inputs(self.credentials.fingerprint());
+        let inputs = self
+            .args
+            .plan_inputs(self.credentials.fingerprint(), self.source_revision.clone());
         let plan = self
             .subusers
             .plan(

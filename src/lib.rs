@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod report;
+pub mod revision;
 pub mod schedule;
 pub mod schema;
 pub mod serve;

@@ -277,7 +277,10 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
             config,
             &status,
             chrono::Utc::now(),
-            args.plan_inputs(credentials.fingerprint()),
+            args.plan_inputs(
+                credentials.fingerprint(),
+                resetd::revision::of(&args.config, args.source_revision.as_deref()),
+            ),
             &mut credentials,
         )
         .await;
@@ -338,12 +341,16 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
     match signal {
         Some(signal) if stopped_early => {
             // What the next run would send: the planner's own answer.
-            let left: usize =
-                plan::plan(config, &status, chrono::Utc::now(), &args.plan_inputs(None))
-                    .runs()
-                    .filter(|(_, spec)| !spec.dry_run)
-                    .map(|(_, spec)| spec.remaining_batches())
-                    .sum();
+            let left: usize = plan::plan(
+                config,
+                &status,
+                chrono::Utc::now(),
+                &args.plan_inputs(None, None),
+            )
+            .runs()
+            .filter(|(_, spec)| !spec.dry_run)
+            .map(|(_, spec)| spec.remaining_batches())
+            .sum();
             resetd::logging::conclude(
                 Level::WARN,
                 &format!(

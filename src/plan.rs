@@ -38,6 +38,8 @@ pub struct Inputs {
     pub retry_backoff: Duration,
     /// The account's sub-users, to resolve `users:` with.
     pub users: Users,
+    /// The commit the config came from (SPEC §6), recorded with every run.
+    pub source_revision: Option<String>,
 }
 
 /// The sub-user directory as the shell has it.
@@ -72,6 +74,7 @@ impl Inputs {
             token: None,
             retry_backoff: RETRY_BACKOFF,
             users: Users::NotFetched,
+            source_revision: None,
         }
     }
 }
@@ -79,6 +82,8 @@ impl Inputs {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub now: DateTime<Utc>,
+    /// The commit the config came from, for the records of this plan's runs.
+    pub source_revision: Option<String>,
     pub entries: Vec<EntryPlan>,
     /// Ids in the status file that are no longer in the config.
     pub orphans: Vec<String>,
@@ -146,6 +151,8 @@ pub struct RunSpec {
     /// Users not looked up yet: the shell fetches the sub-users and plans
     /// again before sending (a dry run just says so).
     pub unresolved: usize,
+    /// The commit the config came from, for the run's record.
+    pub source_revision: Option<String>,
 }
 
 impl RunSpec {
@@ -254,6 +261,7 @@ pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, inputs: &Input
         .collect();
     Plan {
         now,
+        source_revision: inputs.source_revision.clone(),
         entries,
         orphans,
     }
@@ -556,10 +564,11 @@ impl Members {
 /// unknown or could not be looked up.
 fn into_action(
     mut plan: EntryPlan,
-    spec: RunSpec,
+    mut spec: RunSpec,
     resolved: &crate::users::Resolved,
     inputs: &Inputs,
 ) -> EntryPlan {
+    spec.source_revision.clone_from(&inputs.source_revision);
     let failure = match (resolved, &inputs.users) {
         (crate::users::Resolved::Unknown(names), _) => Some((
             format!(
@@ -645,6 +654,7 @@ fn run_spec(
         retry_rule,
         users: std::sync::Arc::clone(&members.users),
         unresolved: members.unresolved,
+        source_revision: None,
     }
 }
 
@@ -765,6 +775,7 @@ pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) -> boo
                     requests: 0,
                     error: None,
                     users: Default::default(),
+                    source_revision: plan.source_revision.clone(),
                 },
                 &entry.spec_digest,
                 None,
@@ -805,6 +816,7 @@ impl RunSpec {
             retry_rule: self.retry_rule,
             token: None,
             users: &self.users,
+            source_revision: self.source_revision.as_deref(),
         }
     }
 }

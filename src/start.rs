@@ -42,7 +42,7 @@ pub fn open(args: &RunArgs, config: &Config) -> anyhow::Result<Opened> {
         None
     } else {
         let unlocked = store::read_unlocked(&path)?;
-        let inputs = args.plan_inputs(credentials.fingerprint());
+        let inputs = args.plan_inputs(credentials.fingerprint(), None);
         if crate::plan::plan(config, &unlocked.status, Utc::now(), &inputs).needs_api() {
             credentials.api()?;
         }

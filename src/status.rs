@@ -296,6 +296,10 @@ pub struct RunRecord {
     /// The sub-users this run named, and the hash each was resolved to.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub users: BTreeMap<String, String>,
+    /// The commit the config came from (`--source-revision`, or the HEAD of
+    /// the config's git work tree); null when unknown.
+    #[serde(default)]
+    pub source_revision: Option<String>,
 }
 
 impl EntryStatus {
@@ -381,6 +385,8 @@ pub struct RunFacts<'a> {
     pub token: Option<&'a str>,
     /// The sub-users the run names and their hashes, for the history.
     pub users: &'a BTreeMap<String, String>,
+    /// The commit the config came from, for the history.
+    pub source_revision: Option<&'a str>,
 }
 
 impl RunFacts<'_> {
@@ -534,6 +540,7 @@ impl EntryStatus {
                 requests: run.requests,
                 error,
                 users: facts.users.clone(),
+                source_revision: facts.source_revision.map(str::to_owned),
             },
             facts.spec_digest,
             facts.slot,
@@ -557,6 +564,7 @@ impl EntryStatus {
                 requests: 0,
                 error: None,
                 users: facts.users.clone(),
+                source_revision: facts.source_revision.map(str::to_owned),
             },
             facts.spec_digest,
             facts.slot,

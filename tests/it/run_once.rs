@@ -566,3 +566,60 @@ fn a_refused_token_waits_for_its_back_off_and_a_new_token_retries_at_once() {
     assert_eq!(st.phase, Phase::Succeeded);
     assert_eq!((st.next_retry_at, &st.retrying), (None, &None));
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=resetd-test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn every_run_records_the_commit_its_config_came_from() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!(
+        "resets:\n{}{}    notAfter: \"2020-01-01T00:00:00Z\"\n",
+        entry("r1", &hashes("G", 1)),
+        entry("old", &hashes("O", 1))
+    ));
+    git(ws.dir.path(), &["init", "-q"]);
+    git(ws.dir.path(), &["add", "resets.yaml"]);
+    git(ws.dir.path(), &["commit", "-q", "-m", "resets"]);
+    let head = git(ws.dir.path(), &["rev-parse", "HEAD"]);
+    assert_eq!(head.len(), 40);
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let status = ws.status();
+    for id in ["r1", "old"] {
+        let record = &status.resets[id].history[0];
+        assert_eq!(
+            record.source_revision.as_deref(),
+            Some(head.as_str()),
+            "{id}"
+        );
+    }
+
+    // Given on the command line (or RESETD_SOURCE_REVISION), it wins.
+    ws.write_config(&format!(
+        "resets:\n{}    revision: 1\n",
+        entry("r1", &hashes("G", 1))
+    ));
+    let (code, _, stderr) = ws.run_once(&api.base(), &["--source-revision", "0123abcd"]);
+    assert_eq!(code, 0, "{stderr}");
+    let record = ws.status().resets["r1"].history[1].clone();
+    assert_eq!(record.source_revision.as_deref(), Some("0123abcd"));
+}
