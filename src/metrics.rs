@@ -229,8 +229,12 @@ impl Observer for Metrics {
             .inc_by(u64::try_from(count).unwrap_or(u64::MAX));
     }
 
-    fn run_finished(&self, outcome: Outcome) {
-        let outcome = format!("{outcome:?}");
+    fn run_recorded(&self, ended: &crate::reconcile::RunEnded<'_>) {
+        // Expiries are not resets (`resetd_entries{phase="Expired"}` shows them).
+        if ended.record.outcome == Outcome::Expired {
+            return;
+        }
+        let outcome = format!("{:?}", ended.record.outcome);
         self.resets.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 }

@@ -159,16 +159,45 @@ impl Control for LiveConfig {
     }
 }
 
-/// Receives what happens, for metrics. Every method has a no-op default.
+/// Receives what happens, for metrics and notifications. Every method has
+/// a no-op default.
 pub trait Observer: Send + Sync {
     /// One API request ended: `code` is the HTTP status, `None` for a timeout
     /// (`timed_out`) or a connection failure.
     fn request(&self, _code: Option<u16>, _elapsed: Duration, _timed_out: bool) {}
     fn hashes_confirmed(&self, _count: usize) {}
-    fn run_finished(&self, _outcome: Outcome) {}
+    /// A run ended (or an entry expired) and is recorded in its history.
+    fn run_recorded(&self, _ended: &RunEnded<'_>) {}
 }
 
 impl Observer for () {}
+
+/// A run's end or an expiry, as its history records it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunEnded<'a> {
+    pub entry: &'a str,
+    pub record: &'a crate::status::RunRecord,
+    /// The run failed because the API refused the token (401/403).
+    pub token_refused: bool,
+    /// Digest of the config the run came from.
+    pub config_digest: &'a str,
+}
+
+/// Several observers as one (metrics and notifications).
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn request(&self, code: Option<u16>, elapsed: Duration, timed_out: bool) {
+        self.0.request(code, elapsed, timed_out);
+        self.1.request(code, elapsed, timed_out);
+    }
+    fn hashes_confirmed(&self, count: usize) {
+        self.0.hashes_confirmed(count);
+        self.1.hashes_confirmed(count);
+    }
+    fn run_recorded(&self, ended: &RunEnded<'_>) {
+        self.0.run_recorded(ended);
+        self.1.run_recorded(ended);
+    }
+}
 
 /// Spaces requests at most `n` per second, process-wide.
 #[derive(Debug)]
@@ -299,6 +328,18 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             if entry_plan.action == Action::Expire {
                 tracing::warn!(entry = %entry_plan.id, "expired: {}", entry_plan.why);
                 summary.expired.push(entry_plan.id.clone());
+                if let Some(record) = status
+                    .resets
+                    .get(&entry_plan.id)
+                    .and_then(|st| st.history.last())
+                {
+                    self.observer.run_recorded(&RunEnded {
+                        entry: &entry_plan.id,
+                        record,
+                        token_refused: false,
+                        config_digest: &config.digest,
+                    });
+                }
             }
             for warning in &entry_plan.warnings {
                 tracing::warn!(entry = %entry_plan.id, "{warning}");
@@ -315,7 +356,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                 Action::Run(spec) => spec,
                 Action::Fail { spec, error, cause } => {
                     dirty = true;
-                    self.fail_unsent(entry, spec, error, *cause, status)?;
+                    self.fail_unsent(config, entry, spec, error, *cause, status)?;
                     summary.failed.push(entry.id.clone());
                     continue;
                 }
@@ -330,12 +371,19 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                 // The shell looks users up and plans again before a pass;
                 // never send a list that lacks them.
                 let error = "its users were not looked up".to_owned();
-                self.fail_unsent(entry, spec, &error, crate::policy::Cause::Passing, status)?;
+                self.fail_unsent(
+                    config,
+                    entry,
+                    spec,
+                    &error,
+                    crate::policy::Cause::Passing,
+                    status,
+                )?;
                 summary.failed.push(entry.id.clone());
                 continue;
             }
             if spec.dry_run {
-                self.dry_run(entry, spec, status);
+                self.dry_run(config, entry, spec, status);
                 summary.dry_runs.push(entry.id.clone());
                 continue;
             }
@@ -364,9 +412,17 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
 
     /// A dry run is recorded in memory only: it sends nothing, so losing it
     /// to a crash loses nothing but its line in the history.
-    fn dry_run(&mut self, entry: &Entry, spec: &RunSpec, status: &mut Status) {
+    fn dry_run(&mut self, config: &Config, entry: &Entry, spec: &RunSpec, status: &mut Status) {
         if let Some(st) = status.resets.get_mut(&entry.id) {
             st.record_dry_run(&spec.facts(entry), self.clock.now());
+            if let Some(record) = st.history.last() {
+                self.observer.run_recorded(&RunEnded {
+                    entry: &entry.id,
+                    record,
+                    token_refused: false,
+                    config_digest: &config.digest,
+                });
+            }
         }
         tracing::info!(
             entry = %entry.id,
@@ -376,12 +432,12 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             spec.hashes.len(),
             spec.batches()
         );
-        self.observer.run_finished(Outcome::DryRun);
     }
 
     /// A run that fails before any request (see `Action::Fail`).
     fn fail_unsent(
         &mut self,
+        config: &Config,
         entry: &Entry,
         spec: &RunSpec,
         error: &str,
@@ -404,8 +460,15 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             ),
             None => "not retried until the entry changes".to_owned(),
         };
+        if let Some(record) = st.history.last() {
+            self.observer.run_recorded(&RunEnded {
+                entry: &entry.id,
+                record,
+                token_refused: false,
+                config_digest: &config.digest,
+            });
+        }
         self.store.record(status, &entry.id, false)?;
-        self.observer.run_finished(Outcome::Failed);
         tracing::error!(entry = %entry.id, "run failed before any request: {error}; {next}");
         Ok(())
     }
@@ -481,14 +544,22 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         let Some(st) = status.resets.get_mut(&entry.id) else {
             return Ok(RunEnd::Stopped);
         };
+        let token_refused = abort.is_some();
         let outcome = st.end_run(&facts, abort, now);
-        status.run_hashes.remove(&entry.id);
         let last = st.history.last().cloned();
         let next_retry = st.next_retry_at;
+        if let Some(record) = &last {
+            self.observer.run_recorded(&RunEnded {
+                entry: &entry.id,
+                record,
+                token_refused,
+                config_digest: &config.digest,
+            });
+        }
+        status.run_hashes.remove(&entry.id);
         // Not synced: were it lost, the last batch would be the in-flight
         // one, re-sent once; the next durable record or the fold covers it.
         self.store.record(status, &entry.id, false)?;
-        self.observer.run_finished(outcome);
         if let Some(record) = last {
             match outcome {
                 Outcome::Succeeded => tracing::info!(
