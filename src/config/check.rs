@@ -225,7 +225,7 @@ pub fn semantic(
     now: DateTime<Utc>,
     build: bool,
     report: &mut Report,
-) -> Option<(Settings, Vec<Entry>)> {
+) -> Option<(Settings, Vec<Entry>, Vec<types::Notification>)> {
     let mut complete = true;
     let mut doc = match doc {
         Value::Object(map) => map,
@@ -285,6 +285,8 @@ pub fn semantic(
     });
     complete &= settings.is_some();
 
+    let notifications = super::notifications::check(doc.remove("notifications"), report);
+    complete &= notifications.is_some();
     let groups = check_groups(doc.remove("groups"), report);
     let mut resolver = Resolver::new(&groups.parsed);
     let mut used_groups: HashSet<String> = HashSet::new();
@@ -492,7 +494,12 @@ pub fn semantic(
         }
     }
     complete &= groups.tainted.is_empty();
-    settings.filter(|_| complete).map(|s| (s, entries))
+    match (settings, notifications) {
+        (Some(settings), Some(notifications)) if complete => {
+            Some((settings, entries, notifications))
+        }
+        _ => None,
+    }
 }
 
 /// Digest of everything that decides what an entry sends and when.

@@ -8,6 +8,7 @@
 
 mod check;
 mod groups;
+mod notifications;
 mod report;
 pub use check::parse_cron;
 pub mod types;
@@ -25,6 +26,8 @@ use crate::diagnostic::{Diagnostic, Severity};
 pub struct Config {
     pub settings: Settings,
     pub resets: Vec<Entry>,
+    /// Receivers of notifications, checked; their secrets are not read yet.
+    pub notifications: Vec<types::Notification>,
     /// sha256 of the file's bytes: the daemon reloads only when it changes.
     pub digest: String,
 }
@@ -300,11 +303,15 @@ fn finish(
             None => report.error(&violation.path, violation.message),
         }
     }
-    let config = check::semantic(value, now, build, &mut report).map(|(settings, resets)| Config {
-        settings,
-        resets,
-        digest: digest.clone(),
-    });
+    let config =
+        check::semantic(value, now, build, &mut report).map(|(settings, resets, notifications)| {
+            Config {
+                settings,
+                resets,
+                notifications,
+                digest: digest.clone(),
+            }
+        });
     let diagnostics = report.finish();
     let config = if diagnostics.iter().any(Diagnostic::is_error) {
         None

@@ -157,7 +157,108 @@ pub struct Document {
     /// The resets to reconcile. Each is keyed by its `id`.
     #[serde(default)]
     pub resets: Vec<Reset>,
+    /// Who is told when a reset succeeds, fails, expires, when the API
+    /// refuses the token, or when the daemon rejects a new config. The
+    /// secrets (webhook URLs, signing keys, tokens) stay out of this file:
+    /// each is named by `{env: NAME}` or `{file: PATH}`.
+    #[serde(default)]
+    pub notifications: Vec<Notification>,
 }
+
+/// A receiver of notifications.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Notification {
+    /// Unique name of the receiver, used in logs and metrics.
+    pub name: Name,
+    /// `slack` (an incoming webhook), `webhook` (a signed JSON POST) or
+    /// `github` (a commit status on the config's source revision).
+    #[serde(rename = "type")]
+    pub kind: ReceiverType,
+    /// Where the receiver's URL is read from (`slack`, `webhook`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from: Option<SecretFrom>,
+    /// Where the HMAC-SHA256 signing key is read from (`webhook`, optional):
+    /// the body is signed in `X-Resetd-Signature: sha256=<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_from: Option<SecretFrom>,
+    /// Where the GitHub token is read from (`github`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_from: Option<SecretFrom>,
+    /// `owner/name` of the repository the config lives in (`github`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<Repository>,
+    /// GitHub API base URL (`github`, optional; default https://api.github.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<HttpUrl>,
+    /// The events sent to this receiver; default `[Failed, Expired,
+    /// AuthError, ConfigRejected]`.
+    #[serde(default = "default_events")]
+    pub on: Vec<EventKind>,
+}
+
+fn default_events() -> Vec<EventKind> {
+    vec![
+        EventKind::Failed,
+        EventKind::Expired,
+        EventKind::AuthError,
+        EventKind::ConfigRejected,
+    ]
+}
+
+/// The kind of a notification receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiverType {
+    Slack,
+    Webhook,
+    Github,
+}
+
+/// What a notification is about.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+pub enum EventKind {
+    /// A reset run succeeded.
+    Succeeded,
+    /// A reset run failed.
+    Failed,
+    /// A dry run recorded what it would send.
+    DryRun,
+    /// An entry was first seen due after its `notAfter`, and never runs.
+    Expired,
+    /// The API refused the token (401/403).
+    AuthError,
+    /// The daemon refused a new config and runs the last good one.
+    ConfigRejected,
+}
+
+/// Where a secret is read from, when resetd starts: an environment variable
+/// or a file (a mounted secret). `validate` never reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum SecretFrom {
+    /// An environment variable's name.
+    Env(#[schemars(pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"))] String),
+    /// A file's path; a trailing newline is trimmed.
+    File(#[schemars(length(min = 1, max = 4096))] String),
+}
+
+/// A GitHub repository, `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Repository(
+    #[schemars(pattern(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$"))] pub String,
+);
+
+/// An `http://` or `https://` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct HttpUrl(
+    #[schemars(pattern(r"^https?://[^\s]{1,2000}$"))]
+    pub String,
+);
 
 /// Format version of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

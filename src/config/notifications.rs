@@ -1,0 +1,88 @@
+//! `notifications:`: receivers declared in the reviewed file, their secrets
+//! named, never read here (`validate` must not need them).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::check::{at, key, part};
+use super::report::Report;
+use super::types::{Notification, ReceiverType};
+use crate::yaml::Seg;
+
+/// The receivers, when every one is sound: names unique, and each with the
+/// fields its type needs and none it does not use.
+pub(super) fn check(section: Option<Value>, report: &mut Report) -> Option<Vec<Notification>> {
+    let Some(Value::Array(items)) = section else {
+        return Some(Vec::new());
+    };
+    let mut complete = true;
+    let mut receivers = Vec::with_capacity(items.len());
+    let mut first: HashMap<String, u32> = HashMap::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let path = vec![key("notifications"), Seg::Index(i)];
+        let Some(receiver) = part::<Notification>(item) else {
+            complete = false;
+            continue;
+        };
+        match first.get(&receiver.name.0) {
+            Some(line) => {
+                report.error(
+                    &at(&path, key("name")),
+                    format!(
+                        "duplicate receiver name `{}` (first used on line {line})",
+                        receiver.name
+                    ),
+                );
+                complete = false;
+            }
+            None => {
+                let line = report.line_of(&at(&path, key("name")));
+                first.insert(receiver.name.0.clone(), line);
+            }
+        }
+        let kind = match receiver.kind {
+            ReceiverType::Slack => "slack",
+            ReceiverType::Webhook => "webhook",
+            ReceiverType::Github => "github",
+        };
+        let fields = [
+            ("urlFrom", receiver.url_from.is_some()),
+            ("secretFrom", receiver.secret_from.is_some()),
+            ("tokenFrom", receiver.token_from.is_some()),
+            ("repository", receiver.repository.is_some()),
+            ("apiBase", receiver.api_base.is_some()),
+        ];
+        let (needed, allowed): (&[&str], &[&str]) = match receiver.kind {
+            ReceiverType::Slack => (&["urlFrom"], &["urlFrom"]),
+            ReceiverType::Webhook => (&["urlFrom"], &["urlFrom", "secretFrom"]),
+            ReceiverType::Github => (
+                &["repository", "tokenFrom"],
+                &["repository", "tokenFrom", "apiBase"],
+            ),
+        };
+        for (field, present) in fields {
+            if present && !allowed.contains(&field) {
+                report.error(
+                    &at(&path, key(field)),
+                    format!("`{field}` is not used by a `{kind}` receiver"),
+                );
+                complete = false;
+            } else if !present && needed.contains(&field) {
+                report.error(&path, format!("a `{kind}` receiver needs `{field}`"));
+                complete = false;
+            }
+        }
+        if receiver.on.is_empty() {
+            report.warning(
+                &at(&path, key("on")),
+                format!(
+                    "receiver `{}` is sent no event (`on` is empty)",
+                    receiver.name
+                ),
+            );
+        }
+        receivers.push(receiver);
+    }
+    complete.then_some(receivers)
+}
