@@ -29,7 +29,7 @@ use crate::api::{Answered, Api, ApiError};
 use crate::config::{Config, Entry};
 use crate::plan::{Action, Plan, RunSpec, apply_to_status};
 use crate::policy::{self, Verdict};
-use crate::status::{Outcome, Status};
+use crate::status::{EntryStatus, Outcome, Status};
 use crate::store::{Persist, StoreError};
 
 /// The API as the executor sees it: one DELETE of a batch of hashes.
@@ -328,17 +328,8 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             if entry_plan.action == Action::Expire {
                 tracing::warn!(entry = %entry_plan.id, "expired: {}", entry_plan.why);
                 summary.expired.push(entry_plan.id.clone());
-                if let Some(record) = status
-                    .resets
-                    .get(&entry_plan.id)
-                    .and_then(|st| st.history.last())
-                {
-                    self.observer.run_recorded(&RunEnded {
-                        entry: &entry_plan.id,
-                        record,
-                        token_refused: false,
-                        config_digest: &config.digest,
-                    });
+                if let Some(st) = status.resets.get(&entry_plan.id) {
+                    self.recorded(config, &entry_plan.id, st, false);
                 }
             }
             for warning in &entry_plan.warnings {
@@ -410,19 +401,24 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         self.store.save(status)
     }
 
+    /// Tell the observer about `st`'s newest history record.
+    fn recorded(&self, config: &Config, id: &str, st: &EntryStatus, token_refused: bool) {
+        if let Some(record) = st.history.last() {
+            self.observer.run_recorded(&RunEnded {
+                entry: id,
+                record,
+                token_refused,
+                config_digest: &config.digest,
+            });
+        }
+    }
+
     /// A dry run is recorded in memory only: it sends nothing, so losing it
     /// to a crash loses nothing but its line in the history.
     fn dry_run(&mut self, config: &Config, entry: &Entry, spec: &RunSpec, status: &mut Status) {
         if let Some(st) = status.resets.get_mut(&entry.id) {
             st.record_dry_run(&spec.facts(entry), self.clock.now());
-            if let Some(record) = st.history.last() {
-                self.observer.run_recorded(&RunEnded {
-                    entry: &entry.id,
-                    record,
-                    token_refused: false,
-                    config_digest: &config.digest,
-                });
-            }
+            self.recorded(config, &entry.id, st, false);
         }
         tracing::info!(
             entry = %entry.id,
@@ -453,21 +449,8 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             cause,
             self.clock.now(),
         );
-        let next = match st.next_retry_at {
-            Some(at) => format!(
-                "retried on its own at {}",
-                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
-            None => "not retried until the entry changes".to_owned(),
-        };
-        if let Some(record) = st.history.last() {
-            self.observer.run_recorded(&RunEnded {
-                entry: &entry.id,
-                record,
-                token_refused: false,
-                config_digest: &config.digest,
-            });
-        }
+        let next = retry_note(st.next_retry_at);
+        self.recorded(config, &entry.id, st, false);
         self.store.record(status, &entry.id, false)?;
         tracing::error!(entry = %entry.id, "run failed before any request: {error}; {next}");
         Ok(())
@@ -548,14 +531,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         let outcome = st.end_run(&facts, abort, now);
         let last = st.history.last().cloned();
         let next_retry = st.next_retry_at;
-        if let Some(record) = &last {
-            self.observer.run_recorded(&RunEnded {
-                entry: &entry.id,
-                record,
-                token_refused,
-                config_digest: &config.digest,
-            });
-        }
+        self.recorded(config, &entry.id, st, token_refused);
         status.run_hashes.remove(&entry.id);
         // Not synced: were it lost, the last batch would be the in-flight
         // one, re-sent once; the next durable record or the fold covers it.
@@ -567,13 +543,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                     "run succeeded: {} hash(es) reset", record.confirmed
                 ),
                 _ => {
-                    let next = match next_retry {
-                        Some(at) => format!(
-                            "retried on its own at {}",
-                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                        ),
-                        None => "not retried until the entry changes".to_owned(),
-                    };
+                    let next = retry_note(next_retry);
                     tracing::error!(
                         entry = %entry.id, confirmed = record.confirmed, hashes = record.hashes, requests = record.requests,
                         "run failed: {}; {next}",
@@ -688,6 +658,17 @@ pub async fn execute_in_memory<A: Sessions, C: Clock>(
     .execute(config, plan, status)
     .await?;
     Ok((summary, store))
+}
+
+/// What happens next to a Failed entry, for its log line.
+fn retry_note(next_retry_at: Option<DateTime<Utc>>) -> String {
+    match next_retry_at {
+        Some(at) => format!(
+            "retried on its own at {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => "not retried until the entry changes".to_owned(),
+    }
 }
 
 /// A number in `[0, 1)` that differs between calls, for backoff jitter.

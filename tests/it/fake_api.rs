@@ -186,6 +186,16 @@ impl FakeApi {
         self.lock().requests.clone()
     }
 
+    /// The hash lists of the DELETEs received, in order.
+    pub fn deletes(&self) -> Vec<Vec<String>> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.method == "DELETE")
+            .filter_map(|r| r.hashes.clone())
+            .collect()
+    }
+
     /// Wait until `done(requests)` holds; panics after `deadline`.
     pub fn wait_until(
         &self,

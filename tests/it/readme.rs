@@ -188,12 +188,7 @@ fn the_mock_round_trip_works_as_written() {
         "{outputs}"
     );
     assert!(!outputs.contains(crate::fake_api::SUBUSER_PASSWORD));
-    let deletes: Vec<Vec<String>> = api
-        .requests()
-        .iter()
-        .filter(|r| r.method == "DELETE")
-        .map(|r| r.sent().to_vec())
-        .collect();
+    let deletes: Vec<Vec<String>> = api.deletes();
     assert_eq!(
         deletes.last().unwrap(),
         &[

@@ -220,12 +220,7 @@ fn an_unknown_user_fails_its_entry_before_any_delete_and_others_run() {
     let (code, stdout, stderr) = ws.run_once(&api.base(), &[]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_no_password(&ws, &[&stdout, &stderr]);
-    let sent: Vec<Vec<String>> = api
-        .requests()
-        .iter()
-        .filter(|r| r.method == "DELETE")
-        .map(|r| r.sent().to_vec())
-        .collect();
+    let sent: Vec<Vec<String>> = api.deletes();
     assert_eq!(
         sent,
         [["01SUB000000000000000000002"]],
