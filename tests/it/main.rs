@@ -9,6 +9,7 @@ mod fake_api;
 mod faults;
 mod fuzz;
 mod hostile;
+mod notify;
 mod ops;
 mod plan_cmd;
 mod plan_props;
