@@ -593,3 +593,24 @@ async fn a_disabled_notifier_sends_nothing_and_drains_at_once() {
     let none = Notifier::start(Vec::new(), Arc::new(Results::default())).unwrap();
     assert_eq!(none.drain(Duration::from_secs(10)).await, 0);
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_nor_retried() {
+    let (logs, _guard) = Logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeApi::receiver();
+    fake.script([Reply::Redirect(307, "/elsewhere".into())]);
+    let results = Arc::new(Results::default());
+    let notifier = Notifier::start(
+        vec![webhook(dir.path(), &fake, &ALL, true)],
+        results.clone(),
+    )
+    .unwrap();
+    notifier.send(entry_event(EventKind::Failed));
+    assert_eq!(notifier.drain(Duration::from_secs(10)).await, 0);
+    let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, [format!("/hooks/{URL_TOKEN}")]);
+    assert_eq!(results.all(), [("audit".to_owned(), "failed".to_owned())]);
+    assert!(logs.text().contains("redirects are never followed"));
+    logs.assert_no_secret();
+}
