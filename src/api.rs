@@ -2,8 +2,9 @@
 //! sub-users need (`GET /residential-subusers`, every page; `GET /me`); and
 //! `get_status`, the GET of a running daemon's `/status` for `plan`.
 //!
-//! The only user of reqwest. TLS is rustls with the ring provider (builds on a
-//! machine with just a C compiler; no OpenSSL, no cmake).
+//! With `notify`, one of the two users of reqwest. TLS is rustls with the
+//! ring provider (builds on a machine with just a C compiler; no OpenSSL, no
+//! cmake).
 //!
 //! # Guarantees
 //! - The token is sent only as the bearer header (marked sensitive) and is
