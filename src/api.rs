@@ -2,8 +2,9 @@
 //! sub-users need (`GET /residential-subusers`, every page; `GET /me`); and
 //! `get_status`, the GET of a running daemon's `/status` for `plan`.
 //!
-//! The only user of reqwest. TLS is rustls with the ring provider (builds on a
-//! machine with just a C compiler; no OpenSSL, no cmake).
+//! With `notify`, one of the two users of reqwest. TLS is rustls with the
+//! ring provider (builds on a machine with just a C compiler; no OpenSSL, no
+//! cmake).
 //!
 //! # Guarantees
 //! - The token is sent only as the bearer header (marked sensitive) and is
@@ -40,72 +41,11 @@ impl Token {
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Replace every piece of the token in `text`: any 8 consecutive
-    /// characters of it (the whole token if shorter), as they are or as a
-    /// server may have escaped them (JSON, `\/`, percent-encoding). A server
-    /// echoing the token back, cut short or escaped, leaks none of it.
-    /// Run before any truncation, so no cut can split a piece.
+    /// `text` without any piece of the token (`secret::scrub`). Run before
+    /// any truncation, so no cut can split a piece.
     pub fn scrub(&self, text: &str) -> String {
-        const PIECE: usize = 8;
-        let chars: Vec<char> = self.0.chars().collect();
-        let width = PIECE.min(chars.len());
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        for start in 0..=chars.len() - width {
-            let piece: String = chars[start..start + width].iter().collect();
-            for form in escapings(&piece) {
-                spans.extend(text.match_indices(&form).map(|(at, m)| (at, at + m.len())));
-            }
-        }
-        if spans.is_empty() {
-            return text.to_owned();
-        }
-        spans.sort_unstable();
-        let mut out = String::with_capacity(text.len());
-        let mut done = 0;
-        for (from, to) in spans {
-            if to <= done {
-                continue;
-            }
-            if from >= done {
-                out.push_str(&text[done..from]);
-                out.push_str("[redacted]");
-            }
-            done = to;
-        }
-        out.push_str(&text[done..]);
-        out
+        crate::secret::scrub(&self.0, text)
     }
-}
-
-/// The ways a server may have written `piece` back: as is, JSON-escaped
-/// (with and without `\/`), percent-encoded (upper and lower case hex).
-fn escapings(piece: &str) -> Vec<String> {
-    let json = serde_json::to_string(piece).unwrap_or_default();
-    let json = json
-        .strip_prefix('"')
-        .and_then(|j| j.strip_suffix('"'))
-        .unwrap_or(&json)
-        .to_owned();
-    let percent = |upper: bool| -> String {
-        piece
-            .bytes()
-            .map(|b| match b {
-                _ if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => (b as char).to_string(),
-                _ if upper => format!("%{b:02X}"),
-                _ => format!("%{b:02x}"),
-            })
-            .collect()
-    };
-    let mut forms = vec![
-        piece.to_owned(),
-        json.replace('/', "\\/"),
-        json,
-        percent(true),
-        percent(false),
-    ];
-    forms.sort();
-    forms.dedup();
-    forms
 }
 
 impl std::fmt::Debug for Token {
@@ -610,7 +550,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// At most `MAX_BODY_BYTES` of the body, as text (lossy): a server cannot
 /// make resetd hold a large answer in memory.
-async fn read_bounded(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+) -> Result<String, reqwest::Error> {
     let mut body = Vec::new();
     while body.len() < MAX_BODY_BYTES {
         match response.chunk().await? {
@@ -801,7 +743,7 @@ pub fn error_message(body: &str) -> String {
 }
 
 /// An error with its causes, which reqwest keeps in the source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -815,6 +757,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::escapings;
     use chrono::TimeZone;
 
     #[test]

@@ -3,7 +3,8 @@
 //! The core (`config`, `schema`, `diagnostic`, `schedule`, `plan`, `status`,
 //! `policy`, `yaml`) does no I/O and reads no clock: time is passed in. The
 //! shell (`api`, `store`, `reconcile`, `start`, `shutdown`, `daemon`, `serve`,
-//! `watch`) does the I/O. See ARCHITECTURE.md for the module map.
+//! `watch`, `notify`) does the I/O; `secret` keeps secrets out of its output.
+//! See ARCHITECTURE.md for the module map.
 
 pub mod api;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod diagnostic;
 pub mod directory;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
@@ -20,6 +22,7 @@ pub mod report;
 pub mod revision;
 pub mod schedule;
 pub mod schema;
+pub mod secret;
 pub mod serve;
 pub mod shutdown;
 pub mod start;

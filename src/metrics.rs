@@ -12,6 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::notify::NotifyObserver;
 use crate::reconcile::Observer;
 use crate::status::{Outcome, Phase, Status};
 
@@ -28,6 +29,12 @@ struct OutcomeLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabel {
+    receiver: String,
     result: String,
 }
 
@@ -57,6 +64,7 @@ pub struct Metrics {
     /// Resets due now that wait for something other than time: what an
     /// alert needs, since they end in no phase (`Failed` stays 0).
     blocked: Family<ReasonLabel, Gauge>,
+    notifications: Family<DeliveryLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -128,9 +136,17 @@ impl Metrics {
             "Resets due now that cannot run, by reason (no_token: no API token to send them with)",
             blocked.clone(),
         );
+        let notifications = Family::<DeliveryLabel, Counter>::default();
+        registry.register(
+            "resetd_notifications",
+            "Notification deliveries, by receiver and result (ok; failed: refused or attempts \
+             used up; dropped: the receiver's queue was full)",
+            notifications.clone(),
+        );
         // Present from the start, so an alert on it never sees "no data".
         blocked.get_or_create(&no_token()).set(0);
         Metrics {
+            notifications,
             blocked,
             config_reads,
             registry,
@@ -236,5 +252,16 @@ impl Observer for Metrics {
         }
         let outcome = format!("{:?}", ended.record.outcome);
         self.resets.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+}
+
+impl NotifyObserver for Metrics {
+    fn delivered(&self, receiver: &str, result: &str) {
+        self.notifications
+            .get_or_create(&DeliveryLabel {
+                receiver: receiver.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
     }
 }

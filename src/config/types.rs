@@ -198,12 +198,7 @@ pub struct Notification {
 }
 
 fn default_events() -> Vec<EventKind> {
-    vec![
-        EventKind::Failed,
-        EventKind::Expired,
-        EventKind::AuthError,
-        EventKind::ConfigRejected,
-    ]
+    EventKind::DEFAULT_ON.to_vec()
 }
 
 /// The kind of a notification receiver.
@@ -232,6 +227,22 @@ pub enum EventKind {
     AuthError,
     /// The daemon refused a new config and runs the last good one.
     ConfigRejected,
+}
+
+impl EventKind {
+    /// A receiver's `on:` when the config leaves it out: what needs a person.
+    pub const DEFAULT_ON: [EventKind; 4] = [
+        EventKind::Failed,
+        EventKind::Expired,
+        EventKind::AuthError,
+        EventKind::ConfigRejected,
+    ];
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
 }
 
 /// Where a secret is read from, when resetd starts: an environment variable

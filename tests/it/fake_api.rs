@@ -86,6 +86,9 @@ struct State {
     own_hash: String,
     /// Replies for the next GETs, before the account data is served.
     get_script: VecDeque<Reply>,
+    /// A notification receiver (`FakeApi::receiver`): any other request
+    /// is answered from the script too, instead of refused.
+    any_request: bool,
 }
 
 /// The password the fake puts in every sub-user record: it must never leave
@@ -101,6 +104,14 @@ impl FakeApi {
     /// Listen on 127.0.0.1 on an ephemeral port.
     pub fn start() -> FakeApi {
         Self::start_on("127.0.0.1:0")
+    }
+
+    /// A notification receiver: every request (any method, any path) is
+    /// recorded and answered from the script (default 204).
+    pub fn receiver() -> FakeApi {
+        let fake = Self::start();
+        fake.lock().any_request = true;
+        fake
     }
 
     pub fn start_on(addr: &str) -> FakeApi {
@@ -237,7 +248,13 @@ fn serve(stream: TcpStream, shared: &Arc<(Mutex<State>, Condvar)>) {
         let (index, reply) = {
             let (lock, cond) = &**shared;
             let mut state = lock.lock().expect("fake API lock");
-            let reply = if method == "GET" {
+            let reply = if state.any_request {
+                state
+                    .script
+                    .pop_front()
+                    .or_else(|| state.default.clone())
+                    .unwrap_or(Reply::Status(204))
+            } else if method == "GET" {
                 match state.get_script.pop_front() {
                     Some(r) => r,
                     None => account_reply(&state, &path),
@@ -329,6 +346,7 @@ fn answer(
     let reason = match code {
         200 => "OK",
         204 => "No Content",
+        400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         422 => "Unprocessable Entity",

@@ -10,6 +10,7 @@ mod faults;
 mod fuzz;
 mod hostile;
 mod notifications;
+mod notify;
 mod ops;
 mod plan_cmd;
 mod plan_props;
