@@ -82,6 +82,10 @@ async fn source_revision(args: &RunArgs) -> Option<String> {
 }
 
 struct Daemon {
+    /// Notifications of run outcomes; rebuilt when the receivers change.
+    events: crate::notify::RunEvents,
+    /// The notifier the reloader tells about rejected configs.
+    notifier: Arc<std::sync::Mutex<crate::notify::Notifier>>,
     /// The commit the config in force came from.
     source_revision: Option<String>,
     /// The account's sub-users, for entries that name users.
@@ -162,17 +166,24 @@ pub async fn run(
         "resetd started"
     );
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
+    let notifier = crate::notify::start_available(&config_rx.borrow(), Arc::clone(&shared) as _);
+    let shared_notifier = Arc::new(std::sync::Mutex::new(notifier.clone()));
     let reloader = Reloader {
         path: args.config.clone(),
+        config_path: args.config.clone(),
+        source_revision: args.source_revision.clone(),
         quiet: args.debounce,
         seen: loaded.digest,
         unreadable: None,
         tx: config_tx,
         shared: Arc::clone(&shared),
+        notifier: Arc::clone(&shared_notifier),
     };
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(reloader.run(watch, hup, args.resync, stop.clone()));
     let mut daemon = Daemon {
+        events: crate::notify::RunEvents { notifier },
+        notifier: shared_notifier,
         source_revision: source_revision(&args).await,
         subusers: crate::directory::SubUsers::for_daemon(),
         limiter: RateLimiter::new(config_rx.borrow().settings.max_requests_per_second),
@@ -191,6 +202,13 @@ pub async fn run(
 }
 
 impl Daemon {
+    fn set_notifier(&mut self, notifier: crate::notify::Notifier) {
+        if let Ok(mut slot) = self.notifier.lock() {
+            slot.clone_from(&notifier);
+        }
+        self.events.notifier = notifier;
+    }
+
     async fn run(&mut self, mut configs: watch::Receiver<Arc<Config>>) -> anyhow::Result<Exit> {
         let mut stop = self.stop.clone();
         loop {
@@ -227,6 +245,11 @@ impl Daemon {
         if !Arc::ptr_eq(&newest, &self.config) {
             self.limiter
                 .set_rate(newest.settings.max_requests_per_second);
+            if newest.notifications != self.config.notifications {
+                let notifier =
+                    crate::notify::start_available(&newest, Arc::clone(&self.shared) as _);
+                self.set_notifier(notifier);
+            }
             self.config = newest;
             // A new config is usually a new commit (a merge, a git-sync).
             self.source_revision = source_revision(&self.args).await;
@@ -277,7 +300,7 @@ impl Daemon {
             limiter: &mut self.limiter,
             stop: Stop::new(self.stop.clone()),
             control: &mut control,
-            observer: &self.shared.metrics,
+            observer: &(&self.shared.metrics, &self.events),
             clock: &SystemClock,
         };
         let execution = executor.execute(&config, &plan, &mut self.status);
@@ -326,6 +349,11 @@ struct Reloader {
     unreadable: Option<String>,
     tx: watch::Sender<Arc<Config>>,
     shared: Arc<Shared>,
+    /// Told when a new config is rejected.
+    notifier: Arc<std::sync::Mutex<crate::notify::Notifier>>,
+    /// For the rejected config's source revision.
+    config_path: PathBuf,
+    source_revision: Option<String>,
 }
 
 impl Reloader {
@@ -421,6 +449,24 @@ impl Reloader {
                     "config rejected: {errors} error(s); keeping the last good config"
                 );
                 self.shared.metrics.reload(false);
+                let first = loaded
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| format!("; first: line {}: {}", d.line, d.message))
+                    .unwrap_or_default();
+                let revision =
+                    crate::revision::of(&self.config_path, self.source_revision.as_deref());
+                let event = crate::notify::config_rejected(
+                    format!(
+                        "config rejected: {errors} error(s){first}; the last good config stays in force"
+                    ),
+                    Some(loaded.digest.clone()),
+                    revision,
+                );
+                if let Ok(notifier) = self.notifier.lock() {
+                    notifier.send(event);
+                }
             }
         }
     }

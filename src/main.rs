@@ -20,6 +20,9 @@ use resetd::store::Persist as _;
 use resetd::{plan, report, store};
 use tracing::Level;
 
+/// The longest `run --once` waits for notifications after its resets.
+const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How a command ended, as the exit code promises it.
 enum Outcome {
     Ok,
@@ -290,13 +293,16 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
         None
     };
     let mut limiter = RateLimiter::new(config.settings.max_requests_per_second);
+    let events = resetd::notify::RunEvents {
+        notifier: resetd::notify::start_available(config, std::sync::Arc::new(())),
+    };
     let mut executor = Executor {
         store: &mut store,
         api,
         limiter: &mut limiter,
         stop: Stop::new(stop.clone()),
         control: &mut (),
-        observer: &(),
+        observer: &events,
         clock: &resetd::reconcile::SystemClock,
     };
     let execution = executor.execute(config, &p, &mut status);
@@ -314,6 +320,13 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
             None
         }
     };
+    // Delivery runs beside the resets; the run waits a bounded time for it.
+    let undelivered = events.notifier.drain(NOTIFY_WAIT).await;
+    if undelivered > 0 {
+        tracing::warn!(
+            "{undelivered} notification(s) not delivered within {NOTIFY_WAIT:?}; given up"
+        );
+    }
     print_out(&report::plan_human(&p))?;
     if let Some(summary) = &summary {
         resetd::logging::conclude(

@@ -105,6 +105,11 @@ pub trait NotifyObserver: Send + Sync {
     fn delivered(&self, receiver: &str, result: &str);
 }
 
+/// No one to tell (`run --once` serves no metrics).
+impl NotifyObserver for () {
+    fn delivered(&self, _receiver: &str, _result: &str) {}
+}
+
 /// Why notifications cannot start. Names the receiver and the secret's
 /// source, never a secret.
 #[derive(Debug, thiserror::Error)]
@@ -549,5 +554,147 @@ impl Worker {
                     .scrub(&crate::api::error_chain(&e.without_url())),
             }
         }
+    }
+}
+
+impl ReceiverSpec {
+    /// A receiver as the config declares it (checked by `validate`: the
+    /// fields each type needs are there).
+    pub fn from_config(n: &crate::config::types::Notification) -> Option<ReceiverSpec> {
+        use crate::config::types::{ReceiverType, SecretFrom};
+        let source = |from: &Option<SecretFrom>| {
+            from.as_ref().map(|f| match f {
+                SecretFrom::Env(name) => SecretSource::Env(name.clone()),
+                SecretFrom::File(path) => SecretSource::File(path.into()),
+            })
+        };
+        let kind = match n.kind {
+            ReceiverType::Slack => ReceiverKind::Slack {
+                url: source(&n.url_from)?,
+            },
+            ReceiverType::Webhook => ReceiverKind::Webhook {
+                url: source(&n.url_from)?,
+                secret: source(&n.secret_from),
+            },
+            ReceiverType::Github => ReceiverKind::Github {
+                repository: n.repository.as_ref()?.0.clone(),
+                token: source(&n.token_from)?,
+                api_base: n
+                    .api_base
+                    .as_ref()
+                    .map_or_else(|| GITHUB_API_BASE.to_owned(), |u| u.0.clone()),
+            },
+        };
+        Some(ReceiverSpec {
+            name: n.name.0.clone(),
+            kind,
+            on: n.on.clone(),
+        })
+    }
+}
+
+/// Start the config's receivers that can start: one whose secret cannot be
+/// read is logged and left out. Resets never wait on notifications.
+pub fn start_available(
+    config: &crate::config::Config,
+    observer: Arc<dyn NotifyObserver>,
+) -> Notifier {
+    let mut receivers: Vec<ReceiverSpec> = config
+        .notifications
+        .iter()
+        .filter_map(ReceiverSpec::from_config)
+        .collect();
+    loop {
+        match Notifier::start(receivers.clone(), Arc::clone(&observer)) {
+            Ok(notifier) => return notifier,
+            Err(e) if receiver_of(&e).is_some() => {
+                tracing::error!("{e}; this receiver is left out (resets go on)");
+                let receiver = receiver_of(&e).unwrap_or_default().to_owned();
+                receivers.retain(|r| r.name != receiver);
+            }
+            Err(e) => {
+                tracing::error!("{e}; no notifications are sent (resets go on)");
+                return Notifier::disabled();
+            }
+        }
+    }
+}
+
+/// The receiver an error is about, when it is about one.
+fn receiver_of(e: &NotifyError) -> Option<&str> {
+    match e {
+        NotifyError::Secret { receiver, .. } | NotifyError::Invalid { receiver, .. } => {
+            Some(receiver)
+        }
+        _ => None,
+    }
+}
+
+/// Turns the executor's run records into events.
+pub struct RunEvents {
+    pub notifier: Notifier,
+}
+
+impl crate::reconcile::Observer for RunEvents {
+    fn run_recorded(&self, ended: &crate::reconcile::RunEnded<'_>) {
+        use crate::status::Outcome;
+        let record = ended.record;
+        let kind = match record.outcome {
+            Outcome::Failed if ended.token_refused => EventKind::AuthError,
+            Outcome::Succeeded => EventKind::Succeeded,
+            Outcome::Failed => EventKind::Failed,
+            Outcome::DryRun => EventKind::DryRun,
+            Outcome::Expired => EventKind::Expired,
+        };
+        let message = match (&record.error, record.outcome) {
+            (Some(error), _) => error.clone(),
+            (None, Outcome::Succeeded) => {
+                format!("{} of {} hash(es) reset", record.confirmed, record.hashes)
+            }
+            (None, Outcome::DryRun) => {
+                format!(
+                    "dry run: would send {} hash(es); nothing sent",
+                    record.hashes
+                )
+            }
+            (None, Outcome::Expired) => "first seen due after notAfter: never run".to_owned(),
+            (None, Outcome::Failed) => "failed".to_owned(),
+        };
+        self.notifier.send(Event {
+            kind,
+            entry: Some(ended.entry.to_owned()),
+            revision: Some(record.revision),
+            phase: Some(format!("{:?}", record.outcome)),
+            hashes: record.hashes,
+            confirmed: record.confirmed,
+            requests: record.requests,
+            message,
+            started_at: Some(record.started_at),
+            completed_at: Some(record.finished_at),
+            config_digest: Some(ended.config_digest.to_owned()),
+            source_revision: record.source_revision.clone(),
+        });
+    }
+}
+
+/// The event for a config the daemon refused (it runs the last good one).
+pub fn config_rejected(
+    message: String,
+    config_digest: Option<String>,
+    source_revision: Option<String>,
+) -> Event {
+    Event {
+        kind: EventKind::ConfigRejected,
+        entry: None,
+        revision: None,
+        phase: None,
+        hashes: 0,
+        confirmed: 0,
+        requests: 0,
+        message,
+        started_at: None,
+        completed_at: Some(Utc::now()),
+        config_digest,
+        source_revision,
     }
 }

@@ -183,6 +183,18 @@ pub struct RunEnded<'a> {
     pub config_digest: &'a str,
 }
 
+impl<T: Observer + ?Sized> Observer for &T {
+    fn request(&self, code: Option<u16>, elapsed: Duration, timed_out: bool) {
+        (**self).request(code, elapsed, timed_out);
+    }
+    fn hashes_confirmed(&self, count: usize) {
+        (**self).hashes_confirmed(count);
+    }
+    fn run_recorded(&self, ended: &RunEnded<'_>) {
+        (**self).run_recorded(ended);
+    }
+}
+
 /// Several observers as one (metrics and notifications).
 impl<A: Observer, B: Observer> Observer for (A, B) {
     fn request(&self, code: Option<u16>, elapsed: Duration, timed_out: bool) {

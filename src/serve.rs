@@ -156,6 +156,13 @@ impl Shared {
     }
 }
 
+/// Deliveries are counted in the shared metrics.
+impl crate::notify::NotifyObserver for Shared {
+    fn delivered(&self, receiver: &str, result: &str) {
+        self.metrics.delivered(receiver, result);
+    }
+}
+
 impl Default for Shared {
     fn default() -> Self {
         Self::new()

@@ -166,7 +166,7 @@ pub struct Document {
 }
 
 /// A receiver of notifications.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Notification {
     /// Unique name of the receiver, used in logs and metrics.
