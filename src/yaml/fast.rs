@@ -63,9 +63,10 @@ struct Block {
 enum Pending {
     /// Nothing read yet.
     Start,
-    /// The last value is complete; a line indented past `limit` would
-    /// continue it (a multi-line scalar) or be an error: bail.
-    Done { limit: usize },
+    /// The last value is complete. A deeper line would continue it (a
+    /// multi-line scalar) or be an error; it matches no open collection,
+    /// so it bails.
+    Done,
     /// `key:` with nothing after it, the key at column `indent`: a deeper
     /// line opens its value, anything else makes it null (at the colon).
     Empty { indent: usize, colon: Pos },
@@ -221,8 +222,7 @@ impl Fast {
             }
             Pending::Empty { indent: k, .. } if indent > k => opened = true,
             Pending::Empty { colon, .. } => b.event(null(), colon)?,
-            Pending::Done { limit } if indent > limit => return Err(Stop::Bail),
-            Pending::Done { .. } => {}
+            Pending::Done => {}
         }
         if opened {
             let start = match entry.kind {
@@ -268,7 +268,7 @@ impl Fast {
                 indent: owner,
                 colon: self.pos(text, colon),
             },
-            None => Pending::Done { limit: owner },
+            None => Pending::Done,
         };
         Ok(())
     }
