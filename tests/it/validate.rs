@@ -48,6 +48,12 @@ fn invalid_cases() -> Vec<Case> {
             "only one YAML document",
         ),
         (
+            "tab in indentation",
+            doc("resets:\n  - id: a\n  \thashes: [h1]  # <-\n"),
+            "",
+            "a tab in indentation",
+        ),
+        (
             "non-string key",
             doc("groups:\n  ? [a, b]  # <-\n  : {}\n"),
             "",
@@ -1234,4 +1240,32 @@ fn odd_hashes_are_listed_in_file_order() {
             .iter()
             .any(|d| d.message.starts_with("10 more hashes"))
     );
+}
+
+#[test]
+fn validate_from_a_file_reports_what_parsing_the_text_does() {
+    // `validate` streams the file and keeps no hashes; `parse` (and `run`)
+    // keeps them: the diagnostics are the same, on every table document.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("case.yaml");
+    let docs = invalid_cases()
+        .into_iter()
+        .map(|c| c.1)
+        .chain(valid_cases().into_iter().map(|c| c.1))
+        .chain(problems_cases().into_iter().map(|c| c.1));
+    let mut checked = 0;
+    for text in docs {
+        std::fs::write(&path, &text).unwrap();
+        let mut from_file = config::check_file(&path, now()).unwrap();
+        for d in &mut from_file {
+            d.file = "case.yaml".into();
+        }
+        assert_eq!(
+            from_file,
+            config::parse("case.yaml", &text, now()).diagnostics,
+            "{text}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 100, "{checked}");
 }
