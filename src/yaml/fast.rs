@@ -211,18 +211,31 @@ impl Fast {
         }
         self.inline.toks.clear();
         let entry = self.entry(bytes, indent)?;
-        let mut opened = false;
-        match self.pending {
+        // Where the line belongs is decided before any of its events goes
+        // out: a deeper line opens the pending key's value; any other must
+        // be the next entry of an open collection (their indents increase
+        // up the stack).
+        let opened = match self.pending {
             Pending::Start => {
                 if indent != 0 || entry.kind != Kind::Map {
                     return Err(Stop::Bail);
                 }
-                b.event(Event::DocumentStart, self.pos(text, 0))?;
-                opened = true;
+                true
             }
-            Pending::Empty { indent: k, .. } if indent > k => opened = true,
-            Pending::Empty { colon, .. } => b.event(null(), colon)?,
-            Pending::Done => {}
+            Pending::Empty { indent: k, .. } => indent > k,
+            Pending::Done => false,
+        };
+        let keep = self.stack.iter().take_while(|b| b.indent <= indent).count();
+        if !opened {
+            match keep.checked_sub(1).map(|i| self.stack[i]) {
+                Some(top) if top.indent == indent && top.kind == entry.kind => {}
+                _ => return Err(Stop::Bail),
+            }
+        }
+        match self.pending {
+            Pending::Start => b.event(Event::DocumentStart, self.pos(text, 0))?,
+            Pending::Empty { colon, .. } if !opened => b.event(null(), colon)?,
+            Pending::Empty { .. } | Pending::Done => {}
         }
         if opened {
             let start = match entry.kind {
@@ -241,15 +254,10 @@ impl Fast {
                 indent,
             });
         } else {
-            while let Some(top) = self.stack.last().copied()
-                && top.indent > indent
+            while self.stack.len() > keep
+                && let Some(top) = self.stack.pop()
             {
-                self.stack.pop();
                 b.event(end(top.kind), self.pos(text, indent))?;
-            }
-            match self.stack.last() {
-                Some(top) if top.indent == indent && top.kind == entry.kind => {}
-                _ => return Err(Stop::Bail),
             }
         }
         self.emit(text, b)?;
