@@ -7,9 +7,11 @@
 #                                a selection
 #   bench/run.sh smoke           every benchmark at a tiny size (CI)
 #
-# `peers` times check-jsonschema (PyPI) and ajv-cli (npm, with ajv-formats,
-# --spec=draft2020) on the same file with the committed schema; they are
-# installed into a scratch directory, not on the machine.
+# `validate` times resetd against ajv-cli (npm, with ajv-formats,
+# --spec=draft2020) on two file shapes, side by side; `peers` times
+# check-jsonschema (PyPI). Both read the same file with the committed
+# schema and are installed into a scratch directory, not on the machine;
+# smoke runs install nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -82,28 +84,80 @@ foreign_reader() {
   reader_pid=$!
 }
 
+# The two file shapes validation is measured on (~36 MB each at full size):
+# (a) entries carrying their own hashes, (b) hashes in groups, entries
+# naming two groups, every tenth one twice (1,000 warnings).
+validate_shapes() {
+  [ -f "$work/large.yaml" ] || "$examples/gen_config" "$work/large.yaml" "$(size 10000 100)" 100 2>/dev/null
+  [ -f "$work/groups.yaml" ] || "$examples/gen_config" --groups "$work/groups.yaml" \
+    "$(size 1000 20)" "$(size 1000 50)" "$(size 10000 100)" 2>/dev/null
+}
+
+# ajv-cli 5 with ajv-formats, into the scratch directory (not the machine).
+install_ajv() {
+  [ -x "$work/node_modules/.bin/ajv" ] && return 0
+  (cd "$work" && npm init -y >/dev/null && npm install --silent ajv-cli@5 ajv-formats >/dev/null)
+}
+
+# timed <out file> <command...>: appends "wall_s peak_KiB" to <out file>
+# (wall to the microsecond; time's %e has centiseconds), the command's
+# output to <out file>.log; fails if the command does.
+timed() {
+  local out=$1 t0 t1; shift
+  t0=$(now)
+  /usr/bin/time -o "$out.rss" -f "%M" "$@" >"$out.log" 2>&1 \
+    || { cat "$out.log" >&2; return 1; }
+  t1=$(now)
+  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", b - a}') $(cat "$out.rss")" >> "$out"
+}
+
+# Each shape validated by resetd and by ajv-cli (reading the same YAML,
+# the committed schema, draft 2020), side by side: the runs alternate, so
+# both meet the same machine load; medians of 5. Smoke: resetd only, tiny.
 bench_validate() {
-  local entries; entries=$(size 10000 100)
-  "$examples/gen_config" "$work/large.yaml" "$entries" 100 2>/dev/null
-  echo "== validate: $entries entries x 100 hashes ($(du -m "$work/large.yaml" | cut -f1) MB)"
-  /usr/bin/time -f "resetd validate: %e s wall, %M KiB peak RSS" "$bin" validate "$work/large.yaml" >/dev/null
+  validate_shapes
+  local runs; runs=$(size 5 1)
+  $smoke || install_ajv
+  if $smoke; then
+    echo "== validate (smoke: resetd only, tiny files)"
+  else
+    echo "== validate: resetd vs ajv-cli 5 + ajv-formats (--spec=draft2020, reading the YAML), median of $runs, runs alternating; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  fi
+  local shape f i
+  for shape in large groups; do
+    f="$work/$shape.yaml"
+    rm -f "$work/v.resetd" "$work/v.ajv"
+    for i in $(seq "$runs"); do
+      timed "$work/v.resetd" "$bin" validate "$f" || return 1
+      $smoke || timed "$work/v.ajv" "$work/node_modules/.bin/ajv" validate --spec=draft2020 -c ajv-formats \
+        -s schema/resetd.schema.json -d "$f" || return 1
+    done
+    local rt rm at=0 am=0
+    rt=$(median $(awk '{print $1}' "$work/v.resetd")); rm=$(median $(awk '{print $2}' "$work/v.resetd"))
+    if ! $smoke; then
+      at=$(median $(awk '{print $1}' "$work/v.ajv")); am=$(median $(awk '{print $2}' "$work/v.ajv"))
+    fi
+    awk -v s="$shape" -v mb="$(du -m "$f" | cut -f1)" \
+      -v rt="$rt" -v rm="$rm" -v at="$at" -v am="$am" -v all="$(awk '{printf "%s ", $1}' "$work/v.resetd")" 'BEGIN {
+      printf "validate %-6s (%2d MB): resetd %.3f s %3.0f MB (runs: %s)", s, mb, rt, rm / 1024, all
+      if (at > 0) printf "| ajv-cli %.3f s %3.0f MB | resetd %.1fx faster, %.0f%% of its memory", at, am / 1024, at / rt, 100 * rm / am
+      printf "\n"
+    }'
+    echo "  resetd: $(tail -n1 "$work/v.resetd.log")$($smoke || echo "; ajv-cli: $(tail -n1 "$work/v.ajv.log")")"
+  done
 }
 
 bench_peers() {
-  [ -f "$work/large.yaml" ] || "$examples/gen_config" "$work/large.yaml" "$(size 10000 100)" 100 2>/dev/null
-  echo "== peers: the same file, the committed schema"
+  validate_shapes
+  echo "== peers: check-jsonschema (PyPI) on the entries shape, the committed schema (ajv-cli: see validate)"
   python3 -m venv "$work/venv" && "$work/venv/bin/pip" install -q check-jsonschema
-  (cd "$work" && npm init -y >/dev/null && npm install --silent ajv-cli ajv-formats >/dev/null)
   local out="$work/peers.txt"
   /usr/bin/time -o "$out.resetd" -f "%e %M" "$bin" validate "$work/large.yaml" >/dev/null
-  /usr/bin/time -o "$out.ajv" -f "%e %M" "$work/node_modules/.bin/ajv" validate --spec=draft2020 -c ajv-formats \
-    -s schema/resetd.schema.json -d "$work/large.yaml" >/dev/null
   /usr/bin/time -o "$out.cj" -f "%e %M" "$work/venv/bin/check-jsonschema" --schemafile schema/resetd.schema.json \
     "$work/large.yaml" >/dev/null
-  read -r rt rm < "$out.resetd"; read -r at am < "$out.ajv"; read -r ct cm < "$out.cj"
-  awk -v rt="$rt" -v rm="$rm" -v at="$at" -v am="$am" -v ct="$ct" -v cm="$cm" 'BEGIN {
+  read -r rt rm < "$out.resetd"; read -r ct cm < "$out.cj"
+  awk -v rt="$rt" -v rm="$rm" -v ct="$ct" -v cm="$cm" 'BEGIN {
     printf "resetd validate:  %6.2f s  %6.0f MB\n", rt, rm / 1024
-    printf "ajv-cli:          %6.2f s  %6.0f MB   resetd is %.2fx its speed, %.0f%% of its memory\n", at, am / 1024, at / rt, 100 * rm / am
     printf "check-jsonschema: %6.2f s  %6.0f MB   resetd is %.1fx its speed, %.0f%% of its memory\n", ct, cm / 1024, ct / rt, 100 * rm / cm
   }'
 }

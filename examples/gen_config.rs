@@ -2,6 +2,12 @@
 //!
 //! `cargo run --release --example gen_config -- OUT.yaml [ENTRIES] [HASHES_PER_ENTRY]`
 //! Defaults: 10,000 entries × 100 hashes = 1,000,000 ULID-shaped hashes (~36 MB).
+//!
+//! `cargo run --release --example gen_config -- --groups OUT.yaml [GROUPS] [HASHES_PER_GROUP] [ENTRIES]`
+//! The groups-heavy shape: the hashes live in groups, and every entry lists
+//! two groups; every tenth lists its first group twice, so the file has
+//! warnings (which must not cost a second pass). Defaults: 1,000 groups ×
+//! 1,000 hashes and 10,000 entries (~36 MB).
 
 use std::io::{BufWriter, Write};
 
@@ -27,37 +33,100 @@ fn hash(n: u64) -> String {
     s
 }
 
-fn main() -> std::io::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let out = args.next().unwrap_or_else(|| "large.yaml".into());
-    let entries: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let per_entry: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
-    let mut w = BufWriter::new(std::fs::File::create(&out)?);
+fn trigger(w: &mut impl Write, e: u64) -> std::io::Result<()> {
+    match e % 4 {
+        0 => writeln!(w, "    trigger: immediate"),
+        1 => writeln!(w, "    trigger: {{ cron: \"{} 3 * * *\" }}", e % 60),
+        2 => writeln!(w, "    trigger: {{ every: 6h }}"),
+        _ => writeln!(w, "    trigger: {{ at: \"2027-01-01T00:00:00Z\" }}"),
+    }
+}
+
+fn header(w: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         w,
         "# yaml-language-server: $schema=../schema/resetd.schema.json"
     )?;
     writeln!(
         w,
-        "apiVersion: resetd/v1\nkind: SessionResets\nsettings:\n  batchSize: 100\nresets:"
-    )?;
+        "apiVersion: resetd/v1\nkind: SessionResets\nsettings:\n  batchSize: 100"
+    )
+}
+
+/// Entries that carry their own hashes (the original shape).
+fn entries_shape(w: &mut impl Write, entries: u64, per_entry: u64) -> std::io::Result<u64> {
+    header(w)?;
+    writeln!(w, "resets:")?;
     let mut n = 0;
     for e in 0..entries {
         writeln!(w, "  - id: entry-{e:05}")?;
         writeln!(w, "    description: \"generated entry {e}\"")?;
-        match e % 4 {
-            0 => writeln!(w, "    trigger: immediate")?,
-            1 => writeln!(w, "    trigger: {{ cron: \"{} 3 * * *\" }}", e % 60)?,
-            2 => writeln!(w, "    trigger: {{ every: 6h }}")?,
-            _ => writeln!(w, "    trigger: {{ at: \"2027-01-01T00:00:00Z\" }}")?,
-        }
+        trigger(w, e)?;
         writeln!(w, "    hashes:")?;
         for _ in 0..per_entry {
             writeln!(w, "      - {}", hash(n))?;
             n += 1;
         }
     }
-    w.flush()?;
-    eprintln!("wrote {out}: {entries} entries, {n} hashes");
-    Ok(())
+    Ok(n)
+}
+
+/// Hashes in groups, entries naming groups (some twice: warnings).
+fn groups_shape(
+    w: &mut impl Write,
+    groups: u64,
+    per_group: u64,
+    entries: u64,
+) -> std::io::Result<u64> {
+    header(w)?;
+    writeln!(w, "groups:")?;
+    let mut n = 0;
+    for g in 0..groups {
+        writeln!(w, "  group-{g:05}:")?;
+        writeln!(w, "    description: \"generated group {g}\"")?;
+        writeln!(w, "    hashes:")?;
+        for _ in 0..per_group {
+            writeln!(w, "      - {}", hash(n))?;
+            n += 1;
+        }
+    }
+    writeln!(w, "resets:")?;
+    for e in 0..entries {
+        let first = e % groups.max(1);
+        let second = (e * 7 + 1) % groups.max(1);
+        writeln!(w, "  - id: entry-{e:05}")?;
+        writeln!(w, "    description: \"generated entry {e}\"")?;
+        trigger(w, e)?;
+        if e % 10 == 0 {
+            writeln!(
+                w,
+                "    groups: [group-{first:05}, group-{second:05}, group-{first:05}]"
+            )?;
+        } else {
+            writeln!(w, "    groups: [group-{first:05}, group-{second:05}]")?;
+        }
+    }
+    Ok(n)
+}
+
+fn main() -> std::io::Result<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let grouped = args.first().is_some_and(|a| a == "--groups");
+    if grouped {
+        args.remove(0);
+    }
+    let mut args = args.into_iter();
+    let out = args.next().unwrap_or_else(|| "large.yaml".into());
+    let mut number = |default: u64| args.next().and_then(|a| a.parse().ok()).unwrap_or(default);
+    let mut w = BufWriter::new(std::fs::File::create(&out)?);
+    if grouped {
+        let (groups, per_group, entries) = (number(1_000), number(1_000), number(10_000));
+        let n = groups_shape(&mut w, groups, per_group, entries)?;
+        eprintln!("wrote {out}: {groups} groups, {n} hashes, {entries} entries");
+    } else {
+        let (entries, per_entry) = (number(10_000), number(100));
+        let n = entries_shape(&mut w, entries, per_entry)?;
+        eprintln!("wrote {out}: {entries} entries, {n} hashes");
+    }
+    w.flush()
 }

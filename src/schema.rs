@@ -122,25 +122,27 @@ pub struct Violation {
 
 /// Check a document against the schema, returning every violation.
 pub fn check(instance: &Value) -> Vec<Violation> {
-    let validator = match validator() {
-        Ok(v) => v,
-        Err(message) => {
-            return vec![Violation {
-                path: Vec::new(),
-                key: None,
-                message,
-            }];
-        }
-    };
+    match validator() {
+        Ok(v) => violations(v, instance, &[]),
+        Err(message) => vec![Violation {
+            path: Vec::new(),
+            key: None,
+            message,
+        }],
+    }
+}
+
+/// The violations `validator` finds in `instance`, which sits at `base`.
+fn violations(validator: &Validator, instance: &Value, base: &[Seg]) -> Vec<Violation> {
     let mut out = Vec::new();
     for error in validator.iter_errors(instance) {
-        let path: Vec<Seg> = error
-            .instance_path()
-            .segments()
-            .map(|s| match s {
+        let path: Vec<Seg> = base
+            .iter()
+            .cloned()
+            .chain(error.instance_path().segments().map(|s| match s {
                 LocationSegment::Property(p) => Seg::Key(p.into_owned()),
                 LocationSegment::Index(i) => Seg::Index(i),
-            })
+            }))
             .collect();
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -183,6 +185,190 @@ pub fn check(instance: &Value) -> Vec<Violation> {
         }
     }
     out
+}
+
+/// One step of a [`hash_lists`] path: a property, any property, any item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    AnyKey,
+    AnyIndex,
+}
+
+/// Whether `path` is one of the `patterns`.
+pub fn path_matches(patterns: &[Vec<Step>], path: &[Seg]) -> bool {
+    patterns.iter().any(|pattern| {
+        pattern.len() == path.len()
+            && pattern
+                .iter()
+                .zip(path)
+                .all(|(step, seg)| match (step, seg) {
+                    (Step::Key(k), Seg::Key(s)) => k == s,
+                    (Step::AnyKey, Seg::Key(_)) | (Step::AnyIndex, Seg::Index(_)) => true,
+                    _ => false,
+                })
+    })
+}
+
+/// The paths of the lists of hashes (arrays of `$defs/Hash`), read from the
+/// schema. Their items are checked one by one as the file is read
+/// ([`check_hash`]), and the document keeps an empty list in their place;
+/// that is sound only where an empty list passes everything the full one
+/// would but its items, so only plain `properties` / `additionalProperties`
+/// / `items` lead there (no combinator, which may print the instance) and
+/// the list's own schema constrains nothing but its type and items.
+pub fn hash_lists() -> &'static [Vec<Step>] {
+    static PATHS: OnceLock<Vec<Vec<Step>>> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        let schema = value();
+        let mut out = Vec::new();
+        walk_to_hash_lists(&schema, &schema, &mut Vec::new(), &mut out);
+        out
+    })
+}
+
+fn walk_to_hash_lists(root: &Value, node: &Value, path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    const COMBINATORS: &[&str] = &[
+        "oneOf",
+        "anyOf",
+        "allOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "dependentSchemas",
+        "patternProperties",
+        "prefixItems",
+        "contains",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+    ];
+    const LIST_KEYWORDS: &[&str] = &["type", "items", "default", "description", "title"];
+    // Deep enough for any config; a `$ref` cycle must not loop forever.
+    if path.len() > 8 {
+        return;
+    }
+    let Some(map) = resolve_ref(root, node).as_object() else {
+        return;
+    };
+    if COMBINATORS.iter().any(|k| map.contains_key(*k)) {
+        return;
+    }
+    if map.get("type").and_then(Value::as_str) == Some("array") {
+        let items = map.get("items").and_then(|i| i.get("$ref"));
+        if items.and_then(Value::as_str) == Some("#/$defs/Hash")
+            && map.keys().all(|k| LIST_KEYWORDS.contains(&k.as_str()))
+        {
+            out.push(path.clone());
+            return;
+        }
+    }
+    let mut descend = |step: Step, child: &Value, out: &mut Vec<Vec<Step>>| {
+        path.push(step);
+        walk_to_hash_lists(root, child, path, out);
+        path.pop();
+    };
+    if let Some(Value::Object(props)) = map.get("properties") {
+        for (name, child) in props {
+            descend(Step::Key(name.clone()), child, out);
+        }
+    }
+    if let Some(child @ Value::Object(_)) = map.get("additionalProperties") {
+        descend(Step::AnyKey, child, out);
+    }
+    if let Some(child @ Value::Object(_)) = map.get("items") {
+        descend(Step::AnyIndex, child, out);
+    }
+}
+
+/// A schema with a local `$ref` replaced by its target.
+fn resolve_ref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    node.get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        .and_then(|name| root.get("$defs")?.get(name))
+        .unwrap_or(node)
+}
+
+/// The pattern [`hash_pattern_matches`] implements, byte for byte.
+const MATCHED_HASH_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
+
+/// `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$` without a regex engine: a million
+/// hashes are checked per file. A test holds it to the schema's pattern.
+pub fn hash_pattern_matches(s: &str) -> bool {
+    // A table and a fold without early exit, which the compiler vectorises.
+    static LATER: [bool; 256] = byte_set(b"_.:-");
+    let b = s.as_bytes();
+    (1..=128).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .fold(true, |ok, c| ok & LATER[usize::from(*c)])
+}
+
+/// ASCII letters, digits and `extra`, as a table indexed by byte.
+const fn byte_set(extra: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = (c as u8).is_ascii_alphanumeric();
+        c += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// How hashes are checked: the validator compiled from `$defs/Hash`, and
+/// whether that definition is exactly a string of [`MATCHED_HASH_PATTERN`]
+/// (then the byte matcher stands in for the validator on strings).
+struct HashCheck {
+    validator: Result<Validator, String>,
+    matcher: bool,
+}
+
+fn hash_check() -> &'static HashCheck {
+    static CHECK: OnceLock<HashCheck> = OnceLock::new();
+    CHECK.get_or_init(|| {
+        let schema = value();
+        let def = schema
+            .get("$defs")
+            .and_then(|d| d.get("Hash"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let matcher = def.as_object().is_some_and(|m| {
+            m.get("type").and_then(Value::as_str) == Some("string")
+                && m.get("pattern").and_then(Value::as_str) == Some(MATCHED_HASH_PATTERN)
+                && m.keys()
+                    .all(|k| ["type", "pattern", "description"].contains(&k.as_str()))
+        });
+        let validator = jsonschema::options()
+            .with_pattern_options(jsonschema::PatternOptions::regex())
+            .build(&def)
+            .map_err(|e| format!("internal error: the schema's `Hash` does not compile: {e}"));
+        HashCheck { validator, matcher }
+    })
+}
+
+/// A string the schema accepts as a hash, told without the validator;
+/// false means "ask [`check_hash`]".
+pub fn hash_known_valid(s: &str) -> bool {
+    hash_check().matcher && hash_pattern_matches(s)
+}
+
+/// The violations of one item of a hash list, at `path`.
+pub fn check_hash(item: &Value, path: &[Seg]) -> Vec<Violation> {
+    match &hash_check().validator {
+        Ok(v) => violations(v, item, path),
+        Err(message) => vec![Violation {
+            path: path.to_vec(),
+            key: None,
+            message: message.clone(),
+        }],
+    }
 }
 
 /// A trigger matched none of its forms; say which form it looks like and
@@ -282,5 +468,20 @@ mod tests {
     #[test]
     fn schema_compiles() {
         assert!(validator().is_ok());
+        assert!(hash_check().validator.is_ok());
+    }
+
+    #[test]
+    fn the_hash_lists_are_found_in_the_schema() {
+        let key = |k: &str| Step::Key(k.to_owned());
+        assert_eq!(
+            hash_lists(),
+            [
+                vec![key("groups"), Step::AnyKey, key("hashes")],
+                vec![key("resets"), Step::AnyIndex, key("hashes")],
+            ]
+        );
+        // The byte matcher is in use: the schema's `Hash` is what it implements.
+        assert!(hash_check().matcher);
     }
 }

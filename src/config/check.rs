@@ -1,9 +1,11 @@
 //! Semantic checks the schema cannot express, and building the `Config`.
 //!
-//! Runs even when the schema found errors, on whatever parts of the document
-//! still deserialize, so that one run reports every independent problem. A
-//! part that does not deserialize has already been reported by the schema and
-//! is skipped here without a second message.
+//! Runs even when the schema found errors, so that one run reports every
+//! independent problem: a part (the settings, a group, an entry) that does
+//! not deserialize is read again without the fields the schema refused, and
+//! its other fields are checked as usual (a duplicate `id` is reported even
+//! when the entry also has a typo). What follows from a refused field is not
+//! reported again: such a part is not checked for "resolves to no hashes".
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -14,6 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::groups::{Resolver, check_groups};
+use super::hashes::HashLists;
 use super::report::Report;
 use super::types::{self, Trigger};
 use super::{Entry, Schedule, Settings};
@@ -29,51 +32,39 @@ pub(super) fn at(path: &[Seg], seg: Seg) -> Vec<Seg> {
     p
 }
 
-/// Deserialize a part that the schema has already checked, taking its
-/// strings rather than copying them; `None` when it did not pass (the schema
-/// reported why).
-pub(super) fn part<T: DeserializeOwned>(v: Value) -> Option<T> {
-    serde_json::from_value(v).ok()
+/// Deserialize a part (at `path`) that the schema has already checked, and
+/// whether it was clean. When it does not deserialize, the fields with an
+/// error at or below them are left out (their defaults stand in) and it is
+/// tried again; `None` when even that fails (the schema reported why).
+pub(super) fn part<T: DeserializeOwned>(
+    v: Value,
+    path: &[Seg],
+    report: &Report,
+) -> Option<(T, bool)> {
+    part_fixed(v, path, report, |_| {})
 }
 
-/// Crockford base32, 26 characters: the shape of IPRoyal's published hashes.
-fn is_ulid_shaped(hash: &str) -> bool {
-    hash.len() == 26
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b)))
+/// [`part`], with `fix` putting back what the part cannot do without once
+/// its refused fields are left out.
+fn part_fixed<T: DeserializeOwned>(
+    mut v: Value,
+    path: &[Seg],
+    report: &Report,
+    fix: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> Option<(T, bool)> {
+    if let Ok(t) = T::deserialize(&v) {
+        return Some((t, true));
+    }
+    if let Value::Object(map) = &mut v {
+        map.retain(|k, _| !report.has_error_under(&at(path, key(k))));
+        fix(map);
+    }
+    T::deserialize(&v).ok().map(|t| (t, false))
 }
 
 /// A set of strings with a fast, randomly seeded hash (lists can hold a
 /// million hashes; the seed keeps crafted collisions from slowing CI down).
 pub(super) type FastSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
-
-/// Warn about odd shapes and repeats within one literal list of hashes, and
-/// say which items are new: neither repeats nor already in `earlier`.
-/// Paths are built only for hashes that are reported.
-pub(super) fn check_hash_list<H: AsRef<str>>(
-    list: &[H],
-    path: &[Seg],
-    earlier: &FastSet,
-    report: &mut Report,
-) -> Vec<bool> {
-    let mut seen = FastSet::with_capacity_and_hasher(list.len(), Default::default());
-    let mut new = Vec::with_capacity(list.len());
-    for (i, hash) in list.iter().enumerate() {
-        let hash = hash.as_ref();
-        let first = seen.insert(hash);
-        if !first {
-            report.warning(
-                &at(path, Seg::Index(i)),
-                format!("hash `{hash}` is listed twice; it is sent once"),
-            );
-        } else if !is_ulid_shaped(hash) {
-            report.odd_hash(&at(path, Seg::Index(i)), hash);
-        }
-        new.push(first && (earlier.is_empty() || !earlier.contains(hash)));
-    }
-    new
-}
 
 /// Parse a duration field and hold it to its documented range. `name` is the
 /// field as the user wrote it, for the message.
@@ -218,10 +209,12 @@ pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
 
 /// Run every semantic check; returns the settings and entries when every part
 /// deserialized (the caller still discards them if any error was reported).
-/// `build`: false when only the diagnostics are wanted (`validate`): resolved
-/// entries are then not kept, which matters for files of a million hashes.
+/// `lists`: the hash lists read beside `doc`. `build`: false when only the
+/// diagnostics are wanted (`validate`): resolved entries are then not kept,
+/// which matters for files of a million hashes.
 pub fn semantic(
     doc: Value,
+    lists: &mut HashLists,
     now: DateTime<Utc>,
     build: bool,
     report: &mut Report,
@@ -234,93 +227,45 @@ pub fn semantic(
     integers_only(doc.get("settings"), &[key("settings")], report);
     let settings = match doc.remove("settings") {
         None => Some(types::Settings::default()),
-        Some(v) => part::<types::Settings>(v),
+        Some(v) => part::<types::Settings>(v, &[key("settings")], report).map(|(s, clean)| {
+            complete &= clean;
+            s
+        }),
     };
-    let settings = settings.and_then(|s| {
-        let timeout = parse_duration(
-            &s.request_timeout.0,
-            "requestTimeout",
-            types::REQUEST_TIMEOUT,
-            &[key("settings"), key("requestTimeout")],
-            report,
-        );
-        let retry_delay = parse_duration(
-            &s.retry_delay.0,
-            "retryDelay",
-            types::RETRY_DELAY,
-            &[key("settings"), key("retryDelay")],
-            report,
-        );
-        let retry_failed_for = parse_duration(
-            &s.retry_failed_for.0,
-            "retryFailedFor",
-            types::RETRY_FAILED_FOR,
-            &[key("settings"), key("retryFailedFor")],
-            report,
-        );
-        let rate = s.max_requests_per_second;
-        if rate > 0.0 && rate < types::MIN_REQUESTS_PER_SECOND {
-            report.error(
-                &[key("settings"), key("maxRequestsPerSecond")],
-                format!(
-                    "`maxRequestsPerSecond` must be 0 (no limit) or at least {} (one request \
-                     every {} s)",
-                    types::MIN_REQUESTS_PER_SECOND,
-                    1.0 / types::MIN_REQUESTS_PER_SECOND
-                ),
-            );
-            return None;
-        }
-        let (timeout, retry_delay, retry_failed_for) = (timeout?, retry_delay?, retry_failed_for?);
-        Some(Settings {
-            dry_run: s.dry_run,
-            batch_size: usize::try_from(s.batch_size).unwrap_or(usize::MAX),
-            max_attempts: s.max_attempts,
-            request_timeout: timeout,
-            max_requests_per_second: (s.max_requests_per_second > 0.0)
-                .then_some(s.max_requests_per_second),
-            retry_delay,
-            retry_failed_for,
-        })
-    });
+    let settings = settings.and_then(|s| settings_of(&s, report));
     complete &= settings.is_some();
 
     let notifications = super::notifications::check(doc.remove("notifications"), report);
     complete &= notifications.is_some();
-    let groups = check_groups(doc.remove("groups"), report);
+    let groups = check_groups(doc.remove("groups"), lists, report);
     let mut resolver = Resolver::new(&groups.parsed);
     let mut used_groups: HashSet<String> = HashSet::new();
     let mut first_line_of_id: HashMap<String, u32> = HashMap::new();
+    // Generated files repeat a few expressions thousands of times.
+    let mut crons: HashMap<String, Result<croner::Cron, String>> = HashMap::new();
     let mut entries = Vec::new();
     let resets = match doc.remove("resets") {
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
-    for (i, mut raw) in resets.into_iter().enumerate() {
+    for (i, raw) in resets.into_iter().enumerate() {
         let path = vec![key("resets"), Seg::Index(i)];
         integers_only(Some(&raw), &path, report);
-        // The entry's own hashes are taken out first and turned into strings
-        // in place (same allocation): a file can hold a million of them.
-        let own = match raw.as_object_mut().and_then(|m| m.remove("hashes")) {
-            Some(Value::Array(items)) => {
-                let count = items.len();
-                let strings: Vec<String> = items
-                    .into_iter()
-                    .filter_map(|v| match v {
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect();
-                (strings.len() == count).then_some(strings)
-            }
-            None => Some(Vec::new()),
-            Some(_) => None,
+        let own = lists.take(&at(&path, key("hashes"))).unwrap_or_default();
+        // An entry without a usable id is still checked for the rest; a
+        // string id (even one of the wrong shape) must also be unique.
+        let id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+        let has_id = id.is_some();
+        let fix = |map: &mut serde_json::Map<String, Value>| {
+            map.insert("id".into(), Value::String(id.unwrap_or_default()));
         };
-        let (Some(reset), Some(own)) = (part::<types::Reset>(raw), own) else {
+        let Some((reset, clean)) = part_fixed::<types::Reset>(raw, &path, report, fix) else {
             complete = false;
             continue;
         };
+        complete &= clean;
         match first_line_of_id.get(&reset.id.0) {
+            _ if !has_id => {}
             Some(line) => report.error(
                 &at(&path, key("id")),
                 format!("duplicate id `{}` (first used on line {line})", reset.id),
@@ -330,7 +275,7 @@ pub fn semantic(
                 first_line_of_id.insert(reset.id.0.clone(), line);
             }
         }
-        let mut resolvable = true;
+        let mut resolvable = clean;
         let mut listed = HashSet::new();
         for (k, g) in reset.groups.iter().enumerate() {
             let here = [path.clone(), vec![key("groups"), Seg::Index(k)]].concat();
@@ -358,7 +303,11 @@ pub fn semantic(
                 }
                 in_range.then_some(Schedule::At(*t))
             }
-            Trigger::Cron(expr) => match parse_cron(&expr.0) {
+            Trigger::Cron(expr) => match crons
+                .entry(expr.0.clone())
+                .or_insert_with(|| parse_cron(&expr.0))
+                .clone()
+            {
                 Ok(cron) => Some(Schedule::Cron(Box::new(cron))),
                 Err(message) => {
                     report.error(&at(&trigger_path, key("cron")), message);
@@ -386,55 +335,19 @@ pub fn semantic(
             );
         }
 
-        // An entry naming one group shares that group's list; otherwise the
-        // groups' lists are merged (each hash at its first appearance), then
-        // the entry's own hashes that are new.
-        let lists: Vec<Arc<[String]>> = reset
-            .groups
-            .iter()
-            .map(|g| resolver.resolve(&g.0))
-            .collect();
-        // One pass over the groups' hashes builds both the set the entry's
-        // own hashes are checked against and, for `run`, the merged list
-        // (not needed when the entry shares a single group's list).
-        let mut seen = FastSet::default();
-        let mut merged = Vec::new();
-        if lists.len() > 1 || !own.is_empty() || !reset.users.is_empty() {
-            for hash in lists.iter().flat_map(|l| l.iter()) {
-                if seen.insert(hash.as_str()) && build {
-                    merged.push(hash.clone());
-                }
-            }
-        }
-        let keep = check_hash_list(&own, &at(&path, key("hashes")), &seen, report);
-        let mut keep = keep.into_iter();
-        let mut own = own;
-        own.retain(|_| keep.next().unwrap_or(false));
-        // Its users come last, each once, and not again when a group has it.
-        let mut users: Vec<String> = Vec::new();
-        let mut own_users: HashSet<String> = HashSet::new();
-        let in_groups: HashSet<&str> = if reset.users.is_empty() {
-            HashSet::new()
-        } else {
-            lists
-                .iter()
-                .flat_map(|l| l.iter())
-                .filter(|m| super::member_user(m).is_some())
-                .map(String::as_str)
-                .collect()
-        };
+        // Its users come last, each once.
+        let mut named = HashSet::new();
         for (k, user) in reset.users.iter().enumerate() {
-            let member = super::user_member(&user.0);
-            if !in_groups.contains(member.as_str()) && own_users.insert(member.clone()) {
-                users.push(member);
-            } else {
+            if !named.insert(user.0.as_str()) {
                 report.warning(
                     &[path.clone(), vec![key("users"), Seg::Index(k)]].concat(),
                     format!("user `{}` is listed twice", user.0),
                 );
             }
         }
-        let empty = own.is_empty() && users.is_empty() && lists.iter().all(|l| l.is_empty());
+        let empty = own.len == 0
+            && reset.users.is_empty()
+            && !reset.groups.iter().any(|g| resolver.nonempty(&g.0));
         if empty && resolvable {
             report.error(
                 &path,
@@ -449,18 +362,10 @@ pub fn semantic(
             continue;
         };
         if !build {
-            // `validate` keeps no lists: only emptiness mattered.
+            // `validate` keeps no entries: only the diagnostics mattered.
             continue;
         }
-        let hashes: Arc<[String]> = match lists.as_slice() {
-            [] if users.is_empty() => own.into(),
-            [one] if own.is_empty() && users.is_empty() => Arc::clone(one),
-            _ => {
-                merged.append(&mut own);
-                merged.append(&mut users);
-                merged.into()
-            }
-        };
+        let hashes = entry_hashes(&reset, own.hashes, &mut resolver);
         let user_count = hashes
             .iter()
             .filter(|m| super::member_user(m).is_some())
@@ -500,6 +405,91 @@ pub fn semantic(
         }
         _ => None,
     }
+}
+
+/// `settings` with durations parsed and checked against their ranges.
+fn settings_of(s: &types::Settings, report: &mut Report) -> Option<Settings> {
+    let timeout = parse_duration(
+        &s.request_timeout.0,
+        "requestTimeout",
+        types::REQUEST_TIMEOUT,
+        &[key("settings"), key("requestTimeout")],
+        report,
+    );
+    let retry_delay = parse_duration(
+        &s.retry_delay.0,
+        "retryDelay",
+        types::RETRY_DELAY,
+        &[key("settings"), key("retryDelay")],
+        report,
+    );
+    let retry_failed_for = parse_duration(
+        &s.retry_failed_for.0,
+        "retryFailedFor",
+        types::RETRY_FAILED_FOR,
+        &[key("settings"), key("retryFailedFor")],
+        report,
+    );
+    let rate = s.max_requests_per_second;
+    if rate > 0.0 && rate < types::MIN_REQUESTS_PER_SECOND {
+        report.error(
+            &[key("settings"), key("maxRequestsPerSecond")],
+            format!(
+                "`maxRequestsPerSecond` must be 0 (no limit) or at least {} (one request \
+                 every {} s)",
+                types::MIN_REQUESTS_PER_SECOND,
+                1.0 / types::MIN_REQUESTS_PER_SECOND
+            ),
+        );
+        return None;
+    }
+    let (timeout, retry_delay, retry_failed_for) = (timeout?, retry_delay?, retry_failed_for?);
+    Some(Settings {
+        dry_run: s.dry_run,
+        batch_size: usize::try_from(s.batch_size).unwrap_or(usize::MAX),
+        max_attempts: s.max_attempts,
+        request_timeout: timeout,
+        max_requests_per_second: (s.max_requests_per_second > 0.0)
+            .then_some(s.max_requests_per_second),
+        retry_delay,
+        retry_failed_for,
+    })
+}
+
+/// The members an entry sends: its groups' lists, then its own hashes, then
+/// its users (as `user_member`s), each once, in order of first appearance.
+/// An entry naming one group shares that group's list.
+fn entry_hashes(reset: &types::Reset, own: Vec<String>, resolver: &mut Resolver) -> Arc<[String]> {
+    let lists: Vec<Arc<[String]>> = reset
+        .groups
+        .iter()
+        .map(|g| resolver.resolve(&g.0))
+        .collect();
+    let users: Vec<String> = reset
+        .users
+        .iter()
+        .map(|u| super::user_member(&u.0))
+        .collect();
+    if own.is_empty() && users.is_empty() {
+        match lists.as_slice() {
+            [] => return Arc::from(Vec::new()),
+            [one] => return Arc::clone(one),
+            _ => {}
+        }
+    }
+    let mut seen = FastSet::default();
+    let mut merged = Vec::new();
+    for hash in lists
+        .iter()
+        .flat_map(|l| l.iter())
+        .chain(own.iter())
+        .chain(users.iter())
+    {
+        if seen.insert(hash.as_str()) {
+            merged.push(hash.clone());
+        }
+    }
+    merged.into()
 }
 
 /// Digest of everything that decides what an entry sends and when.

@@ -5,21 +5,36 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::check::{FastSet, at, check_hash_list, key, part};
+use super::check::{FastSet, at, key, part};
+use super::hashes::HashLists;
 use super::report::Report;
 use super::types;
 use crate::yaml::Seg;
 
+/// A group as far as the semantic checks need it.
+pub(super) struct Group {
+    pub(super) include: Vec<types::Name>,
+    /// Its own hashes (kept for `run` only) and how many it lists.
+    pub(super) hashes: Vec<String>,
+    pub(super) len: usize,
+    /// Its sub-users, by username (after its hashes, before its includes).
+    pub(super) users: Vec<types::Username>,
+}
+
 pub(super) struct Groups {
     /// Every group name present, even when its body failed the schema.
     pub(super) names: HashSet<String>,
-    pub(super) parsed: BTreeMap<String, types::Group>,
+    pub(super) parsed: BTreeMap<String, Group>,
     /// Groups whose resolution is unreliable (a bad body, a cycle, an unknown
     /// include): entries using them are not checked for "no hashes".
     pub(super) tainted: HashSet<String>,
 }
 
-pub(super) fn check_groups(section: Option<Value>, report: &mut Report) -> Groups {
+pub(super) fn check_groups(
+    section: Option<Value>,
+    lists: &mut HashLists,
+    report: &mut Report,
+) -> Groups {
     let mut groups = Groups {
         names: HashSet::new(),
         parsed: BTreeMap::new(),
@@ -30,23 +45,28 @@ pub(super) fn check_groups(section: Option<Value>, report: &mut Report) -> Group
     };
     for (name, body) in map {
         groups.names.insert(name.clone());
-        match part::<types::Group>(body) {
-            Some(g) => {
-                groups.parsed.insert(name.clone(), g);
+        let path = [key("groups"), key(&name)];
+        let own = lists.take(&at(&path, key("hashes"))).unwrap_or_default();
+        match part::<types::Group>(body, &path, report) {
+            Some((g, clean)) => {
+                if !clean {
+                    groups.tainted.insert(name.clone());
+                }
+                let group = Group {
+                    include: g.include,
+                    hashes: own.hashes,
+                    len: own.len,
+                    users: g.users,
+                };
+                groups.parsed.insert(name, group);
             }
             None => {
-                groups.tainted.insert(name.clone());
+                groups.tainted.insert(name);
             }
         }
     }
     for (name, group) in &groups.parsed {
         let path = vec![key("groups"), key(name)];
-        check_hash_list(
-            &group.hashes,
-            &at(&path, key("hashes")),
-            &FastSet::default(),
-            report,
-        );
         for (i, inc) in group.include.iter().enumerate() {
             if !groups.names.contains(&inc.0) {
                 report.error(
@@ -76,7 +96,7 @@ struct Cycle {
 
 /// Each include cycle once, reported at the include that closes it.
 /// Iterative: a 50,000-deep include chain must not overflow the stack.
-fn find_cycles(groups: &BTreeMap<String, types::Group>) -> Vec<Cycle> {
+fn find_cycles(groups: &BTreeMap<String, Group>) -> Vec<Cycle> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Visiting,
@@ -131,16 +151,58 @@ fn find_cycles(groups: &BTreeMap<String, types::Group>) -> Vec<Cycle> {
 /// hold no copy. Iterative and memoised: deep chains cannot overflow the
 /// stack, and a diamond of includes is not expanded once per path.
 pub(super) struct Resolver<'g> {
-    groups: &'g BTreeMap<String, types::Group>,
+    groups: &'g BTreeMap<String, Group>,
     memo: HashMap<&'g str, Arc<[String]>>,
+    /// Whether a group resolves to any hash, for `nonempty`.
+    nonempty: HashMap<&'g str, bool>,
 }
 
 impl<'g> Resolver<'g> {
-    pub(super) fn new(groups: &'g BTreeMap<String, types::Group>) -> Self {
+    pub(super) fn new(groups: &'g BTreeMap<String, Group>) -> Self {
         Resolver {
             groups,
             memo: HashMap::new(),
+            nonempty: HashMap::new(),
         }
+    }
+
+    /// Whether group `name` resolves to at least one hash, without building
+    /// its list (`validate` keeps no hashes): the same walk as `resolve`.
+    pub(super) fn nonempty(&mut self, name: &str) -> bool {
+        if let Some(done) = self.nonempty.get(name) {
+            return *done;
+        }
+        let Some((root, _)) = self.groups.get_key_value(name) else {
+            return false;
+        };
+        let mut visiting: HashSet<&str> = HashSet::from([root.as_str()]);
+        let mut stack: Vec<(&'g str, usize)> = vec![(root.as_str(), 0)];
+        while let Some((group, next)) = stack.last_mut() {
+            let body = &self.groups[*group];
+            if let Some(inc) = body.include.get(*next) {
+                *next += 1;
+                let inc = inc.0.as_str();
+                if !self.nonempty.contains_key(inc)
+                    && !visiting.contains(inc)
+                    && let Some((inc, _)) = self.groups.get_key_value(inc)
+                {
+                    visiting.insert(inc.as_str());
+                    stack.push((inc.as_str(), 0));
+                }
+                continue;
+            }
+            let group = *group;
+            stack.pop();
+            visiting.remove(group);
+            let any = body.len > 0
+                || !body.users.is_empty()
+                || body
+                    .include
+                    .iter()
+                    .any(|inc| self.nonempty.get(inc.0.as_str()) == Some(&true));
+            self.nonempty.insert(group, any);
+        }
+        self.nonempty.get(name) == Some(&true)
     }
 
     /// The hashes of group `name` (empty for an unknown group). Include
@@ -190,7 +252,7 @@ impl<'g> Resolver<'g> {
                         .collect();
                     let mut seen = FastSet::default();
                     let mut list = Vec::new();
-                    let own = body.hashes.iter().map(|h| &h.0).chain(&users);
+                    let own = body.hashes.iter().chain(&users);
                     for member in own.chain(includes.iter().flat_map(|l| l.iter())) {
                         if seen.insert(member.as_str()) {
                             list.push(member.clone());

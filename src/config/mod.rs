@@ -8,6 +8,7 @@
 
 mod check;
 mod groups;
+mod hashes;
 mod notifications;
 mod report;
 pub use check::parse_cron;
@@ -187,24 +188,27 @@ pub fn digest_file(path: &Path) -> std::io::Result<String> {
 }
 
 fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded> {
-    // Streamed: the text of a large file is never held in memory whole. The
-    // first pass skips the position of each hash; a file with something to
-    // report is read again with them, so every diagnostic is exact.
-    let (parsed, digest) = match crate::yaml::parse_reader(open(path)?, false) {
+    // One streamed pass: the text is never held whole, and every position a
+    // diagnostic needs is known when it is found.
+    let mut lists = hashes::HashLists::new(build);
+    let (parsed, digest) = match crate::yaml::parse_file(|| open(path), Some(&mut lists)) {
         Ok(read) => read,
         Err(e) => return not_utf8(path, e),
     };
-    let loaded = finish(&path.display().to_string(), digest, parsed, now, build);
-    if loaded.diagnostics.is_empty() {
-        return Ok(loaded);
-    }
-    drop(loaded);
-    let (parsed, digest) = match crate::yaml::parse_reader(open(path)?, true) {
-        Ok(read) => read,
-        Err(e) => return not_utf8(path, e),
-    };
-    let mut loaded = finish(&path.display().to_string(), digest, parsed, now, build);
-    if let Ok(file) = open(path) {
+    let mut loaded = finish(
+        &path.display().to_string(),
+        digest,
+        parsed,
+        lists,
+        now,
+        build,
+    );
+    if loaded
+        .diagnostics
+        .iter()
+        .any(|d| d.message.contains("found a tab"))
+        && let Ok(file) = open(path)
+    {
         let lines = std::io::BufRead::lines(std::io::BufReader::new(file)).map_while(Result::ok);
         place_tab_errors(&mut loaded.diagnostics, lines);
     }
@@ -261,13 +265,9 @@ fn not_utf8(path: &Path, e: std::io::Error) -> std::io::Result<Loaded> {
 /// Parse config text. `file` names it in diagnostics; `now` is used only for
 /// warnings such as an `at` trigger in the past.
 pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
-    let mut loaded = finish(
-        file,
-        hex_digest(text.as_bytes()),
-        crate::yaml::parse(text),
-        now,
-        true,
-    );
+    let mut lists = hashes::HashLists::new(true);
+    let parsed = crate::yaml::parse_with(text, Some(&mut lists));
+    let mut loaded = finish(file, hex_digest(text.as_bytes()), parsed, lists, now, true);
     place_tab_errors(&mut loaded.diagnostics, text.lines());
     loaded
 }
@@ -276,6 +276,7 @@ fn finish(
     file: &str,
     digest: String,
     parsed: crate::yaml::Parsed,
+    mut lists: hashes::HashLists,
     now: DateTime<Utc>,
     build: bool,
 ) -> Loaded {
@@ -297,21 +298,22 @@ fn finish(
         }
     };
     let mut report = report::Report::new(file, &loc);
+    let found = std::mem::take(&mut lists.found);
+    report.hash_findings(found.found, found.odd);
     for violation in crate::schema::check(&value) {
         match &violation.key {
             Some(key) => report.error_at_key(&violation.path, key, violation.message),
             None => report.error(&violation.path, violation.message),
         }
     }
-    let config =
-        check::semantic(value, now, build, &mut report).map(|(settings, resets, notifications)| {
-            Config {
-                settings,
-                resets,
-                notifications,
-                digest: digest.clone(),
-            }
-        });
+    let config = check::semantic(value, &mut lists, now, build, &mut report).map(
+        |(settings, resets, notifications)| Config {
+            settings,
+            resets,
+            notifications,
+            digest: digest.clone(),
+        },
+    );
     let diagnostics = report.finish();
     let config = if diagnostics.iter().any(Diagnostic::is_error) {
         None

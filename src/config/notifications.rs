@@ -21,10 +21,13 @@ pub(super) fn check(section: Option<Value>, report: &mut Report) -> Option<Vec<N
     let mut first: HashMap<String, u32> = HashMap::new();
     for (i, item) in items.into_iter().enumerate() {
         let path = vec![key("notifications"), Seg::Index(i)];
-        let Some(receiver) = part::<Notification>(item) else {
+        // A receiver the schema refused is not started; its other fields
+        // are still checked, so every problem shows in one run.
+        let Some((receiver, clean)) = part::<Notification>(item, &path, report) else {
             complete = false;
             continue;
         };
+        complete &= clean;
         match first.get(&receiver.name.0) {
             Some(line) => {
                 report.error(

@@ -3,12 +3,13 @@
 use std::collections::HashSet;
 
 use super::format_path;
+use super::hashes::{Found, HASH_SHAPE_WARNINGS};
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::yaml::{Loc, Seg};
+use crate::yaml::{Loc, Pos, Seg};
 
-/// How many "unusual hash shape" warnings are listed one by one per file; the
-/// rest are summed up so a file of generated hashes stays readable.
-const HASH_SHAPE_WARNINGS: usize = 20;
+/// How deep [`Report::has_error_under`] can look: the fields of the
+/// settings, of a group and of an entry (`resets[2].trigger`).
+const PART_DEPTH: usize = 3;
 
 /// Collects diagnostics, turning document paths into positions.
 pub struct Report<'a> {
@@ -17,6 +18,10 @@ pub struct Report<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Paths that already carry an error, so a value is not also warned about.
     error_paths: HashSet<String>,
+    /// Every path, up to `PART_DEPTH` steps, that has an error at or below
+    /// it: which fields of a part the schema refused.
+    error_prefixes: HashSet<Vec<Seg>>,
+    /// Hashes of an unusual shape beyond those warned about one by one.
     odd_hashes: usize,
 }
 
@@ -27,6 +32,7 @@ impl<'a> Report<'a> {
             loc,
             diagnostics: Vec::new(),
             error_paths: HashSet::new(),
+            error_prefixes: HashSet::new(),
             odd_hashes: 0,
         }
     }
@@ -39,7 +45,18 @@ impl<'a> Report<'a> {
         if let Some(k) = key {
             full.push(Seg::Key(k.to_owned()));
         }
-        let path = format_path(&full);
+        self.push_at(full, pos, message, severity);
+    }
+
+    fn push_at(&mut self, path: Vec<Seg>, pos: Pos, message: String, severity: Severity) {
+        if severity == Severity::Error {
+            for depth in 1..=path.len().min(PART_DEPTH) {
+                if !self.error_prefixes.contains(&path[..depth]) {
+                    self.error_prefixes.insert(path[..depth].to_vec());
+                }
+            }
+        }
+        let path = format_path(&path);
         if severity == Severity::Error {
             self.error_paths.insert(path.clone());
         }
@@ -65,29 +82,27 @@ impl<'a> Report<'a> {
         self.push(path, None, message.into(), Severity::Warning);
     }
 
+    /// What the hash lists' checks found, located as they were read.
+    pub(super) fn hash_findings(&mut self, found: Vec<Found>, odd: usize) {
+        for f in found {
+            self.push_at(f.path, f.pos, f.message, f.severity);
+        }
+        self.odd_hashes = odd;
+    }
+
     /// True when an error was already reported at exactly this path.
     pub(super) fn has_error_at(&self, path: &[Seg]) -> bool {
         self.error_paths.contains(&format_path(path))
     }
 
-    pub(super) fn line_of(&self, path: &[Seg]) -> u32 {
-        self.loc.find(path).line
+    /// True when an error was reported at this path or below it (paths of
+    /// at most `PART_DEPTH` steps).
+    pub(super) fn has_error_under(&self, path: &[Seg]) -> bool {
+        self.error_prefixes.contains(path)
     }
 
-    pub(super) fn odd_hash(&mut self, path: &[Seg], hash: &str) {
-        if self.error_paths.contains(&format_path(path)) {
-            return;
-        }
-        self.odd_hashes += 1;
-        if self.odd_hashes <= HASH_SHAPE_WARNINGS {
-            self.warning(
-                path,
-                format!(
-                    "hash `{hash}` is not shaped like IPRoyal's 26-character user hashes \
-                     (e.g. 01H7YCG0R9GYY1YCPS2S4QA6WB); check it is a residential user hash"
-                ),
-            );
-        }
+    pub(super) fn line_of(&self, path: &[Seg]) -> u32 {
+        self.loc.find(path).line
     }
 
     /// Diagnostics in file order, errors before warnings on the same spot.

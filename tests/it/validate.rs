@@ -48,6 +48,12 @@ fn invalid_cases() -> Vec<Case> {
             "only one YAML document",
         ),
         (
+            "tab in indentation",
+            doc("resets:\n  - id: a\n  \thashes: [h1]  # <-\n"),
+            "",
+            "a tab in indentation",
+        ),
+        (
             "non-string key",
             doc("groups:\n  ? [a, b]  # <-\n  : {}\n"),
             "",
@@ -924,4 +930,342 @@ fn special_files_are_refused_at_once_and_json_names_them() {
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json[0]["file"], fifo.display().to_string());
     assert_eq!(json[0]["severity"], "error");
+}
+
+/// Every string in a list of hashes of the validation table's documents.
+fn table_hashes() -> Vec<String> {
+    let mut out = Vec::new();
+    let docs = invalid_cases()
+        .into_iter()
+        .map(|c| c.1)
+        .chain(valid_cases().into_iter().map(|c| c.1));
+    for text in docs {
+        let Ok((value, _)) = resetd::yaml::parse(&text) else {
+            continue;
+        };
+        let groups = value["groups"]
+            .as_object()
+            .into_iter()
+            .flat_map(|g| g.values());
+        let resets = value["resets"].as_array().into_iter().flatten();
+        for holder in groups.chain(resets) {
+            for hash in holder["hashes"].as_array().into_iter().flatten() {
+                out.extend(hash.as_str().map(str::to_owned));
+            }
+        }
+    }
+    out
+}
+
+/// The byte matcher that stands in for the schema's `Hash` pattern accepts
+/// exactly what the validator compiled from the committed schema accepts.
+fn matcher_agrees(hash: &str) -> Result<(), String> {
+    let by_schema = resetd::schema::check_hash(&serde_json::json!(hash), &[]).is_empty();
+    let by_matcher = resetd::schema::hash_pattern_matches(hash);
+    if by_schema == by_matcher {
+        Ok(())
+    } else {
+        Err(format!(
+            "{hash:?}: schema says {by_schema}, the byte matcher {by_matcher}"
+        ))
+    }
+}
+
+#[test]
+fn the_hash_matcher_agrees_with_the_schema_on_the_table_and_beyond() {
+    let hashes = table_hashes();
+    let invalid = hashes
+        .iter()
+        .filter(|h| !resetd::schema::hash_pattern_matches(h))
+        .count();
+    // The table's held-in invalid hashes: a space, empty, too long, a dash.
+    assert!(invalid >= 5, "{hashes:?}");
+    assert!(hashes.len() > invalid + 10, "{hashes:?}");
+    let edges = [
+        "a".repeat(128),
+        "a".repeat(129),
+        format!("{H1}\n"),
+        "a\u{e9}".into(),
+        "a/b".into(),
+        "a:b.c-d_e".into(),
+        "_a".into(),
+        ".a".into(),
+        "\u{0661}".into(),
+    ];
+    for hash in hashes.iter().chain(&edges) {
+        matcher_agrees(hash).unwrap();
+    }
+    let mut runner = proptest::test_runner::TestRunner::default();
+    runner
+        .run(&"[A-Za-z0-9_.:/ \u{e9}\u{0661}-]{0,130}", |hash| {
+            matcher_agrees(&hash).map_err(proptest::test_runner::TestCaseError::fail)
+        })
+        .unwrap();
+}
+
+/// (name, document, every error and warning expected: marker, path,
+/// message fragment). Each document has several independent problems, one
+/// of them a schema error; one run must report them all. Marker N is the
+/// line marked `# <N`.
+type Problems = (
+    &'static str,
+    String,
+    Vec<(usize, &'static str, &'static str)>,
+);
+
+fn problems_cases() -> Vec<Problems> {
+    vec![
+        (
+            "duplicate id beside a typo in the same entry",
+            doc(&format!(
+                "resets:\n  - id: r1\n    hashes: [{H1}]\n  - id: r1  # <0\n    hashes: [{H1}]\n    dryrun: true  # <1\n"
+            )),
+            vec![
+                (
+                    0,
+                    "resets[1].id",
+                    "duplicate id `r1` (first used on line 4)",
+                ),
+                (1, "resets[1].dryrun", "unknown field `dryrun`"),
+            ],
+        ),
+        (
+            "duplicate id after a typo in the first entry",
+            doc(&format!(
+                "resets:\n  - id: r1\n    hashes: [{H1}]\n    suspended: true  # <0\n  - id: r1  # <1\n    hashes: [{H1}]\n"
+            )),
+            vec![
+                (0, "resets[0].suspended", "did you mean `suspend`?"),
+                (1, "resets[1].id", "duplicate id `r1`"),
+            ],
+        ),
+        (
+            "an id of the wrong shape used twice",
+            doc(&format!(
+                "resets:\n  - id: R1  # <0\n    hashes: [{H1}]\n  - id: R1  # <1\n    hashes: [{H1}]\n"
+            )),
+            vec![
+                (0, "resets[0].id", "required for a reset id"),
+                (1, "resets[1].id", "duplicate id `R1`"),
+            ],
+        ),
+        (
+            "unknown group and bad cron beside an unknown field",
+            doc(
+                "resets:\n  - id: r1\n    groups: [nope]  # <0\n    trigger: {cron: \"0 3 * *\"}  # <1\n    revison: 2  # <2\n",
+            ),
+            vec![
+                (0, "resets[0].groups[0]", "unknown group `nope`"),
+                (1, "resets[0].trigger.cron", "has 4 fields"),
+                (2, "resets[0].revison", "did you mean `revision`?"),
+            ],
+        ),
+        (
+            "an entry without id is still checked",
+            doc("resets:\n  - groups: [nope]  # <0\n    trigger: {every: 0s}  # <1\n"),
+            vec![
+                (0, "resets[0]", "\"id\" is a required property"),
+                (0, "resets[0].groups[0]", "unknown group `nope`"),
+                (1, "resets[0].trigger.every", "greater than zero"),
+            ],
+        ),
+        (
+            "include cycle beside a typo in a group",
+            doc(
+                "groups:\n  a:\n    include: [b]\n    hash: [x]  # <0\n  b:\n    include: [a]  # <1\nresets:\n  - id: r1\n    groups: [a]\n",
+            ),
+            vec![
+                (0, "groups.a.hash", "did you mean `hashes`?"),
+                (1, "groups.b.include[0]", "include cycle: a → b → a"),
+            ],
+        ),
+        (
+            "settings: a typo and a bad duration",
+            doc(&format!(
+                "settings:\n  dryrun: true  # <0\n  requestTimeout: 11m  # <1\nresets:\n  - id: r1\n    hashes: [{H1}]\n"
+            )),
+            vec![
+                (0, "settings.dryrun", "did you mean `dryRun`?"),
+                (1, "settings.requestTimeout", "at most 10m"),
+            ],
+        ),
+        (
+            "hashes: a number, a bad one, a repeat and an odd one in one list",
+            doc(
+                "resets:\n  - id: r1\n    hashes:\n      - 12345  # <0\n      - \"a b\"  # <1\n      - h1  # <3\n      - h1  # <2\n",
+            ),
+            vec![
+                (0, "resets[0].hashes[0]", "is not of type \"string\""),
+                (
+                    1,
+                    "resets[0].hashes[1]",
+                    "required for a residential user hash",
+                ),
+                (2, "resets[0].hashes[3]", "hash `h1` is listed twice"),
+                (3, "resets[0].hashes[2]", "hash `h1` is not shaped like"),
+            ],
+        ),
+    ]
+}
+
+/// The line marked `# <n`.
+fn line_marked(text: &str, n: usize) -> u32 {
+    let marker = format!("# <{n}");
+    let index = text
+        .lines()
+        .position(|l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no {marker}"));
+    u32::try_from(index + 1).unwrap()
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run_beside_schema_errors() {
+    let mut failures = Vec::new();
+    for (name, text, expected) in problems_cases() {
+        let loaded = config::parse("case.yaml", &text, now());
+        for (marker, path, message) in &expected {
+            let line = line_marked(&text, *marker);
+            let found = loaded
+                .diagnostics
+                .iter()
+                .any(|d| d.line == line && d.path == *path && d.message.contains(message));
+            if !found {
+                failures.push(format!(
+                    "{name}: expected {message:?} at line {line} path `{path}`; got {:#?}",
+                    loaded.diagnostics
+                ));
+            }
+        }
+        if loaded.config.is_some() {
+            failures.push(format!("{name}: accepted"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn what_follows_from_a_refused_field_is_not_reported_again() {
+    for (name, body, refused) in [
+        (
+            "typo in hashes",
+            "resets:\n  - id: r1\n    hash: [h1]\n",
+            "resets[0].hash",
+        ),
+        (
+            "hashes not a list",
+            "resets:\n  - id: r1\n    hashes: h1\n",
+            "resets[0].hashes",
+        ),
+        (
+            "groups not a list",
+            "groups:\n  g: {hashes: [h1]}\nresets:\n  - id: r1\n    groups: g\n",
+            "resets[0].groups",
+        ),
+        (
+            "a group with a typo",
+            "groups:\n  g:\n    hash: [h1]\nresets:\n  - id: r1\n    groups: [g]\n",
+            "groups.g.hash",
+        ),
+    ] {
+        let loaded = config::parse("case.yaml", &doc(body), now());
+        let errors: Vec<_> = loaded.errors().collect();
+        assert_eq!(errors.len(), 1, "{name}: {errors:#?}");
+        assert_eq!(errors[0].path, refused, "{name}: {errors:#?}");
+    }
+}
+
+#[test]
+fn a_file_is_read_once_even_with_warnings_and_its_digest_covers_it_all() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Warnings (odd hashes, a repeat, an unused group) in the layout every
+    // example uses: one read, as many bytes as the file.
+    let mut text = doc("groups:\n  spare: {hashes: [h9]}\nresets:\n");
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "  - id: r{i}\n    hashes:\n      - h{i}\n      - h{i}\n"
+        ));
+    }
+    let opens = AtomicUsize::new(0);
+    let open = || {
+        opens.fetch_add(1, Ordering::SeqCst);
+        Ok(text.as_bytes())
+    };
+    let (parsed, digest) = resetd::yaml::parse_file(open, None).unwrap();
+    assert!(parsed.is_ok());
+    assert_eq!(opens.load(Ordering::SeqCst), 1);
+    assert_eq!(digest, config::hex_digest(text.as_bytes()));
+    let loaded = config::parse("case.yaml", &text, now());
+    assert!(
+        loaded.diagnostics.len() > 20,
+        "{}",
+        loaded.diagnostics.len()
+    );
+
+    // Refused near the top of a file far larger than one read, on either
+    // scanner (an anchor sends the file to saphyr): the digest is still the
+    // whole file's, as the daemon compares it with the file's.
+    for head in ["kind: A\nkind: B\n", "kind: &k A\nkind: B\n", "a: b: c\n"] {
+        let text = format!("{head}{}", "# padding\n".repeat(50_000));
+        let (parsed, digest) = resetd::yaml::parse_file(|| Ok(text.as_bytes()), None).unwrap();
+        assert!(parsed.is_err(), "{head}");
+        assert_eq!(digest, config::hex_digest(text.as_bytes()), "{head}");
+    }
+}
+
+#[test]
+fn odd_hashes_are_listed_in_file_order() {
+    // Resets before groups in the file: the first 20 listed are the first
+    // 20 in the file, whichever section they are in.
+    let mut body = String::from("resets:\n  - id: r1\n    groups: [g]\n    hashes:\n");
+    for i in 0..15 {
+        body.push_str(&format!("      - r{i}\n"));
+    }
+    body.push_str("groups:\n  g:\n    hashes:\n");
+    for i in 0..15 {
+        body.push_str(&format!("      - g{i}\n"));
+    }
+    let loaded = config::parse("case.yaml", &doc(&body), now());
+    let listed: Vec<&str> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.contains("not shaped") && !d.path.is_empty())
+        .map(|d| d.path.as_str())
+        .collect();
+    assert_eq!(listed.len(), 20, "{listed:?}");
+    assert_eq!(listed[14], "resets[0].hashes[14]");
+    assert_eq!(listed[19], "groups.g.hashes[4]");
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.message.starts_with("10 more hashes"))
+    );
+}
+
+#[test]
+fn validate_from_a_file_reports_what_parsing_the_text_does() {
+    // `validate` streams the file and keeps no hashes; `parse` (and `run`)
+    // keeps them: the diagnostics are the same, on every table document.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("case.yaml");
+    let docs = invalid_cases()
+        .into_iter()
+        .map(|c| c.1)
+        .chain(valid_cases().into_iter().map(|c| c.1))
+        .chain(problems_cases().into_iter().map(|c| c.1));
+    let mut checked = 0;
+    for text in docs {
+        std::fs::write(&path, &text).unwrap();
+        let mut from_file = config::check_file(&path, now()).unwrap();
+        for d in &mut from_file {
+            d.file = "case.yaml".into();
+        }
+        assert_eq!(
+            from_file,
+            config::parse("case.yaml", &text, now()).diagnostics,
+            "{text}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 100, "{checked}");
 }
