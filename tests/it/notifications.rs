@@ -84,3 +84,274 @@ fn bad_receivers_are_located_errors() {
         );
     }
 }
+
+// Through the binary: run outcomes become events, delivered beside the
+// resets, never repeated, never holding a reset up. Secrets come from the
+// environment and a file, and must appear in no output.
+
+use hmac::Mac as _;
+
+use crate::fake_api::{FakeApi, Recorded, Reply};
+
+const HOOK_PATH_SECRET: &str = "hookpath-SECRET-77aa31";
+const HMAC_KEY: &str = "hmac-KEY-0c9d8e7f6a";
+const GITHUB_TOKEN: &str = "ghp_SECRETgithubTOKEN123";
+const SLACK_PATH_SECRET: &str = "slackpath-SECRET-5e4d";
+const REVISION: &str = "4f1c2a9b8e7d6c5b4a39281706f5e4d3c2b1a098";
+
+struct Receivers {
+    hook: FakeApi,
+    slack: FakeApi,
+    github: FakeApi,
+}
+
+impl Receivers {
+    fn start() -> Receivers {
+        Receivers {
+            hook: FakeApi::receiver(),
+            slack: FakeApi::receiver(),
+            github: FakeApi::receiver(),
+        }
+    }
+
+    /// The `notifications:` section, with the GitHub token in a file.
+    fn section(&self, ws: &Workspace) -> String {
+        let token_file = ws.dir.path().join("github-token");
+        std::fs::write(&token_file, format!("{GITHUB_TOKEN}\n")).unwrap();
+        format!(
+            "notifications:
+  - name: audit
+    type: webhook
+    urlFrom: {{ env: AUDIT_URL }}
+    secretFrom: {{ env: AUDIT_KEY }}
+    on: [Succeeded, Failed, DryRun, Expired, AuthError, ConfigRejected]
+  - name: ops-slack
+    type: slack
+    urlFrom: {{ env: SLACK_URL }}
+  - name: commit-status
+    type: github
+    repository: acme/proxy-ops
+    tokenFrom: {{ file: {} }}
+    apiBase: http://{}
+    on: [Succeeded, Failed, DryRun, Expired, AuthError, ConfigRejected]
+",
+            token_file.display(),
+            self.github.addr()
+        )
+    }
+
+    fn env(&self, cmd: &mut std::process::Command) {
+        cmd.env(
+            "AUDIT_URL",
+            format!("http://{}/audit/{HOOK_PATH_SECRET}", self.hook.addr()),
+        )
+        .env("AUDIT_KEY", HMAC_KEY)
+        .env(
+            "SLACK_URL",
+            format!("http://{}/services/{SLACK_PATH_SECRET}", self.slack.addr()),
+        );
+    }
+}
+
+fn assert_no_secret(texts: &[&str]) {
+    for text in texts {
+        for secret in [HOOK_PATH_SECRET, HMAC_KEY, GITHUB_TOKEN, SLACK_PATH_SECRET] {
+            assert!(!text.contains(secret), "a secret leaked:\n{text}");
+        }
+    }
+}
+
+/// The webhook's events, each checked against its signature.
+fn signed_events(hook: &FakeApi) -> Vec<serde_json::Value> {
+    hook.requests()
+        .iter()
+        .map(|r: &Recorded| {
+            let signature = r.header("x-resetd-signature").expect("signed");
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HMAC_KEY.as_bytes()).unwrap();
+            mac.update(r.body.as_bytes());
+            let expected: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(signature, format!("sha256={expected}"));
+            serde_json::from_str(&r.body).unwrap()
+        })
+        .collect()
+}
+
+fn run_once(ws: &Workspace, api: &FakeApi, receivers: &Receivers) -> (i32, String, String) {
+    let mut cmd = ws.command(&api.base());
+    receivers.env(&mut cmd);
+    cmd.args(["run", "--once", "--source-revision", REVISION, "--config"])
+        .arg(&ws.config);
+    let out = ws.run_checked(&mut cmd);
+    let status = std::fs::read_to_string(&ws.status).unwrap_or_default();
+    assert_no_secret(&[&out.1, &out.2, &status]);
+    out
+}
+
+#[test]
+fn a_run_notifies_each_outcome_once_to_every_receiver_type() {
+    let api = FakeApi::start();
+    // `ok` is confirmed, `bad` refused as a bad request; `old` expires.
+    api.script([
+        Reply::Status(204),
+        Reply::Json(422, r#"{"message":"invalid hash"}"#.into()),
+    ]);
+    let receivers = Receivers::start();
+    let ws = Workspace::new("");
+    ws.write_config(&format!(
+        "{}resets:
+  - id: ok
+    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB, 01HQ5K3P97DY8EX9Y90YT1K6XA]
+  - id: bad
+    hashes: [02JVRQ5BF83PTW19G1SRD955J0]
+  - id: old
+    hashes: [01JY9XKHHPZ984254W236K94PC]
+    notAfter: \"2020-01-01T00:00:00Z\"
+",
+        receivers.section(&ws)
+    ));
+    let (code, stdout, stderr) = run_once(&ws, &api, &receivers);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+
+    let events = signed_events(&receivers.hook);
+    let by_entry = |id: &str| {
+        events
+            .iter()
+            .find(|e| e["entry"] == id)
+            .unwrap_or_else(|| panic!("no event for {id}: {events:#?}"))
+    };
+    assert_eq!(events.len(), 3, "{events:#?}");
+    let ok = by_entry("ok");
+    assert_eq!(ok["event"], "Succeeded");
+    assert_eq!(
+        (
+            ok["hashes"].as_u64(),
+            ok["confirmed"].as_u64(),
+            ok["requests"].as_u64()
+        ),
+        (Some(2), Some(2), Some(1))
+    );
+    assert_eq!(ok["sourceRevision"], REVISION);
+    assert_eq!(ok["revision"], 0);
+    assert!(ok["configDigest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(ok["startedAt"].is_string() && ok["completedAt"].is_string());
+    let bad = by_entry("bad");
+    assert_eq!(bad["event"], "Failed");
+    assert!(
+        bad["message"].as_str().unwrap().contains("HTTP 422 from"),
+        "{bad}"
+    );
+    assert_eq!(by_entry("old")["event"], "Expired");
+    let fields: Vec<&String> = ok.as_object().unwrap().keys().collect();
+    assert_eq!(fields.len(), 12, "{fields:?}");
+
+    // Slack gets what its default `on:` lists: the failure and the expiry.
+    let texts: Vec<String> = receivers
+        .slack
+        .requests()
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Failed") && t.contains("bad")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Expired") && t.contains("old")),
+        "{texts:?}"
+    );
+
+    // GitHub: a status per entry on the revision, with the right state.
+    let statuses = receivers.github.requests();
+    assert_eq!(statuses.len(), 3);
+    for r in &statuses {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, format!("/repos/acme/proxy-ops/statuses/{REVISION}"));
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {GITHUB_TOKEN}").as_str())
+        );
+    }
+    let state = |context: &str| {
+        statuses
+            .iter()
+            .map(|r| serde_json::from_str::<serde_json::Value>(&r.body).unwrap())
+            .find(|b| b["context"] == context)
+            .unwrap_or_else(|| panic!("no status {context}"))["state"]
+            .clone()
+    };
+    assert_eq!(state("resetd/ok"), "success");
+    assert_eq!(state("resetd/bad"), "failure");
+    assert_eq!(state("resetd/old"), "failure");
+
+    // Again: nothing new ran, so nothing is notified again.
+    let (code, _, _) = run_once(&ws, &api, &receivers);
+    assert_eq!(code, 0);
+    assert_eq!(receivers.hook.requests().len(), 3, "no repeat");
+    assert_eq!(receivers.github.requests().len(), 3, "no repeat");
+}
+
+#[test]
+fn a_refused_token_is_an_auth_error_event() {
+    let api = FakeApi::start();
+    api.script([Reply::Status(401)]);
+    let receivers = Receivers::start();
+    let ws = Workspace::new("");
+    ws.write_config(&format!(
+        "{}resets:\n  - id: r1\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n",
+        receivers.section(&ws)
+    ));
+    let (code, _, _) = run_once(&ws, &api, &receivers);
+    assert_eq!(code, 1);
+    let events = signed_events(&receivers.hook);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event"], "AuthError");
+    assert!(events[0]["message"].as_str().unwrap().contains("HTTP 401"));
+    assert_eq!(
+        receivers.slack.requests().len(),
+        1,
+        "AuthError is in the default `on:`"
+    );
+}
+
+#[test]
+fn a_receiver_that_never_answers_holds_up_no_reset_and_run_once_waits_at_most_10_s() {
+    let api = FakeApi::start();
+    let receivers = Receivers::start();
+    receivers.hook.default_reply(Reply::Hold);
+    let ws = Workspace::new("");
+    ws.write_config(&format!(
+        "{}resets:\n  - id: first\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n  - id: second\n    hashes: [01HQ5K3P97DY8EX9Y90YT1K6XA]\n",
+        receivers.section(&ws)
+    ));
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run_once(&ws, &api, &receivers);
+    let took = started.elapsed();
+    receivers.hook.release_held();
+    assert_eq!(code, 0, "{stderr}");
+    let deletes: Vec<_> = api.requests();
+    assert_eq!(deletes.len(), 2);
+    // The second DELETE did not wait for the first one's notification.
+    let gap = deletes[1].received - deletes[0].received;
+    assert!(gap < std::time::Duration::from_secs(2), "{gap:?}");
+    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+    assert!(
+        took >= std::time::Duration::from_secs(9),
+        "it waited for delivery: {took:?}"
+    );
+    assert!(stderr.contains("not delivered within 10s"), "{stderr}");
+}
