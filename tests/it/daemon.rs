@@ -1136,3 +1136,124 @@ fn a_sub_user_created_after_start_up_is_found_when_an_entry_names_it() {
             .all(|l| !l.contains(crate::fake_api::SUBUSER_PASSWORD))
     );
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=resetd-test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn the_daemon_notifies_runs_on_their_commit_and_rejected_configs_and_never_again_after_a_restart() {
+    use crate::notifications::{Receivers, assert_no_secret, signed_events};
+    let api = FakeApi::start();
+    let receivers = Receivers::start();
+    let ws = Workspace::new("");
+    let section = receivers.section(&ws);
+    ws.write_config(&format!(
+        "{section}resets:\n{}",
+        entry("first", "01H7YCG0R9GYY1YCPS2S4QA6WB")
+    ));
+    // The config lives in a git work tree: its HEAD is the source revision.
+    git(ws.dir.path(), &["init", "-q"]);
+    git(ws.dir.path(), &["add", "resets.yaml"]);
+    git(ws.dir.path(), &["commit", "-q", "-m", "first reset"]);
+    let head = git(ws.dir.path(), &["rev-parse", "HEAD"]);
+    let start = || {
+        let mut cmd = ws.command(&api.base());
+        receivers.env(&mut cmd);
+        cmd.args(["run", "--config"])
+            .arg(&ws.config)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--debounce",
+                "50ms",
+                "--resync",
+                "1h",
+            ])
+            .env("RESETD_LOG_FORMAT", "json");
+        Daemon::spawn(cmd)
+    };
+    let mut daemon = start();
+    receivers
+        .github
+        .wait_until(WAIT, "a commit status", |r| !r.is_empty());
+    let status = &receivers.github.requests()[0];
+    assert_eq!(
+        status.path,
+        format!("/repos/acme/proxy-ops/statuses/{head}")
+    );
+    let body: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(
+        (body["state"].as_str(), body["context"].as_str()),
+        (Some("success"), Some("resetd/first"))
+    );
+
+    // A broken config is rejected, and the receivers are told.
+    ws.write_config(&format!(
+        "{section}resets:\n  - id: broken\n    groups: [missing]\n"
+    ));
+    receivers.hook.wait_until(WAIT, "ConfigRejected", |r| {
+        r.iter().any(|r| r.body.contains("ConfigRejected"))
+    });
+    let events = signed_events(&receivers.hook);
+    let rejected = events
+        .iter()
+        .find(|e| e["event"] == "ConfigRejected")
+        .unwrap();
+    assert_eq!(rejected["entry"], serde_json::Value::Null);
+    assert!(
+        rejected["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown group"),
+        "{rejected}"
+    );
+    receivers
+        .slack
+        .wait_until(WAIT, "ConfigRejected on Slack", |r| !r.is_empty());
+    receivers.github.wait_until(WAIT, "resetd/config", |r| {
+        r.iter().any(|r| r.body.contains("resetd/config"))
+    });
+
+    daemon.wait_for_metric(
+        "resetd_notifications_total",
+        Some(("receiver", "audit")),
+        2.0,
+    );
+
+    // A restart notifies nothing that ended before it.
+    let before = (
+        receivers.hook.requests().len(),
+        receivers.github.requests().len(),
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(), 0);
+    ws.write_config(&format!(
+        "{section}resets:\n{}",
+        entry("first", "01H7YCG0R9GYY1YCPS2S4QA6WB")
+    ));
+    let daemon = start();
+    wait_for_phase(&daemon, "first", "Succeeded");
+    assert_eq!(
+        (
+            receivers.hook.requests().len(),
+            receivers.github.requests().len()
+        ),
+        before
+    );
+    let logs = daemon.logs.0.lock().unwrap().join("\n");
+    assert_no_secret(&[&logs]);
+}

@@ -99,14 +99,14 @@ const GITHUB_TOKEN: &str = "ghp_SECRETgithubTOKEN123";
 const SLACK_PATH_SECRET: &str = "slackpath-SECRET-5e4d";
 const REVISION: &str = "4f1c2a9b8e7d6c5b4a39281706f5e4d3c2b1a098";
 
-struct Receivers {
-    hook: FakeApi,
-    slack: FakeApi,
-    github: FakeApi,
+pub(crate) struct Receivers {
+    pub(crate) hook: FakeApi,
+    pub(crate) slack: FakeApi,
+    pub(crate) github: FakeApi,
 }
 
 impl Receivers {
-    fn start() -> Receivers {
+    pub(crate) fn start() -> Receivers {
         Receivers {
             hook: FakeApi::receiver(),
             slack: FakeApi::receiver(),
@@ -115,7 +115,7 @@ impl Receivers {
     }
 
     /// The `notifications:` section, with the GitHub token in a file.
-    fn section(&self, ws: &Workspace) -> String {
+    pub(crate) fn section(&self, ws: &Workspace) -> String {
         let token_file = ws.dir.path().join("github-token");
         std::fs::write(&token_file, format!("{GITHUB_TOKEN}\n")).unwrap();
         format!(
@@ -140,7 +140,7 @@ impl Receivers {
         )
     }
 
-    fn env(&self, cmd: &mut std::process::Command) {
+    pub(crate) fn env(&self, cmd: &mut std::process::Command) {
         cmd.env(
             "AUDIT_URL",
             format!("http://{}/audit/{HOOK_PATH_SECRET}", self.hook.addr()),
@@ -153,7 +153,7 @@ impl Receivers {
     }
 }
 
-fn assert_no_secret(texts: &[&str]) {
+pub(crate) fn assert_no_secret(texts: &[&str]) {
     for text in texts {
         for secret in [HOOK_PATH_SECRET, HMAC_KEY, GITHUB_TOKEN, SLACK_PATH_SECRET] {
             assert!(!text.contains(secret), "a secret leaked:\n{text}");
@@ -162,7 +162,7 @@ fn assert_no_secret(texts: &[&str]) {
 }
 
 /// The webhook's events, each checked against its signature.
-fn signed_events(hook: &FakeApi) -> Vec<serde_json::Value> {
+pub(crate) fn signed_events(hook: &FakeApi) -> Vec<serde_json::Value> {
     hook.requests()
         .iter()
         .map(|r: &Recorded| {
