@@ -355,3 +355,76 @@ fn a_receiver_that_never_answers_holds_up_no_reset_and_run_once_waits_at_most_10
     );
     assert!(stderr.contains("not delivered within 10s"), "{stderr}");
 }
+
+#[test]
+fn the_apply_workflow_puts_a_status_on_the_merge_commit_as_written() {
+    let path = crate::support::repo_root().join("examples/github/resetd-apply.yaml");
+    let workflow = resetd::yaml::parse(&std::fs::read_to_string(&path).unwrap())
+        .expect("the workflow is YAML")
+        .0;
+    assert_eq!(workflow["permissions"]["statuses"], "write");
+    assert_eq!(
+        workflow["concurrency"]["cancel-in-progress"], false,
+        "one writer"
+    );
+    let steps = workflow["jobs"]["apply"]["steps"].as_array().unwrap();
+    let apply = steps.iter().find(|s| s["name"] == "Apply").unwrap();
+    assert_eq!(apply["env"]["GITHUB_TOKEN"], "${{ secrets.GITHUB_TOKEN }}");
+    let commands: Vec<Vec<String>> = apply["run"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("resetd "))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(commands.len(), 1);
+
+    // The checkout: a git work tree whose HEAD is the merge commit, holding
+    // resets.yaml with the receiver the workflow's comment shows.
+    let api = FakeApi::start();
+    let github = FakeApi::receiver();
+    let checkout = tempfile::tempdir().unwrap();
+    let dir = checkout.path();
+    std::fs::write(
+        dir.join("resets.yaml"),
+        format!(
+            "{HEAD}notifications:\n  - name: commit-status\n    type: github\n    repository: acme/proxy-ops\n    tokenFrom: {{ env: GITHUB_TOKEN }}\n    apiBase: http://{}\n    on: [Succeeded, Failed, DryRun, Expired, AuthError]\nresets:\n  - id: ops-1\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n",
+            github.addr()
+        ),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "resets.yaml"]);
+    git(&["commit", "-q", "-m", "merge"]);
+    let merge = git(&["rev-parse", "HEAD"]);
+    std::fs::create_dir(dir.join(".resetd")).unwrap();
+    let (code, out, err) = run(resetd()
+        .args(&commands[0])
+        .current_dir(dir)
+        .env("IPROYAL_API_TOKEN", crate::support::TOKEN)
+        .env("GITHUB_TOKEN", GITHUB_TOKEN)
+        .env("RESETD_API_BASE", api.base()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_no_secret(&[&out, &err]);
+    let statuses = github.requests();
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(
+        statuses[0].path,
+        format!("/repos/acme/proxy-ops/statuses/{merge}")
+    );
+    let body: serde_json::Value = serde_json::from_str(&statuses[0].body).unwrap();
+    assert_eq!(body["context"], "resetd/ops-1");
+    assert_eq!(body["state"], "success");
+    assert!(dir.join(".resetd/resets.status.yaml").exists());
+}
