@@ -1137,23 +1137,6 @@ fn a_sub_user_created_after_start_up_is_found_when_an_entry_names_it() {
     );
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=resetd-test",
-            "-c",
-            "user.email=test@example.invalid",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn the_daemon_notifies_runs_on_their_commit_and_rejected_configs_and_never_again_after_a_restart() {
     use crate::notifications::{Receivers, assert_no_secret, signed_events};
@@ -1166,10 +1149,10 @@ fn the_daemon_notifies_runs_on_their_commit_and_rejected_configs_and_never_again
         entry("first", "01H7YCG0R9GYY1YCPS2S4QA6WB")
     ));
     // The config lives in a git work tree: its HEAD is the source revision.
-    git(ws.dir.path(), &["init", "-q"]);
-    git(ws.dir.path(), &["add", "resets.yaml"]);
-    git(ws.dir.path(), &["commit", "-q", "-m", "first reset"]);
-    let head = git(ws.dir.path(), &["rev-parse", "HEAD"]);
+    crate::support::git(ws.dir.path(), &["init", "-q"]);
+    crate::support::git(ws.dir.path(), &["add", "resets.yaml"]);
+    crate::support::git(ws.dir.path(), &["commit", "-q", "-m", "first reset"]);
+    let head = crate::support::git(ws.dir.path(), &["rev-parse", "HEAD"]);
     let start = || {
         let mut cmd = ws.command(&api.base());
         receivers.env(&mut cmd);

@@ -393,17 +393,7 @@ fn the_apply_workflow_puts_a_status_on_the_merge_commit_as_written() {
         ),
     )
     .unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
+    let git = |args: &[&str]| crate::support::git(dir, args);
     git(&["init", "-q"]);
     git(&["add", "resets.yaml"]);
     git(&["commit", "-q", "-m", "merge"]);

@@ -567,27 +567,6 @@ fn a_refused_token_waits_for_its_back_off_and_a_new_token_retries_at_once() {
     assert_eq!((st.next_retry_at, &st.retrying), (None, &None));
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=resetd-test",
-            "-c",
-            "user.email=test@example.invalid",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn every_run_records_the_commit_its_config_came_from() {
     let api = FakeApi::start();
@@ -596,10 +575,10 @@ fn every_run_records_the_commit_its_config_came_from() {
         entry("r1", &hashes("G", 1)),
         entry("old", &hashes("O", 1))
     ));
-    git(ws.dir.path(), &["init", "-q"]);
-    git(ws.dir.path(), &["add", "resets.yaml"]);
-    git(ws.dir.path(), &["commit", "-q", "-m", "resets"]);
-    let head = git(ws.dir.path(), &["rev-parse", "HEAD"]);
+    crate::support::git(ws.dir.path(), &["init", "-q"]);
+    crate::support::git(ws.dir.path(), &["add", "resets.yaml"]);
+    crate::support::git(ws.dir.path(), &["commit", "-q", "-m", "resets"]);
+    let head = crate::support::git(ws.dir.path(), &["rev-parse", "HEAD"]);
     assert_eq!(head.len(), 40);
     let (code, _, stderr) = ws.run_once(&api.base(), &[]);
     assert_eq!(code, 0, "{stderr}");
