@@ -20,7 +20,9 @@ pub const NAME_PATTERN: &str = r"^[a-z0-9][a-z0-9._-]{0,62}$";
 pub const HASH_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
 /// Pattern of a sub-user's username (SPEC §2a): 1 to 128 characters, no
 /// whitespace or control characters (`users::nameable` is the same rule).
-pub const USERNAME_PATTERN: &str = r"^[^\s\x00-\x1F\x7F-\x9F]{1,128}$";
+/// The length is a separate `maxLength`: a bounded repeat of a Unicode class
+/// compiles into a regex many megabytes large, at every start.
+pub const USERNAME_PATTERN: &str = r"^[^\s\x00-\x1F\x7F-\x9F]+$";
 
 const DAY: u64 = 86_400;
 
@@ -267,7 +269,7 @@ pub struct Repository(
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct HttpUrl(
-    #[schemars(pattern(r"^https?://[^\s]{1,2000}$"))]
+    #[schemars(pattern(r"^https?://\S+$"), length(max = 2000))]
     pub String,
 );
 
@@ -447,7 +449,7 @@ pub struct Hash(#[schemars(pattern(HASH_PATTERN))] pub String);
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
 )]
 #[serde(transparent)]
-pub struct Username(#[schemars(pattern(USERNAME_PATTERN))] pub String);
+pub struct Username(#[schemars(pattern(USERNAME_PATTERN), length(min = 1, max = 128))] pub String);
 
 /// A duration such as `30s`, `5m`, `6h` or `1h 30m`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -480,6 +482,27 @@ impl AsRef<str> for Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `pattern` of the schema, with the largest bounded repeat in it.
+    #[test]
+    fn no_pattern_repeats_a_class_hundreds_of_times() {
+        // `[^\s]{1,2000}` compiled into a 13 MB regex at every start (the
+        // validator compiles each pattern): lengths go in `maxLength`.
+        let schema = crate::schema::json();
+        let mut rest = schema.as_str();
+        let mut checked = 0;
+        while let Some(at) = rest.find("\"pattern\": \"") {
+            rest = &rest[at + 12..];
+            let pattern = &rest[..rest.find("\",\n").or(rest.find('"')).unwrap_or(rest.len())];
+            for repeat in pattern.split('{').skip(1) {
+                let bound = repeat.split('}').next().unwrap_or("");
+                let max: u32 = bound.rsplit(',').next().unwrap_or("0").parse().unwrap_or(0);
+                assert!(max <= 200, "{pattern}: a repeat of {max}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 5, "{checked} patterns found");
+    }
 
     #[test]
     fn bounds_read_back_as_durations_validate_accepts() {
