@@ -19,7 +19,7 @@ Exit codes:
        the status is written, and the next run resumes with what was not sent)
 
 Environment:
-  IPROYAL_API_TOKEN  the API token (or use --token-file); read only when a real request is due
+  IPROYAL_API_TOKEN  the API token (or use --token-file); required only when a real request is due
   RESETD_API_BASE    API base URL (default https://resi-api.iproyal.com/v1)
   RESETD_LOG         log filter, e.g. `info`, `debug`, `resetd=debug` (default info)
   RESETD_LOG_FORMAT  `text` (default) or `json`
@@ -54,8 +54,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
         format: ValidateFormat,
     },
-    /// Show what `run` would do now, and why, per entry. Never calls the API
-    /// and never reads the token.
+    /// Show what `run` would do now, and why, per entry. Never sends a reset;
+    /// reads the token and calls the API (GETs only) just with `--resolve`.
     Plan {
         /// The config file.
         #[arg(long, value_name = "CONFIG")]
