@@ -130,9 +130,9 @@ pub struct RunSpec {
     /// The schedule slot a recurring run is for.
     pub slot: Option<DateTime<Utc>>,
     /// The hashes this run sends, in order; batch `i` is
-    /// `hashes[i * batch_size..][..batch_size]`. Shared with the entry
-    /// when nothing is skipped.
-    pub hashes: std::sync::Arc<[String]>,
+    /// `hashes[i * batch_size..][..batch_size]` of `hashes.to_arc()`, made
+    /// when the run starts. Shared with the entry when nothing is skipped.
+    pub hashes: crate::config::Members,
     pub batch_size: usize,
     /// When a recurring entry runs next after this run (the planner's one
     /// answer, recorded by the run's end).
@@ -227,7 +227,7 @@ pub fn halt_reason(config: &Config, id: &str, cli_dry_run: bool) -> Option<&'sta
 }
 
 /// Digest of an ordered hash list.
-pub fn hashes_digest(hashes: &[String]) -> String {
+pub fn hashes_digest<'a>(hashes: impl IntoIterator<Item = &'a String>) -> String {
     let mut hasher = Sha256::new();
     for hash in hashes {
         hasher.update(hash.as_bytes());
@@ -300,7 +300,7 @@ fn decide(
         return wait(plan, Phase::Suspended, "suspended: `suspend: true`".into());
     }
     let resolved = crate::users::resolve(&entry.hashes, entry.users, inputs.users.directory());
-    let members = Members::of(&resolved);
+    let members = Known::of(&resolved);
     if let crate::users::Resolved::Hashes { hashes, .. } = &resolved {
         plan.hash_count = hashes.len();
     }
@@ -531,28 +531,28 @@ fn auto_retry(
 }
 
 /// The hashes an entry sends, as far as they are known.
-struct Members {
-    hashes: std::sync::Arc<[String]>,
+struct Known {
+    hashes: crate::config::Members,
     users: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     unresolved: usize,
 }
 
-impl Members {
-    fn of(resolved: &crate::users::Resolved) -> Members {
+impl Known {
+    fn of(resolved: &crate::users::Resolved) -> Known {
         use crate::users::Resolved;
         match resolved {
-            Resolved::Hashes { hashes, users } => Members {
-                hashes: std::sync::Arc::clone(hashes),
+            Resolved::Hashes { hashes, users } => Known {
+                hashes: hashes.clone(),
                 users: std::sync::Arc::clone(users),
                 unresolved: 0,
             },
-            Resolved::Unresolved { hashes, users } => Members {
-                hashes: std::sync::Arc::clone(hashes),
+            Resolved::Unresolved { hashes, users } => Known {
+                hashes: hashes.clone(),
                 users: std::sync::Arc::default(),
                 unresolved: *users,
             },
-            Resolved::Unknown(_) => Members {
-                hashes: std::sync::Arc::from(Vec::new()),
+            Resolved::Unknown(_) => Known {
+                hashes: crate::config::Members::default(),
                 users: std::sync::Arc::default(),
                 unresolved: 0,
             },
@@ -613,7 +613,7 @@ fn into_action(
 #[allow(clippy::too_many_arguments)]
 fn run_spec(
     entry: &Entry,
-    members: &Members,
+    members: &Known,
     st: Option<&EntryStatus>,
     settings: &Settings,
     dry_run: bool,
@@ -631,22 +631,24 @@ fn run_spec(
         None
     };
     let confirmed = st.map_or(&[][..], |s| s.confirmed_for(entry.revision, confirmed_slot));
-    let hashes: std::sync::Arc<[String]> = if confirmed.is_empty() {
-        std::sync::Arc::clone(&members.hashes)
+    let hashes = if confirmed.is_empty() {
+        members.hashes.clone()
     } else {
         let done: std::collections::HashSet<&str> = confirmed.iter().map(String::as_str).collect();
-        members
-            .hashes
-            .iter()
-            .filter(|h| !done.contains(h.as_str()))
-            .cloned()
-            .collect()
+        crate::config::Members::one(
+            members
+                .hashes
+                .iter()
+                .filter(|h| !done.contains(h.as_str()))
+                .cloned()
+                .collect(),
+        )
     };
     RunSpec {
         dry_run,
         slot,
         next_run_at: slot.and_then(|s| schedule::next_after(&entry.trigger, s, now)),
-        hashes_digest: hashes_digest(&hashes),
+        hashes_digest: hashes_digest(hashes.iter()),
         hashes,
         batch_size: settings.batch_size,
         resume: None,
@@ -676,7 +678,8 @@ fn without_confirmed(
     }
     // The interrupted run's own list: recorded, or else (an older status)
     // the prefix of the new list that has the old list's digest.
-    let list = match (run_list, spec.hashes.get(..run.hash_count)) {
+    let all = spec.hashes.to_arc();
+    let list = match (run_list, all.get(..run.hash_count)) {
         (Some(l), _) if l.started_at == run.started_at && l.hashes.len() == run.hash_count => {
             &l.hashes[..]
         }
@@ -697,7 +700,7 @@ fn without_confirmed(
     let skipped = spec.hashes.len() - hashes.len();
     let spec = RunSpec {
         hashes_digest: hashes_digest(&hashes),
-        hashes: hashes.into(),
+        hashes: crate::config::Members::one(hashes.into()),
         ..spec
     };
     (spec, skipped)
@@ -801,12 +804,18 @@ pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) -> boo
 }
 
 impl RunSpec {
-    /// The facts the status transitions need about this run of `entry`.
-    pub fn facts<'a>(&'a self, entry: &'a Entry) -> crate::status::RunFacts<'a> {
+    /// The facts the status transitions need about this run of `entry`;
+    /// `hashes` is `self.hashes.to_arc()`, made when the run starts.
+    pub fn facts<'a>(
+        &'a self,
+        entry: &'a Entry,
+        hashes: &'a [String],
+    ) -> crate::status::RunFacts<'a> {
         crate::status::RunFacts {
             revision: entry.revision,
             spec_digest: &entry.spec_digest,
-            hashes: &self.hashes,
+            hashes,
+            hash_count: self.hashes.len(),
             hashes_digest: &self.hashes_digest,
             batch_size: self.batch_size,
             slot: self.slot,

@@ -90,7 +90,7 @@ fn execute_refusing(
     for (_, spec) in p.runs() {
         for b in 0..spec.batches() {
             let range = crate::status::batch_range(spec.hashes.len(), spec.batch_size, b);
-            batches.insert(spec.hashes[range.start].clone(), b);
+            batches.insert(spec.hashes.to_arc()[range.start].clone(), b);
         }
     }
     let api = FakeApi {
@@ -132,7 +132,7 @@ fn immediate_runs_once_then_is_done() {
     let c = cfg("resets:\n  - id: a\n    hashes: [h1, h2]\n");
     let mut s = Status::default();
     let p = step(&c, &mut s, t(1, 0), false);
-    assert_eq!(*run_of(&p).hashes, ["h1", "h2"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h1", "h2"]);
     assert_eq!(phase(&s, "a"), Phase::Pending);
     execute(&c, &mut s, &p, |_| true);
     assert_eq!(phase(&s, "a"), Phase::Succeeded);
@@ -151,7 +151,7 @@ fn running_phase_is_recorded_while_batches_are_sent() {
     let entry = &c.resets[0];
     let spec = run_of(&p);
     let st = s.resets.get_mut("a").unwrap();
-    st.begin_run(&spec.facts(entry), None, t(1, 0));
+    st.begin_run(&spec.facts(entry, &spec.hashes.to_arc()), None, t(1, 0));
     st.batch_sending(0);
     assert_eq!(st.phase, Phase::Running);
     assert_eq!(st.run.as_ref().unwrap().in_flight, Some(0));
@@ -179,7 +179,7 @@ fn revision_bump_runs_again() {
     execute(&c, &mut s, &p, |_| true);
     let bumped = cfg("resets:\n  - id: a\n    hashes: [h1]\n    revision: 1\n");
     let p = step(&bumped, &mut s, t(2, 0), false);
-    assert_eq!(*run_of(&p).hashes, ["h1"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h1"]);
     assert!(
         only(&p).why.contains("revision bumped to 1"),
         "{}",
@@ -211,7 +211,7 @@ fn failed_entry_is_not_retried_until_its_content_changes() {
     let fixed =
         cfg("settings:\n  batchSize: 2\nresets:\n  - id: a\n    hashes: [h0, h1, h2, h4]\n");
     let p = step(&fixed, &mut s, t(3, 0), false);
-    assert_eq!(*run_of(&p).hashes, ["h2"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h2"]);
     execute(&fixed, &mut s, &p, |_| true);
     assert_eq!(phase(&s, "a"), Phase::Succeeded);
     assert!(s.resets["a"].confirmed.is_none());
@@ -227,7 +227,7 @@ fn at_waits_for_its_instant() {
     assert_eq!(phase(&s, "a"), Phase::Scheduled);
     assert_eq!(s.resets["a"].next_run_at, Some(t(5, 0)));
     let p = step(&c, &mut s, t(5, 0), false);
-    assert_eq!(*run_of(&p).hashes, ["h1"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h1"]);
 }
 
 #[test]
@@ -249,14 +249,14 @@ fn first_seen_due_after_not_after_is_expired_and_never_runs() {
         "resets:\n  - id: a\n    hashes: [h1]\n    trigger: {at: \"2026-11-22T02:00:00Z\"}\n    notAfter: \"2026-11-22T09:00:00Z\"\n",
     );
     let p = step(&extended, &mut s, t(5, 0), false);
-    assert_eq!(*run_of(&p).hashes, ["h1"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h1"]);
 }
 
 #[test]
 fn immediate_before_not_after_runs() {
     let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n    notAfter: \"2026-11-22T03:00:00Z\"\n");
     let p = plan(&c, &Status::default(), t(2, 0), &Inputs::new(false));
-    assert_eq!(*run_of(&p).hashes, ["h1"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h1"]);
 }
 
 #[test]
@@ -381,7 +381,7 @@ fn a_failed_recurring_slot_does_not_stop_the_next_one() {
     let p = step(&c, &mut s, t(1, 30), false);
     assert_eq!(only(&p).action, Action::Wait);
     let p = step(&c, &mut s, t(2, 0), false);
-    assert_eq!(*run_of(&p).hashes, ["h1"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h1"]);
 }
 
 #[test]
@@ -419,7 +419,11 @@ fn interrupted_run_resumes_at_the_first_unconfirmed_batch() {
     let p = step(&c, &mut s, t(1, 0), false);
     let spec = run_of(&p).clone();
     let st = s.resets.get_mut("a").unwrap();
-    st.begin_run(&spec.facts(&c.resets[0]), None, t(1, 0));
+    st.begin_run(
+        &spec.facts(&c.resets[0], &spec.hashes.to_arc()),
+        None,
+        t(1, 0),
+    );
     st.batch_sending(0);
     st.batch_confirmed(0);
     st.batch_sending(1); // crash here: the answer to batch 1 is lost
@@ -440,12 +444,16 @@ fn interrupted_run_restarts_when_its_hashes_changed() {
     let mut s = Status::default();
     let p = step(&c, &mut s, t(1, 0), false);
     let st = s.resets.get_mut("a").unwrap();
-    st.begin_run(&run_of(&p).facts(&c.resets[0]), None, t(1, 0));
+    st.begin_run(
+        &run_of(&p).facts(&c.resets[0], &run_of(&p).hashes.to_arc()),
+        None,
+        t(1, 0),
+    );
     st.batch_sending(0);
     let changed = cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h1, h3]\n");
     let p = step(&changed, &mut s, t(1, 5), false);
     assert!(run_of(&p).resume.is_none());
-    assert_eq!(*run_of(&p).hashes, ["h1", "h3"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h1", "h3"]);
     // With dry run on, an interrupted run is left alone.
     let p = plan(&c, &s, t(1, 6), &Inputs::new(true));
     assert_eq!(only(&p).action, Action::Wait);
@@ -458,14 +466,18 @@ fn an_interrupted_run_edited_by_appending_skips_what_it_had_confirmed() {
     let mut s = Status::default();
     let p = step(&c, &mut s, t(1, 0), false);
     let st = s.resets.get_mut("a").unwrap();
-    st.begin_run(&run_of(&p).facts(&c.resets[0]), None, t(1, 0));
+    st.begin_run(
+        &run_of(&p).facts(&c.resets[0], &run_of(&p).hashes.to_arc()),
+        None,
+        t(1, 0),
+    );
     st.batch_sending(0);
     st.batch_confirmed(0);
     st.batch_sending(1); // crash: h2 in flight, its answer lost
     let edited =
         cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h1, h2, h3, h4]\n");
     let p = step(&edited, &mut s, t(1, 5), false);
-    assert_eq!(*run_of(&p).hashes, ["h2", "h3", "h4"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h2", "h3", "h4"]);
     assert!(
         only(&p)
             .why
@@ -478,7 +490,7 @@ fn an_interrupted_run_edited_by_appending_skips_what_it_had_confirmed() {
     let reordered =
         cfg("settings:\n  batchSize: 1\nresets:\n  - id: a\n    hashes: [h3, h2, h1]\n");
     let p = plan(&reordered, &s, t(1, 6), &Inputs::new(false));
-    assert_eq!(*run_of(&p).hashes, ["h3", "h2", "h1"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h3", "h2", "h1"]);
     // ...with it (what the executor records), any edit skips exactly them.
     let started_at = s.resets["a"].run.as_ref().unwrap().started_at;
     s.run_hashes.insert(
@@ -489,7 +501,7 @@ fn an_interrupted_run_edited_by_appending_skips_what_it_had_confirmed() {
         },
     );
     let p = plan(&reordered, &s, t(1, 6), &Inputs::new(false));
-    assert_eq!(*run_of(&p).hashes, ["h3", "h2"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h3", "h2"]);
 }
 
 #[test]
@@ -553,7 +565,7 @@ fn a_passing_failure_is_retried_on_its_own_sending_only_unconfirmed_hashes() {
 
     // At it: a retry of what the API did not confirm.
     let p = step(&c, &mut s, secs(failed_at, 60), false);
-    assert_eq!(*run_of(&p).hashes, ["h1", "h2"]);
+    assert_eq!(run_of(&p).hashes.to_vec(), ["h1", "h2"]);
     assert!(only(&p).why.starts_with("retry 1:"), "{}", only(&p).why);
     execute(&c, &mut s, &p, |_| true);
     let st = &s.resets["a"];
@@ -618,7 +630,8 @@ fn a_mix_of_refused_and_passing_batches_counts_as_refused() {
     let p = step(&c, &mut s, t(1, 0), false);
     // Batch 0 fails for a passing reason, batch 1 because the request was
     // refused: sending it again cannot help, so the entry waits for a change.
-    let facts = run_of(&p).facts(&c.resets[0]);
+    let list = run_of(&p).hashes.to_arc();
+    let facts = run_of(&p).facts(&c.resets[0], &list);
     let st = s.resets.get_mut("a").unwrap();
     st.begin_run(&facts, None, t(1, 0));
     st.batch_failed(0, "HTTP 503".into(), crate::policy::Cause::Passing);
@@ -735,7 +748,7 @@ fn a_failed_recurring_slot_is_retried_before_the_next_slot() {
     let p = step(&c, &mut s, retry_at, false);
     let spec = run_of(&p);
     assert_eq!(
-        (*spec.hashes).to_vec(),
+        spec.hashes.to_vec(),
         ["h1"],
         "only the unconfirmed hash of the slot"
     );
@@ -750,7 +763,7 @@ fn a_failed_recurring_slot_is_retried_before_the_next_slot() {
     );
     // The next slot sends everything.
     assert_eq!(
-        *run_of(&step(&c, &mut s, t(2, 0), false)).hashes,
+        run_of(&step(&c, &mut s, t(2, 0), false)).hashes.to_vec(),
         ["h0", "h1"]
     );
 }

@@ -429,7 +429,8 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
     /// to a crash loses nothing but its line in the history.
     fn dry_run(&mut self, config: &Config, entry: &Entry, spec: &RunSpec, status: &mut Status) {
         if let Some(st) = status.resets.get_mut(&entry.id) {
-            st.record_dry_run(&spec.facts(entry), self.clock.now());
+            // Nothing is sent: the merged list is never made.
+            st.record_dry_run(&spec.facts(entry, &[]), self.clock.now());
             self.recorded(config, &entry.id, st, false);
         }
         tracing::info!(
@@ -455,8 +456,9 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         let Some(st) = status.resets.get_mut(&entry.id) else {
             return Ok(());
         };
+        let list = spec.hashes.to_arc();
         st.fail_unsent(
-            &spec.facts(entry),
+            &spec.facts(entry, &list),
             error.to_owned(),
             cause,
             self.clock.now(),
@@ -494,9 +496,12 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         summary: &mut Summary,
     ) -> Result<RunEnd, StoreError> {
         let token = self.api.and_then(Sessions::token_fingerprint);
+        // The merged list exists while this entry's run needs it (an entry
+        // naming one group shares that group's list).
+        let list = spec.hashes.to_arc();
         let facts = crate::status::RunFacts {
             token: token.as_deref(),
-            ..spec.facts(entry)
+            ..spec.facts(entry, &list)
         };
         let Some(st) = status.resets.get_mut(&entry.id) else {
             return Ok(RunEnd::Stopped);
@@ -505,11 +510,11 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
         // Not persisted on its own: the first batch's record carries it.
         st.begin_run(&facts, spec.resume.clone(), self.clock.now());
         if let (None, Some(run)) = (&spec.resume, &st.run) {
-            let list = crate::status::RunHashes {
+            let recorded = crate::status::RunHashes {
                 started_at: run.started_at,
-                hashes: spec.hashes.to_vec(),
+                hashes: list.to_vec(),
             };
-            status.run_hashes.insert(entry.id.clone(), list);
+            status.run_hashes.insert(entry.id.clone(), recorded);
         }
         let mut abort = None;
         for batch in start..spec.batches() {
@@ -521,8 +526,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                 tracing::warn!(entry = %entry.id, "run halted before batch {} of {}: {reason}", batch + 1, spec.batches());
                 return Ok(RunEnd::Halted);
             }
-            let hashes =
-                &spec.hashes[crate::status::batch_range(spec.hashes.len(), spec.batch_size, batch)];
+            let hashes = &list[crate::status::batch_range(list.len(), spec.batch_size, batch)];
             match self
                 .send_batch(config, entry, batch, hashes, status, summary)
                 .await?

@@ -367,7 +367,10 @@ impl EntryStatus {
 pub struct RunFacts<'a> {
     pub revision: u64,
     pub spec_digest: &'a str,
+    /// The list the run sends (empty for a dry run, which sends nothing).
     pub hashes: &'a [String],
+    /// How many hashes the run is about (for a dry run, what it would send).
+    pub hash_count: usize,
     pub hashes_digest: &'a str,
     pub batch_size: usize,
     pub slot: Option<DateTime<Utc>>,
@@ -559,7 +562,7 @@ impl EntryStatus {
                 finished_at: now,
                 outcome: Outcome::DryRun,
                 revision: facts.revision,
-                hashes: facts.hashes.len(),
+                hashes: facts.hash_count,
                 confirmed: 0,
                 requests: 0,
                 error: None,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::member_user;
+use crate::config::{Members, member_user};
 
 /// One sub-user, as resetd keeps it. Deserialised leniently: every other
 /// field of the API's record (password, traffic, the deprecated `id`) is
@@ -99,21 +99,21 @@ pub enum Resolved {
     /// Every user was found: the hashes to send, each once, in order of
     /// first appearance, and which user each looked-up hash came from.
     Hashes {
-        hashes: Arc<[String]>,
+        hashes: Members,
         users: Arc<BTreeMap<String, String>>,
     },
     /// No directory to look users up in: the entry's own hashes, and how
     /// many users are left out.
-    Unresolved { hashes: Arc<[String]>, users: usize },
+    Unresolved { hashes: Members, users: usize },
     /// These usernames match no sub-user.
     Unknown(Vec<String>),
 }
 
 /// Look the users among `members` (`users` of them) up in `directory`.
-pub fn resolve(members: &Arc<[String]>, users: usize, directory: Option<&Directory>) -> Resolved {
+pub fn resolve(members: &Members, users: usize, directory: Option<&Directory>) -> Resolved {
     if users == 0 {
         return Resolved::Hashes {
-            hashes: Arc::clone(members),
+            hashes: members.clone(),
             users: Arc::default(),
         };
     }
@@ -123,7 +123,10 @@ pub fn resolve(members: &Arc<[String]>, users: usize, directory: Option<&Directo
             .filter(|m| member_user(m).is_none())
             .cloned()
             .collect();
-        return Resolved::Unresolved { hashes, users };
+        return Resolved::Unresolved {
+            hashes: Members::one(hashes),
+            users,
+        };
     };
     let mut unknown = Vec::new();
     let mut found = BTreeMap::new();
@@ -150,7 +153,7 @@ pub fn resolve(members: &Arc<[String]>, users: usize, directory: Option<&Directo
     }
     if unknown.is_empty() {
         Resolved::Hashes {
-            hashes: hashes.into(),
+            hashes: Members::one(hashes.into()),
             users: Arc::new(found),
         }
     } else {
@@ -268,8 +271,8 @@ mod tests {
         }
     }
 
-    fn members(items: &[&str]) -> Arc<[String]> {
-        items.iter().map(|s| (*s).to_owned()).collect()
+    fn members(items: &[&str]) -> Members {
+        Members::new(vec![items.iter().map(|s| (*s).to_owned()).collect()])
     }
 
     #[test]
@@ -278,7 +281,7 @@ mod tests {
         let list = members(&["H1", "@a", "H2", "@b"]);
         match resolve(&list, 2, Some(&dir)) {
             Resolved::Hashes { hashes, users } => {
-                assert_eq!(*hashes, ["H1", "HA", "H2"]);
+                assert_eq!(*hashes.to_arc(), ["H1", "HA", "H2"]);
                 assert_eq!(users.get("a").map(String::as_str), Some("HA"));
                 assert_eq!(users.get("b").map(String::as_str), Some("H1"));
             }
@@ -298,7 +301,9 @@ mod tests {
         // No users: the list itself, shared.
         let plain = members(&["H1"]);
         match resolve(&plain, 0, None) {
-            Resolved::Hashes { hashes, .. } => assert!(Arc::ptr_eq(&hashes, &plain)),
+            Resolved::Hashes { hashes, .. } => {
+                assert!(Arc::ptr_eq(&hashes.to_arc(), &plain.to_arc()));
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::Members;
 use super::groups::{Resolver, check_groups};
 use super::hashes::HashLists;
 use super::report::Report;
@@ -457,49 +458,33 @@ fn settings_of(s: &types::Settings, report: &mut Report) -> Option<Settings> {
 }
 
 /// The members an entry sends: its groups' lists, then its own hashes, then
-/// its users (as `user_member`s), each once, in order of first appearance.
-/// An entry naming one group shares that group's list.
-fn entry_hashes(reset: &types::Reset, own: Vec<String>, resolver: &mut Resolver) -> Arc<[String]> {
-    let lists: Vec<Arc<[String]>> = reset
+/// its users (as `user_member`s), each once, in order of first appearance,
+/// merged lazily (`Members`): the groups' lists are shared, not copied.
+fn entry_hashes(reset: &types::Reset, own: Vec<String>, resolver: &mut Resolver) -> Members {
+    let mut parts: Vec<Arc<[String]>> = reset
         .groups
         .iter()
         .map(|g| resolver.resolve(&g.0))
         .collect();
-    let users: Vec<String> = reset
-        .users
-        .iter()
-        .map(|u| super::user_member(&u.0))
-        .collect();
-    if own.is_empty() && users.is_empty() {
-        match lists.as_slice() {
-            [] => return Arc::from(Vec::new()),
-            [one] => return Arc::clone(one),
-            _ => {}
-        }
-    }
-    let mut seen = FastSet::default();
-    let mut merged = Vec::new();
-    for hash in lists
-        .iter()
-        .flat_map(|l| l.iter())
-        .chain(own.iter())
-        .chain(users.iter())
-    {
-        if seen.insert(hash.as_str()) {
-            merged.push(hash.clone());
-        }
-    }
-    merged.into()
+    parts.push(own.into());
+    parts.push(
+        reset
+            .users
+            .iter()
+            .map(|u| super::user_member(&u.0))
+            .collect(),
+    );
+    Members::new(parts)
 }
 
 /// Digest of everything that decides what an entry sends and when.
-fn spec_digest(reset: &types::Reset, hashes: &[String]) -> String {
+fn spec_digest(reset: &types::Reset, hashes: &Members) -> String {
     let mut hasher = Sha256::new();
     hasher.update(reset.revision.to_le_bytes());
     // Serializing these plain types cannot fail.
     hasher.update(serde_json::to_vec(&reset.trigger).unwrap_or_default());
     hasher.update(serde_json::to_vec(&reset.not_after).unwrap_or_default());
-    for hash in hashes {
+    for hash in hashes.iter() {
         hasher.update(hash.as_bytes());
         hasher.update(b"\n");
     }

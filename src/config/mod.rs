@@ -8,6 +8,8 @@
 
 mod check;
 mod groups;
+mod members;
+pub use members::Members;
 mod hashes;
 mod notifications;
 mod report;
@@ -68,8 +70,8 @@ pub struct Entry {
     /// Union of the groups' members and the entry's own, each once, in order
     /// of first appearance: hashes, and for each user of `users:` its
     /// `user_member` (resolved to a hash by the planner, never sent as is).
-    /// Shared with the group when the entry names just one.
-    pub hashes: std::sync::Arc<[String]>,
+    /// Merged lazily from the groups' shared lists (`Members`).
+    pub hashes: Members,
     /// How many of `hashes` are users (0: the list is all hashes).
     pub users: usize,
     pub trigger: Schedule,

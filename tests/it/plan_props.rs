@@ -263,7 +263,9 @@ fn pass(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool, api
     for (_, spec) in p.runs() {
         for b in 0..spec.batches() {
             let range = resetd::status::batch_range(spec.hashes.len(), spec.batch_size, b);
-            batches.entry(spec.hashes[range.start].clone()).or_insert(b);
+            batches
+                .entry(spec.hashes.to_arc()[range.start].clone())
+                .or_insert(b);
         }
     }
     let sessions = FakeSessions { api, batches };

@@ -702,7 +702,7 @@ fn groups_resolve_in_order_of_first_appearance_without_repeats() {
     );
     let loaded = config::parse("case.yaml", &text, now());
     let config = loaded.config.expect("valid");
-    assert_eq!(*config.resets[0].hashes, ["U1", "E1", "E2", "X1"]);
+    assert_eq!(config.resets[0].hashes.to_vec(), ["U1", "E1", "E2", "X1"]);
 }
 
 #[test]
@@ -837,11 +837,14 @@ fn a_deep_include_chain_resolves_without_recursion() {
     // 50,000 deep: recursion would overflow the test thread's stack.
     let loaded = config::parse("case.yaml", &doc(&group_graph(50_000, 1)), now());
     let config = loaded.config.expect("valid");
-    assert_eq!(*config.resets[0].hashes, ["01H7YCG0R9GYY1YCPS2S4QA6WB"]);
+    assert_eq!(
+        config.resets[0].hashes.to_vec(),
+        ["01H7YCG0R9GYY1YCPS2S4QA6WB"]
+    );
     // Entries naming the same single group share its list.
     assert!(std::sync::Arc::ptr_eq(
-        &config.resets[0].hashes,
-        &config.resets[1].hashes
+        &config.resets[0].hashes.to_arc(),
+        &config.resets[1].hashes.to_arc()
     ));
 }
 
