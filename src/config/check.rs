@@ -63,10 +63,6 @@ fn part_fixed<T: DeserializeOwned>(
     T::deserialize(&v).ok().map(|t| (t, false))
 }
 
-/// A set of strings with a fast, randomly seeded hash (lists can hold a
-/// million hashes; the seed keeps crafted collisions from slowing CI down).
-pub(super) type FastSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
-
 /// Parse a duration field and hold it to its documented range. `name` is the
 /// field as the user wrote it, for the message.
 fn parse_duration(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::check::{FastSet, at, key, part};
+use super::check::{at, key, part};
 use super::hashes::HashLists;
 use super::report::Report;
 use super::types;
@@ -145,6 +145,49 @@ fn find_cycles(groups: &BTreeMap<String, Group>) -> Vec<Cycle> {
     out
 }
 
+/// `root` and the groups it includes that `done` does not know yet, each
+/// after its includes (post-order), so a caller can fold them in order. An
+/// include back into the walk (a cycle, reported already) is skipped.
+/// Iterative: a 50,000-deep chain must not overflow the stack.
+fn post_order<'g>(
+    groups: &'g BTreeMap<String, Group>,
+    root: &str,
+    done: impl Fn(&str) -> bool,
+) -> Vec<&'g str> {
+    let mut order = Vec::new();
+    let Some((root, _)) = groups.get_key_value(root) else {
+        return order;
+    };
+    if done(root) {
+        return order;
+    }
+    let mut visiting: HashSet<&str> = HashSet::from([root.as_str()]);
+    // Finished in this walk: a diamond of includes visits each group once.
+    let mut finished: HashSet<&str> = HashSet::new();
+    let mut stack: Vec<(&'g str, usize)> = vec![(root.as_str(), 0)];
+    while let Some((group, next)) = stack.last_mut() {
+        if let Some(inc) = groups[*group].include.get(*next) {
+            *next += 1;
+            let inc = inc.0.as_str();
+            if !done(inc)
+                && !visiting.contains(inc)
+                && !finished.contains(inc)
+                && let Some((inc, _)) = groups.get_key_value(inc)
+            {
+                visiting.insert(inc.as_str());
+                stack.push((inc.as_str(), 0));
+            }
+            continue;
+        }
+        let group = *group;
+        stack.pop();
+        visiting.remove(group);
+        finished.insert(group);
+        order.push(group);
+    }
+    order
+}
+
 /// Resolves groups to their member lists, each group once: a group's list
 /// is its own hashes, then its users (as `user_member`s), then each
 /// include's list in order, every member kept at its first appearance. Lists are shared (`Arc`), so entries naming one group
@@ -169,31 +212,9 @@ impl<'g> Resolver<'g> {
     /// Whether group `name` resolves to at least one hash, without building
     /// its list (`validate` keeps no hashes): the same walk as `resolve`.
     pub(super) fn nonempty(&mut self, name: &str) -> bool {
-        if let Some(done) = self.nonempty.get(name) {
-            return *done;
-        }
-        let Some((root, _)) = self.groups.get_key_value(name) else {
-            return false;
-        };
-        let mut visiting: HashSet<&str> = HashSet::from([root.as_str()]);
-        let mut stack: Vec<(&'g str, usize)> = vec![(root.as_str(), 0)];
-        while let Some((group, next)) = stack.last_mut() {
-            let body = &self.groups[*group];
-            if let Some(inc) = body.include.get(*next) {
-                *next += 1;
-                let inc = inc.0.as_str();
-                if !self.nonempty.contains_key(inc)
-                    && !visiting.contains(inc)
-                    && let Some((inc, _)) = self.groups.get_key_value(inc)
-                {
-                    visiting.insert(inc.as_str());
-                    stack.push((inc.as_str(), 0));
-                }
-                continue;
-            }
-            let group = *group;
-            stack.pop();
-            visiting.remove(group);
+        let order = post_order(self.groups, name, |g| self.nonempty.contains_key(g));
+        for group in order {
+            let body = &self.groups[group];
             let any = body.len > 0
                 || !body.users.is_empty()
                 || body
@@ -209,57 +230,24 @@ impl<'g> Resolver<'g> {
     /// cycles were reported already; here an include back into a group
     /// being resolved is skipped.
     pub(super) fn resolve(&mut self, name: &str) -> Arc<[String]> {
-        if let Some(done) = self.memo.get(name) {
-            return Arc::clone(done);
-        }
-        let Some((root, _)) = self.groups.get_key_value(name) else {
-            return Arc::from(Vec::new());
-        };
-        let mut visiting: HashSet<&str> = HashSet::from([root.as_str()]);
-        let mut stack: Vec<(&'g str, usize)> = vec![(root.as_str(), 0)];
-        while let Some((group, next)) = stack.last_mut() {
-            let body = &self.groups[*group];
-            if let Some(inc) = body.include.get(*next) {
-                *next += 1;
-                let inc = inc.0.as_str();
-                if !self.memo.contains_key(inc)
-                    && !visiting.contains(inc)
-                    && let Some((inc, _)) = self.groups.get_key_value(inc)
-                {
-                    visiting.insert(inc.as_str());
-                    stack.push((inc.as_str(), 0));
-                }
-                continue;
-            }
-            // Every include is resolved (or is a cycle edge): merge.
-            let group = *group;
-            stack.pop();
-            visiting.remove(group);
+        let order = post_order(self.groups, name, |g| self.memo.contains_key(g));
+        for group in order {
+            let body = &self.groups[group];
             let includes: Vec<Arc<[String]>> = body
                 .include
                 .iter()
                 .filter_map(|inc| self.memo.get(inc.0.as_str()).cloned())
                 .collect();
-            let list: Arc<[String]> =
-                if body.hashes.is_empty() && body.users.is_empty() && includes.len() == 1 {
-                    Arc::clone(&includes[0])
-                } else {
-                    // Its hashes, then its users, then its includes.
-                    let users: Vec<String> = body
-                        .users
-                        .iter()
-                        .map(|u| super::user_member(&u.0))
-                        .collect();
-                    let mut seen = FastSet::default();
-                    let mut list = Vec::new();
-                    let own = body.hashes.iter().chain(&users);
-                    for member in own.chain(includes.iter().flat_map(|l| l.iter())) {
-                        if seen.insert(member.as_str()) {
-                            list.push(member.clone());
-                        }
-                    }
-                    list.into()
-                };
+            // Its hashes, then its users, then its includes; one include
+            // and nothing else shares that include's list.
+            let users: Arc<[String]> = body
+                .users
+                .iter()
+                .map(|u| super::user_member(&u.0))
+                .collect();
+            let mut parts = vec![Arc::from(body.hashes.as_slice()), users];
+            parts.extend(includes);
+            let list = super::Members::new(parts).to_arc();
             self.memo.insert(group, list);
         }
         self.memo

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+/// A set of strings with a fast, randomly seeded hash (lists can hold a
+/// million hashes; the seed keeps crafted collisions from slowing CI down).
 type FastSet<'a> = std::collections::HashSet<&'a str, foldhash::fast::RandomState>;
 
 /// Cheap to clone: the parts are shared.
