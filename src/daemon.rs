@@ -82,9 +82,8 @@ async fn source_revision(args: &RunArgs) -> Option<String> {
 }
 
 struct Daemon {
-    /// Notifications of run outcomes; rebuilt when the receivers change.
-    events: crate::notify::RunEvents,
-    /// The notifier the reloader tells about rejected configs.
+    /// Where run outcomes and rejected configs (by the reloader) are told;
+    /// rebuilt when a new config changes the receivers.
     notifier: Arc<std::sync::Mutex<crate::notify::Notifier>>,
     /// The commit the config in force came from.
     source_revision: Option<String>,
@@ -167,7 +166,7 @@ pub async fn run(
     );
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let notifier = crate::notify::start_available(&config_rx.borrow(), Arc::clone(&shared) as _);
-    let shared_notifier = Arc::new(std::sync::Mutex::new(notifier.clone()));
+    let shared_notifier = Arc::new(std::sync::Mutex::new(notifier));
     let reloader = Reloader {
         path: args.config.clone(),
         config_path: args.config.clone(),
@@ -182,7 +181,6 @@ pub async fn run(
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(reloader.run(watch, hup, args.resync, stop.clone()));
     let mut daemon = Daemon {
-        events: crate::notify::RunEvents { notifier },
         notifier: shared_notifier,
         source_revision: source_revision(&args).await,
         subusers: crate::directory::SubUsers::for_daemon(),
@@ -202,13 +200,6 @@ pub async fn run(
 }
 
 impl Daemon {
-    fn set_notifier(&mut self, notifier: crate::notify::Notifier) {
-        if let Ok(mut slot) = self.notifier.lock() {
-            slot.clone_from(&notifier);
-        }
-        self.events.notifier = notifier;
-    }
-
     async fn run(&mut self, mut configs: watch::Receiver<Arc<Config>>) -> anyhow::Result<Exit> {
         let mut stop = self.stop.clone();
         loop {
@@ -248,7 +239,9 @@ impl Daemon {
             if newest.notifications != self.config.notifications {
                 let notifier =
                     crate::notify::start_available(&newest, Arc::clone(&self.shared) as _);
-                self.set_notifier(notifier);
+                if let Ok(mut slot) = self.notifier.lock() {
+                    *slot = notifier;
+                }
             }
             self.config = newest;
             // A new config is usually a new commit (a merge, a git-sync).
@@ -294,13 +287,16 @@ impl Daemon {
         let shutdown_timeout = self.args.shutdown_timeout;
         let mut control = LiveConfig::new(configs.clone(), self.args.dry_run);
         let config = Arc::clone(&self.config);
+        let events = crate::notify::RunEvents {
+            notifier: self.notifier.lock().map(|n| n.clone()).unwrap_or_default(),
+        };
         let mut executor = Executor {
             store: &mut self.store,
             api: self.credentials.current(),
             limiter: &mut self.limiter,
             stop: Stop::new(self.stop.clone()),
             control: &mut control,
-            observer: &(&self.shared.metrics, &self.events),
+            observer: &(&self.shared.metrics, &events),
             clock: &SystemClock,
         };
         let execution = executor.execute(&config, &plan, &mut self.status);
