@@ -406,26 +406,20 @@ pub fn semantic(
 
 /// `settings` with durations parsed and checked against their ranges.
 fn settings_of(s: &types::Settings, report: &mut Report) -> Option<Settings> {
-    let timeout = parse_duration(
+    // Each setting named once: its message and its path agree.
+    let mut duration = |text: &str, name: &str, range| {
+        parse_duration(text, name, range, &[key("settings"), key(name)], report)
+    };
+    let timeout = duration(
         &s.request_timeout.0,
         "requestTimeout",
         types::REQUEST_TIMEOUT,
-        &[key("settings"), key("requestTimeout")],
-        report,
     );
-    let retry_delay = parse_duration(
-        &s.retry_delay.0,
-        "retryDelay",
-        types::RETRY_DELAY,
-        &[key("settings"), key("retryDelay")],
-        report,
-    );
-    let retry_failed_for = parse_duration(
+    let retry_delay = duration(&s.retry_delay.0, "retryDelay", types::RETRY_DELAY);
+    let retry_failed_for = duration(
         &s.retry_failed_for.0,
         "retryFailedFor",
         types::RETRY_FAILED_FOR,
-        &[key("settings"), key("retryFailedFor")],
-        report,
     );
     let rate = s.max_requests_per_second;
     if rate > 0.0 && rate < types::MIN_REQUESTS_PER_SECOND {
