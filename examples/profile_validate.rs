@@ -42,7 +42,12 @@ fn main() {
     // The whole document as a value, no list streamed past it: what the
     // status file loader does, and what validation did before streaming.
     let t = Instant::now();
-    let (parsed, _) = resetd::yaml::parse_file(|| resetd::config::open(path), None).unwrap();
+    let (parsed, _) = resetd::yaml::parse_file(
+        || resetd::config::open(path),
+        None,
+        resetd::config::reviewed(),
+    )
+    .unwrap();
     let (value, _) = parsed.unwrap();
     eprintln!("whole value    {:>8.0?}  {}", t.elapsed(), rss());
     let t = Instant::now();

@@ -27,6 +27,33 @@ pub fn value() -> Value {
     schema
 }
 
+/// Whether `name` is one of the format's own field names (a property of
+/// some object in the schema): read from the schema, so it follows the
+/// types.
+pub fn is_field_name(name: &str) -> bool {
+    static NAMES: OnceLock<std::collections::BTreeSet<String>> = OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            let schema = value();
+            let mut names = std::collections::BTreeSet::new();
+            let mut work = vec![&schema];
+            while let Some(node) = work.pop() {
+                match node {
+                    Value::Object(map) => {
+                        if let Some(Value::Object(props)) = map.get("properties") {
+                            names.extend(props.keys().cloned());
+                        }
+                        work.extend(map.values());
+                    }
+                    Value::Array(items) => work.extend(items),
+                    _ => {}
+                }
+            }
+            names
+        })
+        .contains(name)
+}
+
 /// schemars annotates integers with formats such as `uint32`, which JSON
 /// Schema does not define; strict validators (ajv) reject the schema for
 /// them, and the bounds they imply are already `minimum`/`maximum`.

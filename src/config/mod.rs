@@ -193,10 +193,11 @@ fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded>
     // One streamed pass: the text is never held whole, and every position a
     // diagnostic needs is known when it is found.
     let mut lists = hashes::HashLists::new(build);
-    let (parsed, digest) = match crate::yaml::parse_file(|| open(path), Some(&mut lists)) {
-        Ok(read) => read,
-        Err(e) => return not_utf8(path, e),
-    };
+    let (parsed, digest) =
+        match crate::yaml::parse_file(|| open(path), Some(&mut lists), reviewed()) {
+            Ok(read) => read,
+            Err(e) => return not_utf8(path, e),
+        };
     let mut loaded = finish(
         &path.display().to_string(),
         digest,
@@ -264,11 +265,26 @@ fn not_utf8(path: &Path, e: std::io::Error) -> std::io::Result<Loaded> {
     })
 }
 
+/// Config text as YAML, read the way a config is (a reviewed file: nothing
+/// in it may read two ways), without the schema: the document and its
+/// positions.
+pub fn parse_yaml(text: &str) -> crate::yaml::Parsed {
+    crate::yaml::parse_with(text, None, reviewed())
+}
+
+/// How a config is read: as a reviewed file, whose field names are the
+/// schema's.
+pub fn reviewed() -> crate::yaml::Dialect<'static> {
+    crate::yaml::Dialect::Reviewed {
+        field: &crate::schema::is_field_name,
+    }
+}
+
 /// Parse config text. `file` names it in diagnostics; `now` is used only for
 /// warnings such as an `at` trigger in the past.
 pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
     let mut lists = hashes::HashLists::new(true);
-    let parsed = crate::yaml::parse_with(text, Some(&mut lists));
+    let parsed = crate::yaml::parse_with(text, Some(&mut lists), reviewed());
     let mut loaded = finish(file, hex_digest(text.as_bytes()), parsed, lists, now, true);
     place_tab_errors(&mut loaded.diagnostics, text.lines());
     loaded

@@ -9,10 +9,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
-use super::{Item, ListSink, Loc, MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_DEPTH, Pos, Seg};
-use super::{SyntaxError, quote_tag};
+use super::SyntaxError;
+use super::scalar::{self, Core, Tag};
+use super::{Dialect, Item, ListSink, Loc, MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_DEPTH, Pos, Seg};
 
 /// One parser event, whichever scanner produced it.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,21 +21,20 @@ pub(super) enum Event<'a> {
     DocumentStart,
     Scalar {
         text: Cow<'a, str>,
-        /// A plain scalar without a tag: resolved by the core schema
-        /// (`12` is a number); otherwise it is a string as written.
-        resolve: bool,
+        /// Plain (not quoted, not a block scalar): without a tag, resolved
+        /// by the core schema (`12` is a number).
+        plain: bool,
         /// Anchor id (0: none).
         anchor: usize,
-        /// A tag outside the core schema, as written (refused).
-        tag: Option<String>,
+        tag: Tag,
     },
     SequenceStart {
         anchor: usize,
-        tag: Option<String>,
+        tag: Tag,
     },
     MappingStart {
         anchor: usize,
-        tag: Option<String>,
+        tag: Tag,
     },
     SequenceEnd,
     MappingEnd,
@@ -141,6 +141,11 @@ pub(super) struct Builder<'s, 'd> {
     bytes: usize,
     alias_bytes: usize,
     sink: Option<&'s mut (dyn ListSink + 'd)>,
+    dialect: Dialect<'s>,
+    /// Open collections that carry an anchor. Inside one, nothing goes to
+    /// the sink as it is read: an alias may copy the node, lists and all,
+    /// so it is built whole and its lists are handed over when it lands.
+    anchored: usize,
 }
 
 impl<'s, 'd> Builder<'s, 'd> {
@@ -155,7 +160,15 @@ impl<'s, 'd> Builder<'s, 'd> {
             bytes: 0,
             alias_bytes: 0,
             sink,
+            dialect: Dialect::Plain,
+            anchored: 0,
         }
+    }
+
+    /// Read as `dialect` says (the default: [`Dialect::Plain`]).
+    pub(super) fn with_dialect(mut self, dialect: Dialect<'s>) -> Self {
+        self.dialect = dialect;
+        self
     }
 
     /// The path of the node the next event starts.
@@ -199,11 +212,11 @@ impl<'s, 'd> Builder<'s, 'd> {
             }
             Event::Scalar {
                 text,
-                resolve,
+                plain,
                 anchor,
                 tag,
             } => {
-                self.refuse_tag(tag, pos)?;
+                let special = self.scalar(&text, plain, &tag, pos)?;
                 let bytes = text.len();
                 self.nodes += 1;
                 self.bytes += bytes;
@@ -219,21 +232,17 @@ impl<'s, 'd> Builder<'s, 'd> {
                     && let Some(sink) = self.sink.as_deref_mut()
                 {
                     *len += 1;
-                    match resolve.then(|| resolve_special(&text)).flatten() {
-                        Some(value) => sink.item(Item::Other(&value), pos),
+                    match &special {
+                        Some(value) => sink.item(Item::Other(value), pos),
                         None => sink.item(Item::Str(&text), pos),
                     }
                     return Ok(());
                 }
-                let value = if resolve {
-                    resolve_special(&text).unwrap_or_else(|| Value::String(text.into_owned()))
-                } else {
-                    Value::String(text.into_owned())
-                };
-                self.push(value, Loc::Scalar(pos), (anchor, size), pos, true)?;
+                let value = special.unwrap_or_else(|| Value::String(text.into_owned()));
+                self.push(value, Loc::Scalar(pos), (anchor, size), pos, false)?;
             }
             Event::SequenceStart { anchor, tag } => {
-                self.refuse_tag(tag, pos)?;
+                self.collection_tag(&tag, Core::Seq, pos)?;
                 self.check_depth(1, pos)?;
                 let start = Start {
                     pos,
@@ -242,10 +251,13 @@ impl<'s, 'd> Builder<'s, 'd> {
                     first_byte: self.bytes,
                     height: 0,
                 };
-                // An anchored list is built whole (an alias may copy it) and
-                // handed to the sink when it lands.
+                // An anchored list, or one inside an anchored node, is built
+                // whole (an alias may copy it) and handed to the sink when
+                // the anchored node lands.
+                self.anchored += usize::from(anchor != 0);
                 let path = self.path();
                 if anchor == 0
+                    && self.anchored == 0
                     && let Some(sink) = self.sink.as_deref_mut().filter(|s| s.wants(&path))
                 {
                     sink.begin(&path, pos);
@@ -259,8 +271,9 @@ impl<'s, 'd> Builder<'s, 'd> {
                 }
             }
             Event::MappingStart { anchor, tag } => {
-                self.refuse_tag(tag, pos)?;
+                self.collection_tag(&tag, Core::Map, pos)?;
                 self.check_depth(1, pos)?;
+                self.anchored += usize::from(anchor != 0);
                 self.stack.push(Frame::Map {
                     start: Start {
                         pos,
@@ -316,12 +329,16 @@ impl<'s, 'd> Builder<'s, 'd> {
                     None => return Err(self.error(pos, "unbalanced YAML collection")),
                 };
                 self.nodes += 1;
+                self.anchored -= usize::from(start.anchor != 0);
                 let size = Size {
                     nodes: self.nodes - start.first_node,
                     bytes: self.bytes - start.first_byte,
                     height: start.height + 1,
                 };
-                self.push(value, loc, (start.anchor, size), start.pos, !sunk)?;
+                // An anchored list that went to the sink cannot be: lists
+                // with anchors are built whole.
+                let whole = start.anchor != 0 && !sunk;
+                self.push(value, loc, (start.anchor, size), start.pos, whole)?;
             }
             Event::Alias(id) => {
                 let size = self
@@ -360,11 +377,53 @@ impl<'s, 'd> Builder<'s, 'd> {
         Ok(())
     }
 
-    /// Refuse a tag outside the core schema, naming it.
-    fn refuse_tag(&self, tag: Option<String>, pos: Pos) -> Result<(), SyntaxError> {
+    /// What a scalar resolves to (`None`: the string as written), refused
+    /// when its tag says otherwise or, in a reviewed file, when YAML 1.1
+    /// would read it another way.
+    fn scalar(
+        &self,
+        text: &str,
+        plain: bool,
+        tag: &Tag,
+        pos: Pos,
+    ) -> Result<Option<Value>, SyntaxError> {
+        if let Dialect::Reviewed { field } = self.dialect {
+            let read_1_1 = match tag {
+                Tag::None => plain,
+                Tag::Core(core) => matches!(core, Core::Int | Core::Float),
+                _ => false,
+            };
+            // A key that is one of the format's own field names (`on:`)
+            // means that field whatever type YAML gives it.
+            let field_key =
+                matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) && field(text);
+            if read_1_1
+                && !field_key
+                && let Some(why) = scalar::two_readings(text)
+            {
+                return Err(self.error(pos, why));
+            }
+        }
+        scalar::value(text, plain, tag).map_err(|why| self.error(pos, why))
+    }
+
+    /// Refuse a tag a collection of this kind cannot have.
+    fn collection_tag(&self, tag: &Tag, kind: Core, pos: Pos) -> Result<(), SyntaxError> {
         match tag {
-            None => Ok(()),
-            Some(shown) => Err(self.error(pos, quote_tag(&shown))),
+            Tag::None | Tag::NonSpecific => Ok(()),
+            Tag::Core(core) if *core == kind => Ok(()),
+            Tag::Core(core) => {
+                let what = if kind == Core::Map {
+                    "a mapping"
+                } else {
+                    "a sequence"
+                };
+                Err(self.error(
+                    pos,
+                    format!("{} on {what}: the tag says otherwise", core.name()),
+                ))
+            }
+            Tag::Foreign(shown) => Err(self.error(pos, super::quote_tag(shown))),
         }
     }
 
@@ -376,37 +435,79 @@ impl<'s, 'd> Builder<'s, 'd> {
         Ok(())
     }
 
-    /// A whole list landing where the sink wants lists (an anchored list, or
-    /// an alias of one): its items go to the sink, the value keeps an empty
-    /// list, as for a list streamed there.
-    fn sink_whole(&mut self, value: Value, loc: Loc) -> (Value, Loc) {
-        let Value::Array(items) = value else {
+    /// A node built whole (an anchored node, or an alias's copy) landing
+    /// outside every anchored node: each list in it at a path the sink
+    /// wants goes to the sink, and the value keeps an empty list there, as
+    /// for a list streamed there. An explicit stack: no recursion, however
+    /// deep the node (the depth is bounded all the same).
+    fn sink_nested(&mut self, mut value: Value, mut loc: Loc) -> (Value, Loc) {
+        // Inside a sunk list, the node is one item of it.
+        if self.stack.iter().any(|f| matches!(f, Frame::Sunk { .. })) {
+            return (value, loc);
+        }
+        let base = self.path();
+        let Some(sink) = self.sink.as_deref_mut() else {
             return (value, loc);
         };
-        let path = self.path();
-        let Some(sink) = self.sink.as_deref_mut().filter(|s| s.wants(&path)) else {
-            return (Value::Array(items), loc);
-        };
-        let pos = loc.pos();
-        sink.begin(&path, pos);
-        for (i, item) in items.iter().enumerate() {
-            let at = match &loc {
-                Loc::Scalars(_, p) => p.get(i).copied().unwrap_or(pos),
-                Loc::Seq(_, l) => l.get(i).map_or(pos, Loc::pos),
-                _ => pos,
-            };
-            match item {
-                Value::String(s) => sink.item(Item::Str(s), at),
-                other => sink.item(Item::Other(other), at),
+        let mut work: Vec<(Vec<Seg>, &mut Value, &mut Loc)> = vec![(base, &mut value, &mut loc)];
+        while let Some((path, value, loc)) = work.pop() {
+            match value {
+                Value::Array(items) if sink.wants(&path) => {
+                    let pos = loc.pos();
+                    sink.begin(&path, pos);
+                    for (i, item) in items.iter().enumerate() {
+                        let at = match &*loc {
+                            Loc::Scalars(_, p) => p.get(i).copied().unwrap_or(pos),
+                            Loc::Seq(_, l) => l.get(i).map_or(pos, Loc::pos),
+                            _ => pos,
+                        };
+                        match item {
+                            Value::String(s) => sink.item(Item::Str(s), at),
+                            other => sink.item(Item::Other(other), at),
+                        }
+                    }
+                    sink.end();
+                    items.clear();
+                    items.shrink_to_fit();
+                    *loc = Loc::Scalars(pos, Vec::new());
+                }
+                Value::Array(items) => {
+                    if let Loc::Seq(_, locs) = loc {
+                        for (i, (item, at)) in items.iter_mut().zip(locs.iter_mut()).enumerate() {
+                            if item.is_array() || item.is_object() {
+                                let mut p = path.clone();
+                                p.push(Seg::Index(i));
+                                work.push((p, item, at));
+                            }
+                        }
+                    }
+                }
+                Value::Object(map) => {
+                    if let Loc::Map(_, entries) = loc {
+                        // Both sides sorted by key, to walk them in step.
+                        let mut items: Vec<(&String, &mut Value)> = map.iter_mut().collect();
+                        items.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                        for ((name, item), (key, _, at)) in
+                            items.into_iter().zip(entries.iter_mut())
+                        {
+                            if name == key && (item.is_array() || item.is_object()) {
+                                let mut p = path.clone();
+                                p.push(Seg::Key(name.clone()));
+                                work.push((p, item, at));
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
         }
-        sink.end();
-        (Value::Array(Vec::new()), Loc::Scalars(pos, Vec::new()))
+        (value, loc)
     }
 
     /// Attach a finished node to its parent (or make it the root).
-    /// `anchor`: (anchor id or 0, size of the node). `whole`: a list that
-    /// may still go to the sink (false for the stand-in of one that did).
+    /// `anchor`: (anchor id or 0, size of the node). `whole`: built whole
+    /// (anchored, or an alias's copy), so lists in it may still go to the
+    /// sink.
     fn push(
         &mut self,
         value: Value,
@@ -424,13 +525,14 @@ impl<'s, 'd> Builder<'s, 'd> {
             self.anchors
                 .insert(anchor, (value.clone(), loc.clone(), size));
         }
-        let (value, loc) = match self.stack.last() {
-            Some(Frame::Map { key: Some(_), .. })
-                if whole && value.is_array() && self.sink.is_some() =>
-            {
-                self.sink_whole(value, loc)
-            }
-            _ => (value, loc),
+        let (value, loc) = if whole
+            && self.anchored == 0
+            && self.sink.is_some()
+            && (value.is_array() || value.is_object())
+        {
+            self.sink_nested(value, loc)
+        } else {
+            (value, loc)
         };
         let mut duplicate = None;
         match self.stack.last_mut() {
@@ -485,88 +587,4 @@ impl<'s, 'd> Builder<'s, 'd> {
             None => Ok(()),
         }
     }
-}
-
-/// YAML 1.2 core schema resolution of an untagged plain scalar: the value
-/// when it is not a string (null, a boolean, a number), `None` when it is.
-pub(super) fn resolve_special(text: &str) -> Option<Value> {
-    // Most scalars (hashes, names) hold a character no null, boolean or
-    // number has: they are strings, without trying each form.
-    if text.bytes().any(|c| !SPECIAL[usize::from(c)]) {
-        return None;
-    }
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
-        _ => {}
-    }
-    if let Some(n) = resolve_int(text) {
-        return Some(Value::Number(n));
-    }
-    if looks_like_float(text)
-        && let Ok(f) = text.parse::<f64>()
-        && let Some(n) = Number::from_f64(f)
-    {
-        return Some(Value::Number(n));
-    }
-    None
-}
-
-/// The characters of the core schema's nulls, booleans and numbers.
-static SPECIAL: [bool; 256] = {
-    let mut table = [false; 256];
-    let chars = b"0123456789abcdefABCDEFxo.+-~nNuUlLtTrRsS";
-    let mut i = 0;
-    while i < chars.len() {
-        table[chars[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
-
-fn resolve_int(text: &str) -> Option<Number> {
-    let (digits, radix) = if let Some(oct) = text.strip_prefix("0o") {
-        (oct, 8)
-    } else if let Some(hex) = text.strip_prefix("0x") {
-        (hex, 16)
-    } else {
-        let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-        if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        return text
-            .parse::<i64>()
-            .map(Number::from)
-            .ok()
-            .or_else(|| text.parse::<u64>().map(Number::from).ok());
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    u64::from_str_radix(digits, radix).ok().map(Number::from)
-}
-
-/// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?` — Rust's
-/// float parser alone would also accept `inf`, `NaN` and `1e5x`-like surprises.
-fn looks_like_float(text: &str) -> bool {
-    let s = text.strip_prefix(['-', '+']).unwrap_or(text);
-    let (mantissa, exponent) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
-    };
-    let (int, frac) = match mantissa.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (mantissa, None),
-    };
-    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = match frac {
-        Some(f) => digits(int) && digits(f) && !(int.is_empty() && f.is_empty()),
-        None => !int.is_empty() && digits(int),
-    };
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    mantissa_ok && exponent_ok
 }

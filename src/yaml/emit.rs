@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::build::resolve_special;
+use super::scalar::{resolve_special, two_readings};
 
 /// Block-style YAML for a JSON value; `parse` reads it back to the same value.
 ///
@@ -132,7 +132,8 @@ fn scalar_string(s: &str) -> String {
         && !s.starts_with(['-', ':', '@', '.'])
         && !s.contains(": ")
         && !s.ends_with(':')
-        && resolve_special(s).is_none();
+        && resolve_special(s).is_none()
+        && two_readings(s).is_none();
     if plain_safe {
         s.to_owned()
     } else {

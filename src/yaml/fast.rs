@@ -22,6 +22,7 @@ use std::io::Read;
 
 use super::build::{Builder, Event};
 use super::inline::{Bail, Inline, Style, Tok, bail, skip_spaces};
+use super::scalar::Tag;
 use super::{Pos, SyntaxError};
 
 /// Why scanning stopped early.
@@ -118,12 +119,10 @@ impl Fast {
         fast.finish(b)
     }
 
-    /// Scan a file as it is read, feeding every byte to `hasher`. On a
-    /// builder error the rest is still read, so the digest is the whole
-    /// file's; on a bail reading stops (the caller reads again).
+    /// Scan a file as it is read. Reading stops at a builder error or a
+    /// bail (the caller reads the rest, or again).
     pub(super) fn scan_reader(
         mut reader: impl Read,
-        hasher: &mut sha2::Sha256,
         b: &mut Builder,
     ) -> std::io::Result<Result<(), Stop>> {
         let mut fast = Fast::new();
@@ -140,7 +139,6 @@ impl Fast {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            sha2::Digest::update(hasher, &buf[filled..filled + n]);
             filled += n;
             if first && (filled >= 3 || n == 0) {
                 first = false;
@@ -171,7 +169,7 @@ impl Fast {
             if !text.is_empty() {
                 for line in body.split('\n') {
                     if let Err(stop) = fast.line(line, b) {
-                        return finish_reading(reader, hasher, stop);
+                        return Ok(Err(stop));
                     }
                 }
             }
@@ -241,11 +239,11 @@ impl Fast {
             let start = match entry.kind {
                 Kind::Map => Event::MappingStart {
                     anchor: 0,
-                    tag: None,
+                    tag: Tag::None,
                 },
                 Kind::Seq => Event::SequenceStart {
                     anchor: 0,
-                    tag: None,
+                    tag: Tag::None,
                 },
             };
             b.event(start, self.pos(text, indent))?;
@@ -314,23 +312,23 @@ impl Fast {
                     };
                     let event = Event::Scalar {
                         text,
-                        resolve: style == Style::Plain,
+                        plain: style == Style::Plain,
                         anchor: 0,
-                        tag: None,
+                        tag: Tag::None,
                     };
                     (event, at)
                 }
                 Tok::SeqStart(at) => (
                     Event::SequenceStart {
                         anchor: 0,
-                        tag: None,
+                        tag: Tag::None,
                     },
                     at,
                 ),
                 Tok::MapStart(at) => (
                     Event::MappingStart {
                         anchor: 0,
-                        tag: None,
+                        tag: Tag::None,
                     },
                     at,
                 ),
@@ -380,26 +378,6 @@ impl Fast {
     }
 }
 
-/// Reading stopped on `stop`; for an error, hash the rest of the file.
-fn finish_reading(
-    mut reader: impl Read,
-    hasher: &mut sha2::Sha256,
-    stop: Stop,
-) -> std::io::Result<Result<(), Stop>> {
-    if let Stop::Error(_) = stop {
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => sha2::Digest::update(hasher, &buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(Err(stop))
-}
-
 /// No control characters (tabs and CR included) and no byte order mark:
 /// text the line scanner can read. Checked a block at a time, which the
 /// compiler vectorises.
@@ -415,9 +393,9 @@ fn plain_text(text: &str) -> bool {
 fn null() -> Event<'static> {
     Event::Scalar {
         text: Cow::Borrowed(""),
-        resolve: true,
+        plain: true,
         anchor: 0,
-        tag: None,
+        tag: Tag::None,
     }
 }
 

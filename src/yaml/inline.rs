@@ -333,9 +333,12 @@ fn plain(s: &[u8], at: usize, flow: bool) -> (usize, End) {
         match c {
             b' ' => {}
             b'#' if s[i - 1] == b' ' => return (end, End::Comment),
+            // In a flow, `:` right before `,`, `]` or `}` ends a key with an
+            // empty value; before `[` or `{` it is no separator at all
+            // (`hashes:[H1]` is an error in YAML, and saphyr's to report).
             b':' if match s.get(i + 1) {
                 None | Some(b' ') => true,
-                Some(&n) => flow && is_flow(n),
+                Some(&n) => flow && matches!(n, b',' | b']' | b'}'),
             } =>
             {
                 return (end, End::Colon(i));

@@ -15,15 +15,17 @@
 //! `emit` writes YAML back (for the status file); `utf8` streams a file
 //! into saphyr.
 //!
-//! Scalars are resolved with the YAML 1.2 core schema (so `on`/`yes` stay
-//! strings, unlike YAML 1.1). Anchors and aliases are supported; merge keys
-//! (`<<`) are not and surface as unknown fields. Duplicate keys are errors,
-//! because with "last one wins" a reviewer can read one value while resetd acts
-//! on another.
+//! Scalars are resolved with the YAML 1.2 core schema (`scalar`), tags by
+//! their exact YAML 1.2 meaning or refused. Anchors and aliases of any node
+//! are read as YAML 1.2 reads them, lists under a sink's paths included.
+//! Duplicate keys are errors, because with "last one wins" a reviewer can
+//! read one value while resetd acts on another. A reviewed file
+//! ([`Dialect::Reviewed`]) may also not read two ways: `text` refuses
+//! characters and directives that do, `scalar::two_readings` plain scalars
+//! that YAML 1.1 reads as another value (`off`, `010`, `<<` merge keys).
 
 use saphyr_parser::{BufferedInput, Input, Parser, ScalarStyle, Span};
 use serde_json::Value;
-use sha2::Sha256;
 
 mod build;
 mod emit;
@@ -31,13 +33,32 @@ mod fast;
 #[cfg(test)]
 mod fast_tests;
 mod inline;
+mod scalar;
+mod text;
 mod utf8;
 
 use build::{Builder, Event};
 pub use emit::to_yaml;
 use fast::{Fast, Stop};
+use scalar::{Core, Tag};
+use text::Tap;
 pub use utf8::EncodingError;
 use utf8::Utf8Chars;
+
+/// How strictly a file is read.
+#[derive(Clone, Copy)]
+pub enum Dialect<'a> {
+    /// A file resetd wrote (the status): YAML 1.2, as it is.
+    Plain,
+    /// A file people review (a config): YAML 1.2, and nothing in it may read
+    /// two ways — characters YAML 1.1 tools take for line breaks,
+    /// bidirectional controls, characters YAML forbids, a stray byte order
+    /// mark, `%YAML` other than 1.2, plain scalars YAML 1.1 reads as
+    /// another type or value. `field` tells the format's own field names:
+    /// as mapping keys they mean that field whatever type YAML 1.1 gives
+    /// them (`on:`).
+    Reviewed { field: &'a dyn Fn(&str) -> bool },
+}
 
 /// A 1-based line and column, as editors and CI annotations count them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
@@ -168,27 +189,22 @@ pub const MAX_ALIAS_BYTES: usize = 16 << 20;
 /// tree can run out of stack however the file is written.
 pub const MAX_DEPTH: usize = 64;
 
-/// The tags of the YAML 1.2 core schema (after `!!` is resolved); any other tag
-/// (`!ruby/object`, `!!python/object/apply`, `!!set`, a local `!foo`) is an
-/// error rather than silently read as a plain value.
-const CORE_TAGS: [&str; 7] = ["str", "int", "float", "bool", "null", "map", "seq"];
-
-/// `None` for no tag, the non-specific `!` or a core-schema tag; otherwise the
-/// tag as written, for the error message.
-fn foreign_tag(tag: Option<&saphyr_parser::Tag>) -> Option<String> {
-    let tag = tag?;
-    if tag.handle.is_empty() && tag.suffix == "!" {
-        return None;
-    }
-    if tag.is_yaml_core_schema() && CORE_TAGS.contains(&tag.suffix.as_str()) {
-        return None;
-    }
-    let shown = if tag.is_yaml_core_schema() {
-        format!("!!{}", tag.suffix)
-    } else {
-        format!("{}{}", tag.handle, tag.suffix)
+/// The tag of a node as the builder needs it: the non-specific `!`, a
+/// core-schema tag, or any other (refused, as written, for the message).
+fn tag_of(tag: Option<&saphyr_parser::Tag>) -> Tag {
+    let Some(tag) = tag else {
+        return Tag::None;
     };
-    Some(shown)
+    if tag.handle.is_empty() && tag.suffix == "!" {
+        return Tag::NonSpecific;
+    }
+    if tag.is_yaml_core_schema() {
+        if let Some(core) = Core::from_suffix(&tag.suffix) {
+            return Tag::Core(core);
+        }
+        return Tag::Foreign(format!("!!{}", tag.suffix));
+    }
+    Tag::Foreign(format!("{}{}", tag.handle, tag.suffix))
 }
 
 /// The error for a refused tag.
@@ -210,16 +226,22 @@ pub struct SyntaxError {
 /// A parsed document: the value and where each of its nodes starts.
 pub type Parsed = Result<(Value, Loc), SyntaxError>;
 
-/// Parse one YAML document. An empty file is an empty mapping, so that the
-/// schema reports the missing `apiVersion` instead of a confusing "null".
+/// Parse one YAML document as [`Dialect::Plain`] (a status file). An empty
+/// file is an empty mapping, so that the schema reports the missing
+/// `apiVersion` instead of a confusing "null".
 pub fn parse(text: &str) -> Parsed {
-    parse_with(text, None)
+    parse_with(text, None, Dialect::Plain)
 }
 
-/// [`parse`], handing the lists `sink` wants to it.
-pub fn parse_with(text: &str, mut sink: Option<&mut dyn ListSink>) -> Parsed {
+/// [`parse`] as `dialect` says, handing the lists `sink` wants to it.
+pub fn parse_with(text: &str, mut sink: Option<&mut dyn ListSink>, dialect: Dialect) -> Parsed {
+    if let Dialect::Reviewed { .. } = dialect
+        && let Some(e) = text::check_str(text)
     {
-        let mut builder = Builder::new(sink.as_deref_mut());
+        return Err(e);
+    }
+    {
+        let mut builder = Builder::new(sink.as_deref_mut()).with_dialect(dialect);
         match Fast::scan_str(text, &mut builder) {
             Ok(()) => return Ok(builder.finish()),
             Err(Stop::Error(e)) => return Err(e),
@@ -229,7 +251,10 @@ pub fn parse_with(text: &str, mut sink: Option<&mut dyn ListSink>) -> Parsed {
     if let Some(sink) = sink.as_deref_mut() {
         sink.clear();
     }
-    saphyr(Parser::new_from_str(text), Builder::new(sink))
+    saphyr(
+        Parser::new_from_str(text),
+        Builder::new(sink).with_dialect(dialect),
+    )
 }
 
 /// Parse one YAML document from a file, never holding the whole text (a
@@ -241,34 +266,53 @@ pub fn parse_with(text: &str, mut sink: Option<&mut dyn ListSink>) -> Parsed {
 pub fn parse_file<R: std::io::Read>(
     mut open: impl FnMut() -> std::io::Result<R>,
     mut sink: Option<&mut dyn ListSink>,
+    dialect: Dialect,
 ) -> std::io::Result<(Parsed, String)> {
+    // Every byte goes through a `Tap`, which hashes it and checks the
+    // text; its verdict comes first, whoever read the file and wherever
+    // they stopped.
+    let verdict = |parsed: Parsed, problem: Option<SyntaxError>| match (dialect, problem) {
+        (Dialect::Reviewed { .. }, Some(e)) => Err(e),
+        _ => parsed,
+    };
     {
-        let mut hasher = Sha256::default();
-        let mut builder = Builder::new(sink.as_deref_mut());
-        match Fast::scan_reader(open()?, &mut hasher, &mut builder)? {
-            Ok(()) => {
-                let digest = crate::config::finish_digest(hasher);
-                return Ok((Ok(builder.finish()), digest));
-            }
-            Err(Stop::Error(e)) => return Ok((Err(e), crate::config::finish_digest(hasher))),
-            Err(Stop::Bail) => {}
+        let mut tap = Tap::new(open()?);
+        let mut builder = Builder::new(sink.as_deref_mut()).with_dialect(dialect);
+        let parsed = match Fast::scan_reader(&mut tap, &mut builder)? {
+            Ok(()) => Some(Ok(builder.finish())),
+            Err(Stop::Error(e)) => Some(Err(e)),
+            Err(Stop::Bail) => None,
+        };
+        if let Some(parsed) = parsed {
+            let (hasher, problem) = tap.finish()?;
+            return Ok((
+                verdict(parsed, problem),
+                crate::config::finish_digest(hasher),
+            ));
         }
     }
     if let Some(sink) = sink.as_deref_mut() {
         sink.clear();
     }
-    let mut chars = Utf8Chars::new(open()?);
-    let parsed = saphyr(
-        Parser::new(BufferedInput::new(&mut chars)),
-        Builder::new(sink),
-    );
-    if let Some(e) = chars.error.take() {
-        return Err(e);
-    }
+    let mut tap = Tap::new(open()?);
+    let parsed = {
+        let mut chars = Utf8Chars::new(&mut tap);
+        let parsed = saphyr(
+            Parser::new(BufferedInput::new(&mut chars)),
+            Builder::new(sink).with_dialect(dialect),
+        );
+        if let Some(e) = chars.error.take() {
+            return Err(e);
+        }
+        parsed
+    };
     // A refused document stops the parser early; the digest covers the
     // whole file all the same (the daemon compares it with the file's).
-    let hasher = chars.read_rest()?;
-    Ok((parsed, crate::config::finish_digest(hasher)))
+    let (hasher, problem) = tap.finish()?;
+    Ok((
+        verdict(parsed, problem),
+        crate::config::finish_digest(hasher),
+    ))
 }
 
 /// Feed saphyr's events to the builder.
@@ -285,24 +329,19 @@ fn saphyr<'i, T: Input>(mut parser: Parser<'i, T>, mut builder: Builder) -> Pars
         let pos = Pos::from_span(&span);
         let event = match event {
             saphyr_parser::Event::DocumentStart(_) => Event::DocumentStart,
-            saphyr_parser::Event::Scalar(text, style, anchor, tag) => {
-                let forced_string = tag
-                    .as_ref()
-                    .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
-                Event::Scalar {
-                    resolve: style == ScalarStyle::Plain && !forced_string,
-                    tag: foreign_tag(tag.as_deref()),
-                    text,
-                    anchor,
-                }
-            }
+            saphyr_parser::Event::Scalar(text, style, anchor, tag) => Event::Scalar {
+                plain: style == ScalarStyle::Plain,
+                tag: tag_of(tag.as_deref()),
+                text,
+                anchor,
+            },
             saphyr_parser::Event::SequenceStart(anchor, tag) => Event::SequenceStart {
                 anchor,
-                tag: foreign_tag(tag.as_deref()),
+                tag: tag_of(tag.as_deref()),
             },
             saphyr_parser::Event::MappingStart(anchor, tag) => Event::MappingStart {
                 anchor,
-                tag: foreign_tag(tag.as_deref()),
+                tag: tag_of(tag.as_deref()),
             },
             saphyr_parser::Event::SequenceEnd => Event::SequenceEnd,
             saphyr_parser::Event::MappingEnd => Event::MappingEnd,

@@ -1,10 +1,9 @@
-//! Streaming a file into the parser: UTF-8 decoded chunk by chunk, the
-//! bytes hashed on the way, so a large config is never held whole.
+//! Streaming a file into the parser: UTF-8 decoded chunk by chunk, so a
+//! large config is never held whole.
 
-/// Decodes UTF-8 from a reader chunk by chunk, hashing the bytes on the way.
+/// Decodes UTF-8 from a reader chunk by chunk.
 pub(super) struct Utf8Chars<R> {
     reader: R,
-    pub(super) hasher: sha2::Sha256,
     bytes: Vec<u8>,
     /// Bytes of an incomplete character at the end of the last chunk.
     carry: usize,
@@ -37,7 +36,6 @@ impl<R: std::io::Read> Utf8Chars<R> {
     pub(super) fn new(reader: R) -> Self {
         Utf8Chars {
             reader,
-            hasher: sha2::Digest::new(),
             bytes: vec![0; 64 * 1024],
             carry: 0,
             chars: Vec::new(),
@@ -62,7 +60,6 @@ impl<R: std::io::Read> Utf8Chars<R> {
                 }
             };
             let end = self.carry + read;
-            sha2::Digest::update(&mut self.hasher, &self.bytes[self.carry..end]);
             if self.at_start && end >= 2 {
                 self.at_start = false;
                 if matches!(self.bytes[..2], [0xFF, 0xFE] | [0xFE, 0xFF]) {
@@ -100,20 +97,6 @@ impl<R: std::io::Read> Utf8Chars<R> {
     }
 }
 
-impl<R: std::io::Read> Utf8Chars<R> {
-    /// Hash what the parser left unread, for the whole file's digest.
-    pub(super) fn read_rest(mut self) -> std::io::Result<sha2::Sha256> {
-        loop {
-            match self.reader.read(&mut self.bytes) {
-                Ok(0) => return Ok(self.hasher),
-                Ok(n) => sha2::Digest::update(&mut self.hasher, &self.bytes[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
 impl<R> Utf8Chars<R> {
     fn fail(&mut self, message: &'static str) {
         let line = u32::try_from(self.newlines + 1).unwrap_or(u32::MAX);
@@ -139,7 +122,7 @@ impl<R: std::io::Read> Iterator for Utf8Chars<R> {
 
 #[cfg(test)]
 mod tests {
-    use crate::yaml::{parse, parse_file};
+    use crate::yaml::{Dialect, parse, parse_file};
 
     #[test]
     fn reading_from_a_stream_matches_parsing_text() {
@@ -159,10 +142,11 @@ mod tests {
         // Both scanners: an escape sequence sends the text to saphyr.
         for text in [text.clone(), format!("{text}t: \"\\u0041\"\n")] {
             let expected = parse(&text).unwrap().0;
-            let (parsed, digest) = parse_file(|| Ok(Trickle(text.as_bytes())), None).unwrap();
+            let (parsed, digest) =
+                parse_file(|| Ok(Trickle(text.as_bytes())), None, Dialect::Plain).unwrap();
             assert_eq!(parsed.unwrap().0, expected);
             assert_eq!(digest, crate::config::hex_digest(text.as_bytes()));
         }
-        assert!(parse_file(|| Ok(&b"a: \xff\n"[..]), None).is_err());
+        assert!(parse_file(|| Ok(&b"a: \xff\n"[..]), None, Dialect::Plain).is_err());
     }
 }

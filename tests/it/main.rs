@@ -4,6 +4,7 @@
 
 mod crash_loop;
 mod daemon;
+mod exact;
 mod exits;
 mod fake_api;
 mod faults;

@@ -183,13 +183,13 @@ fn invalid_cases() -> Vec<Case> {
         ),
         (
             "maxAttempts with an exponent",
-            doc("settings:\n  maxAttempts: 1e1  # <-\n"),
+            doc("settings:\n  maxAttempts: 1.0e+1  # <-\n"),
             "settings.maxAttempts",
             "must be written as an integer",
         ),
         (
             "dryRun not a boolean",
-            doc("settings:\n  dryRun: yes  # <-\n"),
+            doc("settings:\n  dryRun: \"yes\"  # <-\n"),
             "settings.dryRun",
             "is not of type \"boolean\"",
         ),
@@ -520,7 +520,7 @@ fn invalid_cases() -> Vec<Case> {
         ),
         (
             "revision with an exponent",
-            reset("    hashes: [h1]\n    revision: 1e1  # <-\n"),
+            reset("    hashes: [h1]\n    revision: 1.0e+1  # <-\n"),
             "resets[0].revision",
             "must be written as an integer",
         ),
@@ -541,6 +541,180 @@ fn invalid_cases() -> Vec<Case> {
             reset("    hashes: [h1]\n    suspend: \"true\"  # <-\n"),
             "resets[0].suspend",
             "is not of type \"boolean\"",
+        ),
+        // Text that YAML 1.1 tools read another way (issue 18).
+        (
+            "a YAML 1.1 boolean",
+            doc("settings:\n  dryRun: yes  # <-\n"),
+            "settings.dryRun",
+            "`yes` reads as a string in YAML 1.2 but as the boolean true in YAML 1.1",
+        ),
+        (
+            "a leading-zero revision",
+            reset("    hashes: [h1]\n    revision: 010  # <-\n"),
+            "resets[0].revision",
+            "`010` reads as the integer 10 in YAML 1.2 but as the integer 8 in YAML 1.1",
+        ),
+        (
+            "a leading-zero batch size",
+            doc("settings:\n  batchSize: 010000  # <-\n"),
+            "settings.batchSize",
+            "the integer 4096 in YAML 1.1",
+        ),
+        (
+            "a group named off",
+            doc("groups:\n  off:  # <-\n    hashes: [h1]\n"),
+            "groups",
+            "`off` reads as a string in YAML 1.2 but as the boolean false",
+        ),
+        (
+            "a binary hash",
+            reset("    hashes: [h1, 0b1010]  # <-\n"),
+            "resets[0].hashes[1]",
+            "as the integer 10 in YAML 1.1",
+        ),
+        (
+            "an underscored hash",
+            reset("    hashes:\n      - 1_000  # <-\n"),
+            "resets[0].hashes[0]",
+            "as the integer 1000 in YAML 1.1",
+        ),
+        (
+            "a sexagesimal hash",
+            reset("    hashes: [1:20]  # <-\n"),
+            "resets[0].hashes[0]",
+            "as the integer 80 in YAML 1.1",
+        ),
+        (
+            "a hash named off",
+            reset("    hashes: [h1, off]  # <-\n"),
+            "resets[0].hashes[1]",
+            "quote it (\"off\") for a string or write false",
+        ),
+        (
+            "a merge key",
+            doc("groups:\n  a: &a {hashes: [h1]}\n  b:\n    <<: *a  # <-\n"),
+            "groups.b",
+            "a merge key in YAML 1.1",
+        ),
+        (
+            "YAML 1.1 declared",
+            format!(
+                "%YAML 1.1  # <-\n---\n{HEAD}resets:\n  - id: r1\n    revision: 010\n    hashes: [h1]\n"
+            ),
+            "",
+            "resetd reads YAML 1.2 only",
+        ),
+        (
+            "YAML 2.0 declared",
+            format!("%YAML 2.0  # <-\n---\n{HEAD}"),
+            "",
+            "`%YAML 2.0`: resetd reads YAML 1.2 only",
+        ),
+        (
+            "a line separator in a comment",
+            reset("    hashes: [h1]\n    suspend: false # ok\u{2028}    dryRun: true  # <-\n"),
+            "",
+            "U+2028 LINE SEPARATOR",
+        ),
+        (
+            "a paragraph separator",
+            reset("    hashes: [h1]  # \u{2029}  # <-\n"),
+            "",
+            "U+2029",
+        ),
+        (
+            "a next-line character",
+            reset("    hashes: [h1]  # \u{85}  # <-\n"),
+            "",
+            "U+0085 NEXT LINE",
+        ),
+        (
+            "a bidirectional override",
+            reset("    description: \"abc\u{202e}def\"  # <-\n    hashes: [h1]\n"),
+            "",
+            "bidirectional control",
+        ),
+        (
+            "a C1 control in a description",
+            reset("    description: a\u{9b}b  # <-\n    hashes: [h1]\n"),
+            "",
+            "U+009B (C1)",
+        ),
+        (
+            "DEL in a description",
+            reset("    description: a\u{7f}b  # <-\n    hashes: [h1]\n"),
+            "",
+            "U+007F (DEL)",
+        ),
+        (
+            "U+FFFE in a description",
+            reset("    description: a\u{fffe}b  # <-\n    hashes: [h1]\n"),
+            "",
+            "U+FFFE",
+        ),
+        (
+            "a byte order mark after the last line",
+            format!("{}\u{feff}  # <-\n", reset("    hashes: [h1]\n")),
+            "",
+            "byte order mark",
+        ),
+        // Tags mean what YAML 1.2 says, or are refused.
+        (
+            "the non-specific tag makes a string",
+            reset("    hashes: [h1]\n    suspend: ! true  # <-\n"),
+            "resets[0].suspend",
+            "is not of type \"boolean\"",
+        ),
+        (
+            "the non-specific tag on a revision",
+            reset("    hashes: [h1]\n    revision: ! 5  # <-\n"),
+            "resets[0].revision",
+            "is not of type \"integer\"",
+        ),
+        (
+            "!!null on true",
+            reset("    hashes: [h1]\n    dryRun: !!null true  # <-\n"),
+            "resets[0].dryRun",
+            "!!null on `true`: not a null",
+        ),
+        (
+            "!!str on a list",
+            reset("    hashes: !!str [h1]  # <-\n"),
+            "resets[0].hashes",
+            "!!str on a sequence",
+        ),
+        (
+            "!!map on a list",
+            reset("    hashes: !!map [h1]  # <-\n"),
+            "resets[0].hashes",
+            "!!map on a sequence",
+        ),
+        (
+            "!!seq on a mapping",
+            reset("    hashes: [h1]\n    trigger: !!seq {every: 1h}  # <-\n"),
+            "resets[0].trigger",
+            "!!seq on a mapping",
+        ),
+        (
+            "!!float on a revision",
+            reset("    hashes: [h1]\n    revision: !!float 3  # <-\n"),
+            "resets[0].revision",
+            "must be written as an integer",
+        ),
+        // The line scanner and saphyr agree: no space after a flow colon
+        // is an error whether or not another line sends the file to saphyr.
+        (
+            "no space after a colon in a flow mapping",
+            doc("resets:\n  - {id: r1, hashes:[h1]}  # <-\n"),
+            "",
+            "YAML syntax error",
+        ),
+        (
+            "no space after a colon, on saphyr's path",
+            doc("groups:\n  g: &g {hashes: [h1]}\nresets:\n  - {id: r1, hashes:[h1]}  # <-\n"),
+            "",
+            "YAML syntax error",
         ),
         (
             "description is a list",
@@ -1193,7 +1367,7 @@ fn a_file_is_read_once_even_with_warnings_and_its_digest_covers_it_all() {
         opens.fetch_add(1, Ordering::SeqCst);
         Ok(text.as_bytes())
     };
-    let (parsed, digest) = resetd::yaml::parse_file(open, None).unwrap();
+    let (parsed, digest) = resetd::yaml::parse_file(open, None, config::reviewed()).unwrap();
     assert!(parsed.is_ok());
     assert_eq!(opens.load(Ordering::SeqCst), 1);
     assert_eq!(digest, config::hex_digest(text.as_bytes()));
@@ -1209,7 +1383,8 @@ fn a_file_is_read_once_even_with_warnings_and_its_digest_covers_it_all() {
     // whole file's, as the daemon compares it with the file's.
     for head in ["kind: A\nkind: B\n", "kind: &k A\nkind: B\n", "a: b: c\n"] {
         let text = format!("{head}{}", "# padding\n".repeat(50_000));
-        let (parsed, digest) = resetd::yaml::parse_file(|| Ok(text.as_bytes()), None).unwrap();
+        let (parsed, digest) =
+            resetd::yaml::parse_file(|| Ok(text.as_bytes()), None, config::reviewed()).unwrap();
         assert!(parsed.is_err(), "{head}");
         assert_eq!(digest, config::hex_digest(text.as_bytes()), "{head}");
     }
