@@ -86,10 +86,13 @@ foreign_reader() {
 
 # The two file shapes validation is measured on (~36 MB each at full size):
 # (a) entries carrying their own hashes, (b) hashes in groups, entries
-# naming two groups, every tenth one twice (1,000 warnings).
+# naming two groups, every tenth one twice (1,000 warnings), (c) as (b),
+# each group anchored and copied by an alias, entries naming the copies.
 validate_shapes() {
   [ -f "$work/large.yaml" ] || "$examples/gen_config" "$work/large.yaml" "$(size 10000 100)" 100 2>/dev/null
   [ -f "$work/groups.yaml" ] || "$examples/gen_config" --groups "$work/groups.yaml" \
+    "$(size 1000 20)" "$(size 1000 50)" "$(size 10000 100)" 2>/dev/null
+  [ -f "$work/aliases.yaml" ] || "$examples/gen_config" --aliases "$work/aliases.yaml" \
     "$(size 1000 20)" "$(size 1000 50)" "$(size 10000 100)" 2>/dev/null
 }
 
@@ -124,7 +127,7 @@ bench_validate() {
     echo "== validate: resetd vs ajv-cli 5 + ajv-formats (--spec=draft2020, reading the YAML), median of $runs, runs alternating; load $(cut -d' ' -f1-3 /proc/loadavg)"
   fi
   local shape f i
-  for shape in large groups; do
+  for shape in large groups aliases; do
     f="$work/$shape.yaml"
     rm -f "$work/v.resetd" "$work/v.ajv"
     for i in $(seq "$runs"); do

@@ -8,6 +8,10 @@
 //! two groups; every tenth lists its first group twice, so the file has
 //! warnings (which must not cost a second pass). Defaults: 1,000 groups ×
 //! 1,000 hashes and 10,000 entries (~36 MB).
+//!
+//! `--aliases` instead of `--groups`: the same, with every group anchored
+//! and copied by an alias (`group-00001-copy: *g00001`), and each entry's
+//! second group named by its copy: the aliased shape.
 
 use std::io::{BufWriter, Write};
 
@@ -71,25 +75,35 @@ fn entries_shape(w: &mut impl Write, entries: u64, per_entry: u64) -> std::io::R
     Ok(n)
 }
 
-/// Hashes in groups, entries naming groups (some twice: warnings).
+/// Hashes in groups, entries naming groups (some twice: warnings); with
+/// `aliased`, each group anchored and copied by an alias.
 fn groups_shape(
     w: &mut impl Write,
     groups: u64,
     per_group: u64,
     entries: u64,
+    aliased: bool,
 ) -> std::io::Result<u64> {
     header(w)?;
     writeln!(w, "groups:")?;
     let mut n = 0;
     for g in 0..groups {
-        writeln!(w, "  group-{g:05}:")?;
+        if aliased {
+            writeln!(w, "  group-{g:05}: &g{g:05}")?;
+        } else {
+            writeln!(w, "  group-{g:05}:")?;
+        }
         writeln!(w, "    description: \"generated group {g}\"")?;
         writeln!(w, "    hashes:")?;
         for _ in 0..per_group {
             writeln!(w, "      - {}", hash(n))?;
             n += 1;
         }
+        if aliased {
+            writeln!(w, "  group-{g:05}-copy: *g{g:05}")?;
+        }
     }
+    let copy = if aliased { "-copy" } else { "" };
     writeln!(w, "resets:")?;
     for e in 0..entries {
         let first = e % groups.max(1);
@@ -100,10 +114,10 @@ fn groups_shape(
         if e % 10 == 0 {
             writeln!(
                 w,
-                "    groups: [group-{first:05}, group-{second:05}, group-{first:05}]"
+                "    groups: [group-{first:05}, group-{second:05}{copy}, group-{first:05}]"
             )?;
         } else {
-            writeln!(w, "    groups: [group-{first:05}, group-{second:05}]")?;
+            writeln!(w, "    groups: [group-{first:05}, group-{second:05}{copy}]")?;
         }
     }
     Ok(n)
@@ -111,7 +125,8 @@ fn groups_shape(
 
 fn main() -> std::io::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let grouped = args.first().is_some_and(|a| a == "--groups");
+    let grouped = args.first().is_some_and(|a| a == "--groups" || a == "--aliases");
+    let aliased = args.first().is_some_and(|a| a == "--aliases");
     if grouped {
         args.remove(0);
     }
@@ -121,7 +136,7 @@ fn main() -> std::io::Result<()> {
     let mut w = BufWriter::new(std::fs::File::create(&out)?);
     if grouped {
         let (groups, per_group, entries) = (number(1_000), number(1_000), number(10_000));
-        let n = groups_shape(&mut w, groups, per_group, entries)?;
+        let n = groups_shape(&mut w, groups, per_group, entries, aliased)?;
         eprintln!("wrote {out}: {groups} groups, {n} hashes, {entries} entries");
     } else {
         let (entries, per_entry) = (number(10_000), number(100));

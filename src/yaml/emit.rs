@@ -137,9 +137,35 @@ fn scalar_string(s: &str) -> String {
     if plain_safe {
         s.to_owned()
     } else {
-        // Serializing a str cannot fail.
-        serde_json::to_string(s).unwrap_or_default()
+        // Serializing a str cannot fail. JSON leaves DEL, C1 controls,
+        // U+2028 and the like raw; as escapes they cannot make the file
+        // read two ways, and a reviewed-file reader accepts them.
+        let json = serde_json::to_string(s).unwrap_or_default();
+        if json.chars().any(needs_escape) {
+            json.chars()
+                .map(|c| match needs_escape(c) {
+                    true => format!("\\u{:04X}", u32::from(c)),
+                    false => c.to_string(),
+                })
+                .collect()
+        } else {
+            json
+        }
     }
+}
+
+/// Characters a reviewed file may not hold raw (`text.rs`), all in the
+/// Basic Multilingual Plane, so `\uXXXX` writes each.
+fn needs_escape(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7f}'..='\u{9f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}'
+    )
 }
 
 #[cfg(test)]
@@ -164,5 +190,26 @@ mod tests {
         let (back, _) = parse(&text).unwrap();
         assert_eq!(back, v, "{text}");
         assert!(text.contains("phase: Succeeded\n"), "{text}");
+    }
+
+    #[test]
+    fn emitted_yaml_reads_one_way_only() {
+        // Ids YAML 1.1 reads as booleans or octal numbers, and characters a
+        // reviewed file may not hold raw: quoted or escaped, the status
+        // reads back the same even as a reviewed file.
+        let v = json!({
+            "resets": {"off": {"n": 1}, "010": {"n": 2}, "y": {"n": 3}},
+            "lastError": "a\u{2028}b\u{85}c\u{202e}d\u{7f}e\u{feff}f"
+        });
+        let text = to_yaml(&v);
+        let fields = |_: &str| false;
+        let (back, _) = crate::yaml::parse_with(
+            &text,
+            None,
+            crate::yaml::Dialect::Reviewed { field: &fields },
+        )
+        .unwrap();
+        assert_eq!(back, v, "{text}");
+        assert!(text.contains("\"off\":") && text.contains("\\u2028"), "{text}");
     }
 }
