@@ -73,6 +73,9 @@ pub struct Credentials {
     token_file: Option<std::path::PathBuf>,
     /// The client for the token last read.
     current: Option<(Token, Api)>,
+    /// What reading the token gave in this pass: `api()` does not read it
+    /// again until `forget_read`.
+    read: Option<Result<(), String>>,
 }
 
 impl Credentials {
@@ -81,33 +84,50 @@ impl Credentials {
             api_base: api_base.to_owned(),
             token_file: token_file.map(ToOwned::to_owned),
             current: None,
+            read: None,
         }
     }
 
     /// A client with the current token; an error when there is none (or
-    /// the API base is unusable).
+    /// the API base is unusable). The token is read once until
+    /// `forget_read` (once per pass); a token that changed gets a new client.
     pub fn api(&mut self) -> anyhow::Result<&Api> {
-        let token = load_token(self.token_file.as_deref())?;
-        let stale = self
-            .current
-            .as_ref()
-            .is_none_or(|(current, _)| *current != token);
-        if stale {
-            let api = Api::new(&self.api_base, token.clone())?;
-            self.current = Some((token, api));
+        if self.read.is_none() {
+            let outcome = match load_token(self.token_file.as_deref()) {
+                Ok(token) => {
+                    let stale = self
+                        .current
+                        .as_ref()
+                        .is_none_or(|(current, _)| *current != token);
+                    if stale {
+                        match Api::new(&self.api_base, token.clone()) {
+                            Ok(api) => {
+                                self.current = Some((token, api));
+                                Ok(())
+                            }
+                            Err(e) => Err(e.to_string()),
+                        }
+                    } else {
+                        Ok(())
+                    }
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            if outcome.is_err() {
+                self.current = None;
+            }
+            self.read = Some(outcome);
         }
-        match &self.current {
-            Some((_, api)) => Ok(api),
-            None => Err(anyhow::anyhow!("no API client")),
+        match (&self.read, &self.current) {
+            (Some(Ok(())), Some((_, api))) => Ok(api),
+            (Some(Err(e)), _) => Err(anyhow::anyhow!("{e}")),
+            _ => Err(anyhow::anyhow!("no API client")),
         }
     }
 
-    /// The fingerprint of the token as it is now, if there is one; never an
-    /// error (the planner only compares it with a refused token's).
-    pub fn fingerprint(&self) -> Option<String> {
-        load_token(self.token_file.as_deref())
-            .ok()
-            .map(|t| t.fingerprint())
+    /// The next `api()` reads the token again (it may have been rotated).
+    pub fn forget_read(&mut self) {
+        self.read = None;
     }
 
     /// True when the token comes from a file, which may be rotated while

@@ -32,14 +32,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::api::Credentials;
 use crate::cli::RunArgs;
 use crate::config::{self, Config};
-use crate::reconcile::{Executor, LiveConfig, RateLimiter, Stop, SystemClock};
+use crate::pass::{Ports, Reconciler};
+use crate::reconcile::{Clock, LiveConfig, SystemClock};
 use crate::serve::Shared;
-use crate::shutdown::finish_within;
 use crate::status::Status;
-use crate::store::{Persist as _, Store};
+use crate::store::{StatusStore as _, Store};
 use crate::watch::{ConfigWatch, Settled, max_wait, watch as watch_config};
 
 /// How the daemon ended, for the exit code.
@@ -66,10 +65,6 @@ pub fn main(args: RunArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// How often the token file is looked at while an entry waits for a token
-/// the API does not refuse.
-const TOKEN_RECHECK_SECS: i64 = 5;
-
 /// The commit the config came from (`revision::of`), asked of git off the
 /// async threads.
 async fn source_revision(args: &RunArgs) -> Option<String> {
@@ -81,26 +76,21 @@ async fn source_revision(args: &RunArgs) -> Option<String> {
         .flatten()
 }
 
-struct Daemon {
+struct Daemon<C: Clock> {
     /// Where run outcomes and rejected configs (by the reloader) are told;
     /// rebuilt when a new config changes the receivers.
     notifier: Arc<std::sync::Mutex<crate::notify::Notifier>>,
     /// The commit the config in force came from.
     source_revision: Option<String>,
-    /// The account's sub-users, for entries that name users.
-    subusers: crate::directory::SubUsers,
     args: RunArgs,
     /// The config in force: the newest valid one the reloader published.
     config: Arc<Config>,
     status: Status,
     store: Store,
     shared: Arc<Shared>,
-    limiter: RateLimiter,
-    credentials: Credentials,
+    /// The passes' long-lived half: token, sub-users, rate limit, clock.
+    reconciler: Reconciler<C>,
     stop: watch::Receiver<bool>,
-    /// The current wait between attempts to find a token, while resets are
-    /// due without one.
-    token_wait: Option<Duration>,
 }
 
 /// Run the daemon until `shutdown` completes.
@@ -108,7 +98,17 @@ pub async fn run(
     args: RunArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Exit> {
-    let loaded = config::load(&args.config, Utc::now())
+    run_with_clock(args, shutdown, SystemClock).await
+}
+
+/// [`run`] with the time read from `clock`: tests drive the daemon in
+/// process on paused tokio time (`reconcile::TokioClock`).
+pub async fn run_with_clock<C: Clock>(
+    args: RunArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: C,
+) -> anyhow::Result<Exit> {
+    let loaded = config::load(&args.config, clock.now())
         .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", args.config.display()))?;
     crate::logging::diagnostics(&loaded.diagnostics);
     let Some(config) = loaded.config else {
@@ -122,7 +122,7 @@ pub async fn run(
         status,
         path: status_path,
         credentials,
-    } = crate::start::open(&args, &config)?;
+    } = crate::start::open(&args, &config, clock.now())?;
 
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
@@ -183,15 +183,12 @@ pub async fn run(
     let mut daemon = Daemon {
         notifier: shared_notifier,
         source_revision: source_revision(&args).await,
-        subusers: crate::directory::SubUsers::for_daemon(),
-        limiter: RateLimiter::new(config_rx.borrow().settings.max_requests_per_second),
+        reconciler: Reconciler::new(&args, credentials, clock),
         config: Arc::clone(&config_rx.borrow()),
         status,
         store,
         shared,
-        credentials,
         stop,
-        token_wait: None,
         args,
     };
     daemon.shared.set_status(&daemon.status);
@@ -199,7 +196,7 @@ pub async fn run(
     daemon.run(config_rx).await
 }
 
-impl Daemon {
+impl<C: Clock> Daemon<C> {
     async fn run(&mut self, mut configs: watch::Receiver<Arc<Config>>) -> anyhow::Result<Exit> {
         let mut stop = self.stop.clone();
         loop {
@@ -207,6 +204,11 @@ impl Daemon {
             if *self.stop.borrow() {
                 break;
             }
+            let delay = wake.map(|t| {
+                (t - self.reconciler.clock.now())
+                    .to_std()
+                    .unwrap_or_default()
+            });
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
@@ -216,11 +218,11 @@ impl Daemon {
                         break;
                     }
                 }
-                () = until(wake) => {}
+                () = sleep(delay) => {}
             }
         }
         self.shared.ready.store(false, Ordering::Relaxed);
-        self.status.updated_at = Some(Utc::now());
+        self.status.updated_at = Some(self.reconciler.clock.now());
         self.store.save(&mut self.status)?;
         tracing::info!("stopped; status written");
         Ok(Exit::Stopped)
@@ -234,8 +236,6 @@ impl Daemon {
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
         let newest = Arc::clone(&configs.borrow_and_update());
         if !Arc::ptr_eq(&newest, &self.config) {
-            self.limiter
-                .set_rate(newest.settings.max_requests_per_second);
             if newest.notifications != self.config.notifications {
                 let notifier =
                     crate::notify::start_available(&newest, Arc::clone(&self.shared) as _);
@@ -247,87 +247,33 @@ impl Daemon {
             // A new config is usually a new commit (a merge, a git-sync).
             self.source_revision = source_revision(&self.args).await;
         }
-        let now = Utc::now();
-        let inputs = self
-            .args
-            .plan_inputs(self.credentials.fingerprint(), self.source_revision.clone());
-        let plan = self
-            .subusers
-            .plan(
-                &self.config,
-                &self.status,
-                now,
-                inputs,
-                &mut self.credentials,
-            )
-            .await;
-        if plan.needs_api() {
-            if let Err(e) = self.credentials.api() {
-                let wait = self
-                    .token_wait
-                    .map_or(Duration::from_secs(1), |w| w.saturating_mul(2))
-                    .min(self.args.resync);
-                self.token_wait = Some(wait);
-                let due = plan
-                    .runs()
-                    .filter(|(_, spec)| !spec.dry_run && spec.remaining_batches() > 0)
-                    .count();
-                self.shared.metrics.blocked_without_token(due);
-                tracing::error!(
-                    "{e}; {due} due reset(s) wait; looking for a token again in {wait:?}"
-                );
-                let retry = chrono::Duration::from_std(wait)
-                    .ok()
-                    .and_then(|w| now.checked_add_signed(w));
-                return Ok(retry);
-            }
-            self.token_wait = None;
-        }
-        self.shared.metrics.blocked_without_token(0);
-        let shutdown_timeout = self.args.shutdown_timeout;
         let mut control = LiveConfig::new(configs.clone(), self.args.dry_run);
-        let config = Arc::clone(&self.config);
         let events = crate::notify::RunEvents {
             notifier: self.notifier.lock().map(|n| n.clone()).unwrap_or_default(),
         };
-        let mut executor = Executor {
-            store: &mut self.store,
-            api: self.credentials.current(),
-            limiter: &mut self.limiter,
-            stop: Stop::new(self.stop.clone()),
-            control: &mut control,
-            observer: &(&self.shared.metrics, &events),
-            clock: &SystemClock,
-        };
-        let execution = executor.execute(&config, &plan, &mut self.status);
-        if finish_within(execution, self.stop.clone(), shutdown_timeout)
-            .await
-            .transpose()?
-            .is_none()
-        {
-            tracing::warn!(
-                "shutdown timeout ({shutdown_timeout:?}) reached with a request in flight; \
-                 it is recorded as in flight and re-sent on the next start"
-            );
-            self.status.abandon_in_flight();
+        let config = Arc::clone(&self.config);
+        let done = self
+            .reconciler
+            .pass(
+                &config,
+                &mut self.status,
+                Ports {
+                    store: &mut self.store,
+                    observer: &(&self.shared.metrics, &events),
+                    control: &mut control,
+                    stop: self.stop.clone(),
+                    source_revision: self.source_revision.clone(),
+                },
+            )
+            .await?;
+        self.shared.metrics.blocked_without_token(done.blocked);
+        self.shared.set_status(&self.status);
+        if done.summary.is_none() {
+            // The grace after a stop ran out: the loop ends.
             return Ok(None);
         }
-        self.shared.set_status(&self.status);
         self.shared.metrics.reconciled();
-        let mut wake = plan
-            .next_wake()
-            .into_iter()
-            .chain(self.status.next_retry())
-            .min();
-        if self.credentials.from_file() && self.status.awaits_new_token() {
-            // The token file may be rotated at any moment, and a new token
-            // retries at once; a look every few seconds costs nothing.
-            let recheck =
-                Utc::now().checked_add_signed(chrono::Duration::seconds(TOKEN_RECHECK_SECS));
-            wake = wake.into_iter().chain(recheck).min();
-        }
-        tracing::debug!(next_wake = ?wake, "pass done");
-        Ok(wake)
+        Ok(done.wake)
     }
 }
 
@@ -510,12 +456,9 @@ impl Reloader {
 }
 
 /// Sleep until `wake`, or forever when there is nothing scheduled.
-async fn until(wake: Option<DateTime<Utc>>) {
-    match wake {
-        Some(t) => {
-            let delay = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            tokio::time::sleep(delay).await;
-        }
+async fn sleep(delay: Option<Duration>) {
+    match delay {
+        Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
     }
 }

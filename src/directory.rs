@@ -1,5 +1,5 @@
-//! The shell's copy of the account's sub-users (SPEC §2a), and the one place
-//! a plan gets its `users:` resolved before a pass.
+//! The shell's copy of the account's sub-users (SPEC §2a), which a pass
+//! resolves `users:` with.
 //!
 //! # Guarantees
 //! - Sub-users are fetched only when a real run names users, at most once
@@ -12,13 +12,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::api::{Api, Credentials};
-use crate::config::Config;
-use crate::plan::{Inputs, Plan, Users, plan};
-use crate::status::Status;
+use crate::api::Api;
+use crate::plan::Users;
 use crate::users::Directory;
 
 /// How long the daemon trusts its copy when nothing is missing from it.
@@ -46,33 +43,18 @@ impl SubUsers {
         }
     }
 
-    /// Plan with `inputs`; when a real run names users, look them up (the
-    /// token is read only then) and plan again. Without a token the first
-    /// plan is returned: it needs the API, and the caller says so.
-    pub async fn plan(
-        &mut self,
-        config: &Config,
-        status: &Status,
-        now: DateTime<Utc>,
-        mut inputs: Inputs,
-        credentials: &mut Credentials,
-    ) -> Plan {
-        let first = plan(config, status, now, &inputs);
-        if !first.needs_users() {
-            return first;
-        }
-        let Ok(api) = credentials.api() else {
-            return first;
-        };
-        let wanted: Vec<&str> = first.wanted_users(config).collect();
-        inputs.users = match self.directory(api, &wanted).await {
+    /// The sub-users a pass resolves `users:` with, given the usernames
+    /// its real runs name: the copy when it is fresh and has them all,
+    /// else looked up again. A failed lookup is `Users::Failed`: those
+    /// entries fail for a passing reason, nothing partial is sent.
+    pub async fn users(&mut self, api: &Api, wanted: &[&str]) -> Users {
+        match self.directory(api, wanted).await {
             Ok(directory) => Users::Fetched(directory),
             Err(e) => {
                 tracing::error!("cannot look up the account's sub-users: {e}");
                 Users::Failed(e.to_string())
             }
-        };
-        plan(config, status, now, &inputs)
+        }
     }
 
     async fn directory(

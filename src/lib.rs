@@ -15,6 +15,7 @@ pub mod directory;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod pass;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;

@@ -13,10 +13,9 @@ use resetd::cli::{
 };
 use resetd::config::{self, Config};
 use resetd::diagnostic::{self, Diagnostic};
-use resetd::reconcile::{Executor, RateLimiter, Stop};
+use resetd::reconcile::Clock as _;
 use resetd::report::StatusSource;
-use resetd::shutdown::{Signal, finish_within};
-use resetd::store::Persist as _;
+use resetd::shutdown::Signal;
 use resetd::{plan, report, store};
 use tracing::Level;
 
@@ -267,59 +266,32 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
         let _ = stop_tx.send(true);
         caught
     });
+    let clock = resetd::reconcile::SystemClock;
     let resetd::start::Opened {
         mut store,
         mut status,
         path: status_path,
-        mut credentials,
-    } = resetd::start::open(args, config)?;
-    // The token's fingerprint lets an entry the API refused a token for be
-    // retried at once with a new one.
-    let p = resetd::directory::SubUsers::for_one_run()
-        .plan(
-            config,
-            &status,
-            chrono::Utc::now(),
-            args.plan_inputs(
-                credentials.fingerprint(),
-                resetd::revision::of(&args.config, args.source_revision.as_deref()),
-            ),
-            &mut credentials,
-        )
-        .await;
-    let api = if p.needs_api() {
-        Some(credentials.api()?)
-    } else {
-        None
-    };
-    let mut limiter = RateLimiter::new(config.settings.max_requests_per_second);
+        credentials,
+    } = resetd::start::open(args, config, clock.now())?;
     let events = resetd::notify::RunEvents {
         notifier: resetd::notify::start_available(config, std::sync::Arc::new(())),
     };
-    let mut executor = Executor {
-        store: &mut store,
-        api,
-        limiter: &mut limiter,
-        stop: Stop::new(stop.clone()),
-        control: &mut (),
-        observer: &events,
-        clock: &resetd::reconcile::SystemClock,
-    };
-    let execution = executor.execute(config, &p, &mut status);
-    let summary = match finish_within(execution, stop, args.shutdown_timeout).await {
-        Some(summary) => Some(summary?),
-        None => {
-            tracing::warn!(
-                "shutdown timeout ({:?}) reached with a request in flight; it is recorded \
-                 as in flight and sent again by the next run",
-                args.shutdown_timeout
-            );
-            status.abandon_in_flight();
-            status.updated_at = Some(chrono::Utc::now());
-            store.save(&mut status)?;
-            None
-        }
-    };
+    let done = resetd::pass::Reconciler::new(args, credentials, clock)
+        .pass(
+            config,
+            &mut status,
+            resetd::pass::Ports {
+                store: &mut store,
+                observer: &events,
+                control: &mut (),
+                stop,
+                source_revision: resetd::revision::of(
+                    &args.config,
+                    args.source_revision.as_deref(),
+                ),
+            },
+        )
+        .await?;
     // Delivery runs beside the resets; the run waits a bounded time for it.
     let undelivered = events.notifier.drain(NOTIFY_WAIT).await;
     if undelivered > 0 {
@@ -327,8 +299,12 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
             "{undelivered} notification(s) not delivered within {NOTIFY_WAIT:?}; given up"
         );
     }
-    print_out(&report::plan_human(&p))?;
-    if let Some(summary) = &summary {
+    print_out(&report::plan_human(&done.plan))?;
+    if let Some(e) = &done.token_error {
+        // `start` checked for a token; it went away since.
+        tracing::error!("{e}: {} due reset(s) not sent", done.blocked);
+    }
+    if let Some(summary) = &done.summary {
         resetd::logging::conclude(
             Level::INFO,
             &format!(
@@ -342,7 +318,7 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
             ),
         );
     }
-    let stopped_early = summary.as_ref().is_none_or(|s| s.interrupted);
+    let stopped_early = done.summary.as_ref().is_none_or(|s| s.interrupted);
     // The task ends in the same step that sets the stop, so a stop implies
     // it has finished.
     let signal = if caught.is_finished() {
@@ -353,17 +329,7 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
     };
     match signal {
         Some(signal) if stopped_early => {
-            // What the next run would send: the planner's own answer.
-            let left: usize = plan::plan(
-                config,
-                &status,
-                chrono::Utc::now(),
-                &args.plan_inputs(None, None),
-            )
-            .runs()
-            .filter(|(_, spec)| !spec.dry_run)
-            .map(|(_, spec)| spec.remaining_batches())
-            .sum();
+            let left = done.unsent_batches;
             resetd::logging::conclude(
                 Level::WARN,
                 &format!(
@@ -374,8 +340,8 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
             );
             Ok(Outcome::Interrupted(signal))
         }
-        _ => Ok(match summary {
-            Some(s) if s.failed.is_empty() => Outcome::Ok,
+        _ => Ok(match done.summary {
+            Some(s) if s.failed.is_empty() && done.blocked == 0 => Outcome::Ok,
             _ => Outcome::Failed,
         }),
     }

@@ -82,6 +82,8 @@ impl Inputs {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub now: DateTime<Utc>,
+    /// Digest of the config planned from (for events, and the status).
+    pub config_digest: String,
     /// The commit the config came from, for the records of this plan's runs.
     pub source_revision: Option<String>,
     pub entries: Vec<EntryPlan>,
@@ -92,6 +94,11 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct EntryPlan {
     pub id: String,
+    /// The entry's revision and content digest, and whether it recurs: what
+    /// the status records of it, so the executor never reads the config.
+    pub revision: u64,
+    pub spec_digest: String,
+    pub recurring: bool,
     pub action: Action,
     /// The phase the entry is in once this plan is applied (`Pending` for a
     /// run about to start).
@@ -127,6 +134,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSpec {
     pub dry_run: bool,
+    /// How each request of the run is sent and retried.
+    pub request: Request,
     /// The schedule slot a recurring run is for.
     pub slot: Option<DateTime<Utc>>,
     /// The hashes this run sends, in order; batch `i` is
@@ -153,6 +162,25 @@ pub struct RunSpec {
     pub unresolved: usize,
     /// The commit the config came from, for the run's record.
     pub source_revision: Option<String>,
+}
+
+/// How a run's requests are sent: `settings` as they were when it was
+/// planned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Request {
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub retry_delay: Duration,
+}
+
+impl Request {
+    fn of(settings: &Settings) -> Request {
+        Request {
+            timeout: settings.request_timeout,
+            max_attempts: settings.max_attempts,
+            retry_delay: settings.retry_delay,
+        }
+    }
 }
 
 impl RunSpec {
@@ -201,15 +229,27 @@ impl Plan {
             .filter_map(|m| crate::config::member_user(m))
     }
 
-    /// When the next entry falls due after this plan is carried out: the
-    /// daemon sleeps until then. Runs in this plan report the slot after
-    /// theirs; `None` when nothing is scheduled.
-    pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        self.entries
-            .iter()
-            .flat_map(|e| [e.next_run_at, e.next_retry_at])
-            .flatten()
-            .min()
+    /// Hold back every run that would call the API (there is no token):
+    /// each waits, pending, saying `why`, while the rest of the plan goes
+    /// on. Returns how many were held.
+    pub fn hold_for_token(&mut self, why: &str) -> usize {
+        let mut held = 0;
+        for e in &mut self.entries {
+            let needs_api = match &e.action {
+                Action::Run(spec) => {
+                    !spec.dry_run && (spec.remaining_batches() > 0 || spec.unresolved > 0)
+                }
+                _ => false,
+            };
+            if needs_api {
+                held += 1;
+                e.action = Action::Wait;
+                e.phase = Phase::Pending;
+                e.next_run_at = None;
+                e.why = why.to_owned();
+            }
+        }
+        held
     }
 }
 
@@ -261,6 +301,7 @@ pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, inputs: &Input
         .collect();
     Plan {
         now,
+        config_digest: config.digest.clone(),
         source_revision: inputs.source_revision.clone(),
         entries,
         orphans,
@@ -283,6 +324,9 @@ fn decide(
     };
     let mut plan = EntryPlan {
         id: entry.id.clone(),
+        revision: entry.revision,
+        spec_digest: entry.spec_digest.clone(),
+        recurring: entry.trigger.is_recurring(),
         action: Action::Wait,
         phase: Phase::Pending,
         why: String::new(),
@@ -646,6 +690,7 @@ fn run_spec(
     };
     RunSpec {
         dry_run,
+        request: Request::of(settings),
         slot,
         next_run_at: slot.and_then(|s| schedule::next_after(&entry.trigger, s, now)),
         hashes_digest: hashes_digest(hashes.iter()),
@@ -730,77 +775,38 @@ fn run_reason(entry: &Entry, st: Option<&EntryStatus>, spec: &RunSpec, all: usiz
     }
 }
 
-/// Bring the status in line with a plan, before any run starts: new entries
-/// appear, phases and next times are updated, expiries and orphans recorded.
-/// Runs themselves are recorded by the executor as they happen. True when
-/// anything changed (an idle pass then writes nothing).
-pub fn apply_to_status(status: &mut Status, config: &Config, plan: &Plan) -> bool {
-    let now = plan.now;
-    let mut changed = false;
-    for (entry, decided) in config.resets.iter().zip(&plan.entries) {
-        let st = status.resets.entry(entry.id.clone()).or_insert_with(|| {
-            changed = true;
-            EntryStatus::new(entry.revision, &entry.spec_digest, entry.hashes.len(), now)
-        });
-        let next_run_at = if decided.next_run_at.is_some() || !entry.trigger.is_recurring() {
-            decided.next_run_at
-        } else {
-            st.next_run_at
-        };
-        changed |= st.revision != entry.revision
-            || st.spec_digest != entry.spec_digest
-            || st.hash_count != decided.hash_count
-            || st.orphaned
-            || st.phase != decided.phase
-            || st.next_run_at != next_run_at;
-        st.revision = entry.revision;
-        st.spec_digest.clone_from(&entry.spec_digest);
-        st.hash_count = decided.hash_count;
-        st.orphaned = false;
-        st.phase = decided.phase;
-        st.next_run_at = next_run_at;
-        // A waiting Failed entry shows its next retry as the planner sees it
-        // now (a newer `retryFailedFor` or `notAfter` may have moved it).
-        if decided.action == Action::Wait && st.run.is_none() {
-            changed |= st.next_retry_at != decided.next_retry_at;
-            st.next_retry_at = decided.next_retry_at;
-        }
-        if decided.action == Action::Expire {
-            changed = true;
-            st.finish(
-                crate::status::RunRecord {
-                    started_at: now,
-                    finished_at: now,
-                    outcome: Outcome::Expired,
-                    revision: entry.revision,
-                    hashes: 0,
-                    confirmed: 0,
-                    requests: 0,
-                    error: None,
-                    users: Default::default(),
-                    source_revision: plan.source_revision.clone(),
-                },
-                &entry.spec_digest,
-                None,
-            );
-        }
+impl Plan {
+    /// Record this plan's decisions in `status` (`Status::settle`); true
+    /// when anything changed.
+    pub fn settle(&self, status: &mut Status) -> bool {
+        status.settle(
+            self.decisions(),
+            &self.orphans,
+            &self.config_digest,
+            self.now,
+            self.source_revision.as_deref(),
+        )
     }
-    for id in &plan.orphans {
-        if let Some(st) = status.resets.get_mut(id) {
-            changed |= !st.orphaned || st.run.is_some() || st.next_run_at.is_some();
-            st.orphaned = true;
-            // An entry removed from the config never runs again, not even to
-            // finish an interrupted run.
-            st.run = None;
-            st.next_run_at = None;
-        }
-        changed |= status.run_hashes.remove(id).is_some();
+
+    /// What the status records of this plan before any run starts
+    /// (`Status::settle`): one decision per entry, in config order.
+    pub fn decisions(&self) -> impl Iterator<Item = crate::status::Decision<'_>> {
+        self.entries.iter().map(|e| crate::status::Decision {
+            id: &e.id,
+            revision: e.revision,
+            spec_digest: &e.spec_digest,
+            recurring: e.recurring,
+            hash_count: e.hash_count,
+            phase: e.phase,
+            next_run_at: e.next_run_at,
+            next_retry_at: e.next_retry_at,
+            step: match e.action {
+                Action::Run(_) | Action::Fail { .. } => crate::status::Step::Runs,
+                Action::Expire => crate::status::Step::Expires,
+                Action::Wait => crate::status::Step::Waits,
+            },
+        })
     }
-    if status.config_digest.as_deref() != Some(config.digest.as_str()) {
-        changed = true;
-        status.config_digest = Some(config.digest.clone());
-    }
-    changed
 }
 
 impl RunSpec {
@@ -808,7 +814,7 @@ impl RunSpec {
     /// `hashes` is `self.hashes.to_arc()`, made when the run starts.
     pub fn facts<'a>(
         &'a self,
-        entry: &'a Entry,
+        entry: &'a EntryPlan,
         hashes: &'a [String],
     ) -> crate::status::RunFacts<'a> {
         crate::status::RunFacts {
@@ -820,7 +826,7 @@ impl RunSpec {
             batch_size: self.batch_size,
             slot: self.slot,
             next_run_at: self.next_run_at,
-            one_shot: !entry.trigger.is_recurring(),
+            one_shot: !entry.recurring,
             retry: self.retry,
             retry_rule: self.retry_rule,
             token: None,

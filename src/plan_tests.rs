@@ -30,7 +30,8 @@ fn hashes(n: usize) -> String {
 /// Plan and apply the non-run parts, as the executor does first.
 fn step(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool) -> Plan {
     let p = plan(config, status, now, &Inputs::new(dry));
-    apply_to_status(status, config, &p);
+    let _ = config;
+    p.settle(status);
     p
 }
 
@@ -80,7 +81,7 @@ fn execute(
 
 /// `execute`, with refused batches answered `refusal`.
 fn execute_refusing(
-    config: &Config,
+    _config: &Config,
     status: &mut Status,
     p: &Plan,
     ok: impl Fn(usize) -> bool,
@@ -105,7 +106,7 @@ fn execute_refusing(
         .unwrap()
         .block_on(async {
             let clock = crate::reconcile::TokioClock::starting_at(p.now);
-            crate::reconcile::execute_in_memory(config, p, status, &api, &clock).await
+            crate::reconcile::execute_in_memory(p, status, &api, &clock).await
         })
         .unwrap()
         .1
@@ -148,7 +149,7 @@ fn running_phase_is_recorded_while_batches_are_sent() {
     let c = cfg("resets:\n  - id: a\n    hashes: [h1]\n");
     let mut s = Status::default();
     let p = step(&c, &mut s, t(1, 0), false);
-    let entry = &c.resets[0];
+    let entry = &p.entries[0];
     let spec = run_of(&p);
     let st = s.resets.get_mut("a").unwrap();
     st.begin_run(&spec.facts(entry, &spec.hashes.to_arc()), None, t(1, 0));
@@ -420,7 +421,7 @@ fn interrupted_run_resumes_at_the_first_unconfirmed_batch() {
     let spec = run_of(&p).clone();
     let st = s.resets.get_mut("a").unwrap();
     st.begin_run(
-        &spec.facts(&c.resets[0], &spec.hashes.to_arc()),
+        &spec.facts(&p.entries[0], &spec.hashes.to_arc()),
         None,
         t(1, 0),
     );
@@ -445,7 +446,7 @@ fn interrupted_run_restarts_when_its_hashes_changed() {
     let p = step(&c, &mut s, t(1, 0), false);
     let st = s.resets.get_mut("a").unwrap();
     st.begin_run(
-        &run_of(&p).facts(&c.resets[0], &run_of(&p).hashes.to_arc()),
+        &run_of(&p).facts(&p.entries[0], &run_of(&p).hashes.to_arc()),
         None,
         t(1, 0),
     );
@@ -467,7 +468,7 @@ fn an_interrupted_run_edited_by_appending_skips_what_it_had_confirmed() {
     let p = step(&c, &mut s, t(1, 0), false);
     let st = s.resets.get_mut("a").unwrap();
     st.begin_run(
-        &run_of(&p).facts(&c.resets[0], &run_of(&p).hashes.to_arc()),
+        &run_of(&p).facts(&p.entries[0], &run_of(&p).hashes.to_arc()),
         None,
         t(1, 0),
     );
@@ -560,7 +561,7 @@ fn a_passing_failure_is_retried_on_its_own_sending_only_unconfirmed_hashes() {
         "{}",
         only(&p).why
     );
-    assert_eq!(p.next_wake(), Some(secs(failed_at, 60)));
+    assert_eq!(s.next_due(), Some(secs(failed_at, 60)));
     assert_eq!(s.resets["a"].next_retry_at, Some(secs(failed_at, 60)));
 
     // At it: a retry of what the API did not confirm.
@@ -618,7 +619,8 @@ fn a_refused_request_is_not_retried_on_its_own() {
         "{}",
         only(&p).why
     );
-    assert_eq!(p.next_wake(), None);
+    let _ = p;
+    assert_eq!(s.next_due(), None);
 }
 
 #[test]
@@ -631,7 +633,7 @@ fn a_mix_of_refused_and_passing_batches_counts_as_refused() {
     // Batch 0 fails for a passing reason, batch 1 because the request was
     // refused: sending it again cannot help, so the entry waits for a change.
     let list = run_of(&p).hashes.to_arc();
-    let facts = run_of(&p).facts(&c.resets[0], &list);
+    let facts = run_of(&p).facts(&p.entries[0], &list);
     let st = s.resets.get_mut("a").unwrap();
     st.begin_run(&facts, None, t(1, 0));
     st.batch_failed(0, "HTTP 503".into(), crate::policy::Cause::Passing);

@@ -1,6 +1,8 @@
 //! The executor: carries out a plan, one batch at a time, persisting as it
-//! goes. Generic over the API (`Sessions`), persistence (`Persist`) and the
-//! clock, so tests drive it in-process on paused tokio time.
+//! goes. Generic over the API (`Sessions`), the status store
+//! (`StatusStore`) and the clock, so tests drive it in-process on paused
+//! tokio time. The plan is self-contained: the executor never reads the
+//! config, and changes the status only through `status`'s transitions.
 //!
 //! # Guarantees
 //! - Before each request the entry's state (this batch in flight, the
@@ -26,11 +28,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::api::{Answered, Api, ApiError};
-use crate::config::{Config, Entry};
-use crate::plan::{Action, Plan, RunSpec, apply_to_status};
+use crate::config::Config;
+use crate::plan::{Action, EntryPlan, Plan, RunSpec};
 use crate::policy::{self, Verdict};
 use crate::status::{EntryStatus, Outcome, Status};
-use crate::store::{Persist, StoreError};
+use crate::store::{StatusStore, StoreError};
 
 /// The API as the executor sees it: one DELETE of a batch of hashes.
 pub trait Sessions {
@@ -296,6 +298,8 @@ pub struct Summary {
     pub requests: u32,
     /// True when a stop interrupted a run (it resumes next time).
     pub interrupted: bool,
+    /// The batches a stop left unsent (what the next run sends).
+    pub unsent_batches: usize,
 }
 
 /// Everything a pass needs from the shell.
@@ -314,8 +318,20 @@ enum RunEnd {
     Finished(Outcome),
     /// `Control` halted it between batches.
     Halted,
-    /// A stop interrupted it.
-    Stopped,
+    /// A stop interrupted it, this many batches short of its end.
+    Stopped(usize),
+}
+
+/// The batches the runs among `entries` would send: what a stop leaves
+/// unsent.
+fn unsent(entries: &[EntryPlan]) -> usize {
+    entries
+        .iter()
+        .filter_map(|e| match &e.action {
+            Action::Run(spec) if !spec.dry_run => Some(spec.remaining_batches()),
+            _ => None,
+        })
+        .sum()
 }
 
 enum BatchEnd {
@@ -326,22 +342,21 @@ enum BatchEnd {
     Stopped,
 }
 
-impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
-    /// Apply `plan` (made from `config` and `status`) and persist as it goes.
+impl<A: Sessions, P: StatusStore, C: Clock> Executor<'_, A, P, C> {
+    /// Apply `plan` (made from `status`) and persist as it goes.
     pub async fn execute(
         &mut self,
-        config: &Config,
         plan: &Plan,
         status: &mut Status,
     ) -> Result<Summary, StoreError> {
         let mut summary = Summary::default();
-        let changed = apply_to_status(status, config, plan);
+        let changed = plan.settle(status);
         for entry_plan in &plan.entries {
             if entry_plan.action == Action::Expire {
                 tracing::warn!(entry = %entry_plan.id, "expired: {}", entry_plan.why);
                 summary.expired.push(entry_plan.id.clone());
                 if let Some(st) = status.resets.get(&entry_plan.id) {
-                    self.recorded(config, &entry_plan.id, st, false);
+                    self.recorded(plan, &entry_plan.id, st, false);
                 }
             }
             for warning in &entry_plan.warnings {
@@ -353,13 +368,12 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             self.save(status)?;
         }
         let mut dirty = false;
-        // `plan.entries` is in config order, one per entry.
-        for (entry, entry_plan) in config.resets.iter().zip(&plan.entries) {
-            let spec = match &entry_plan.action {
+        for (i, entry) in plan.entries.iter().enumerate() {
+            let spec = match &entry.action {
                 Action::Run(spec) => spec,
                 Action::Fail { spec, error, cause } => {
                     dirty = true;
-                    self.fail_unsent(config, entry, spec, error, *cause, status)?;
+                    self.fail_unsent(plan, entry, spec, error, *cause, status)?;
                     summary.failed.push(entry.id.clone());
                     continue;
                 }
@@ -367,6 +381,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             };
             if self.stop.is_set() {
                 summary.interrupted = true;
+                summary.unsent_batches += unsent(&plan.entries[i..]);
                 break;
             }
             dirty = true;
@@ -375,7 +390,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                 // never send a list that lacks them.
                 let error = "its users were not looked up".to_owned();
                 self.fail_unsent(
-                    config,
+                    plan,
                     entry,
                     spec,
                     &error,
@@ -386,17 +401,18 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                 continue;
             }
             if spec.dry_run {
-                self.dry_run(config, entry, spec, status);
+                self.dry_run(plan, entry, spec, status);
                 summary.dry_runs.push(entry.id.clone());
                 continue;
             }
-            tracing::info!(entry = %entry.id, hashes = spec.hashes.len(), batches = spec.batches(), "{}", entry_plan.why);
-            match self.run(config, entry, spec, status, &mut summary).await? {
+            tracing::info!(entry = %entry.id, hashes = spec.hashes.len(), batches = spec.batches(), "{}", entry.why);
+            match self.run(plan, entry, spec, status, &mut summary).await? {
                 RunEnd::Finished(Outcome::Succeeded) => summary.succeeded.push(entry.id.clone()),
                 RunEnd::Finished(_) => summary.failed.push(entry.id.clone()),
                 RunEnd::Halted => summary.halted.push(entry.id.clone()),
-                RunEnd::Stopped => {
+                RunEnd::Stopped(left) => {
                     summary.interrupted = true;
+                    summary.unsent_batches += left + unsent(&plan.entries[i + 1..]);
                     break;
                 }
             }
@@ -414,24 +430,24 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
     }
 
     /// Tell the observer about `st`'s newest history record.
-    fn recorded(&self, config: &Config, id: &str, st: &EntryStatus, token_refused: bool) {
+    fn recorded(&self, plan: &Plan, id: &str, st: &EntryStatus, token_refused: bool) {
         if let Some(record) = st.history.last() {
             self.observer.run_recorded(&RunEnded {
                 entry: id,
                 record,
                 token_refused,
-                config_digest: &config.digest,
+                config_digest: &plan.config_digest,
             });
         }
     }
 
     /// A dry run is recorded in memory only: it sends nothing, so losing it
     /// to a crash loses nothing but its line in the history.
-    fn dry_run(&mut self, config: &Config, entry: &Entry, spec: &RunSpec, status: &mut Status) {
+    fn dry_run(&mut self, plan: &Plan, entry: &EntryPlan, spec: &RunSpec, status: &mut Status) {
         if let Some(st) = status.resets.get_mut(&entry.id) {
             // Nothing is sent: the merged list is never made.
             st.record_dry_run(&spec.facts(entry, &[]), self.clock.now());
-            self.recorded(config, &entry.id, st, false);
+            self.recorded(plan, &entry.id, st, false);
         }
         tracing::info!(
             entry = %entry.id,
@@ -446,8 +462,8 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
     /// A run that fails before any request (see `Action::Fail`).
     fn fail_unsent(
         &mut self,
-        config: &Config,
-        entry: &Entry,
+        plan: &Plan,
+        entry: &EntryPlan,
         spec: &RunSpec,
         error: &str,
         cause: crate::policy::Cause,
@@ -464,33 +480,35 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             self.clock.now(),
         );
         let next = retry_note(st.next_retry_at);
-        self.recorded(config, &entry.id, st, false);
+        self.recorded(plan, &entry.id, st, false);
         self.store.record(status, &entry.id, false)?;
         tracing::error!(entry = %entry.id, "run failed before any request: {error}; {next}");
         Ok(())
     }
 
-    /// A stop interrupted `id`'s run before `batch` was confirmed: keep its
-    /// progress (the fold at the end of the pass makes it durable).
+    /// A stop interrupted `id`'s run before `batch` (of `batches`) was
+    /// confirmed: keep its progress (the fold at the end of the pass makes it
+    /// durable).
     fn stopped(
         &mut self,
         status: &mut Status,
         id: &str,
         batch: usize,
+        batches: usize,
     ) -> Result<RunEnd, StoreError> {
         if let Some(st) = status.resets.get_mut(id) {
             st.run_stopped();
         }
         self.store.record(status, id, false)?;
         tracing::info!(entry = %id, "stopping: the run resumes at batch {} next time", batch + 1);
-        Ok(RunEnd::Stopped)
+        Ok(RunEnd::Stopped(batches.saturating_sub(batch)))
     }
 
     /// One entry's run.
     async fn run(
         &mut self,
-        config: &Config,
-        entry: &Entry,
+        plan: &Plan,
+        entry: &EntryPlan,
         spec: &RunSpec,
         status: &mut Status,
         summary: &mut Summary,
@@ -503,23 +521,13 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             token: token.as_deref(),
             ..spec.facts(entry, &list)
         };
-        let Some(st) = status.resets.get_mut(&entry.id) else {
-            return Ok(RunEnd::Stopped);
-        };
         let start = spec.resume.as_ref().map_or(0, |r| r.next_batch);
         // Not persisted on its own: the first batch's record carries it.
-        st.begin_run(&facts, spec.resume.clone(), self.clock.now());
-        if let (None, Some(run)) = (&spec.resume, &st.run) {
-            let recorded = crate::status::RunHashes {
-                started_at: run.started_at,
-                hashes: list.to_vec(),
-            };
-            status.run_hashes.insert(entry.id.clone(), recorded);
-        }
+        status.begin_run(&entry.id, &facts, spec.resume.clone(), self.clock.now());
         let mut abort = None;
         for batch in start..spec.batches() {
             if self.stop.is_set() {
-                return self.stopped(status, &entry.id, batch);
+                return self.stopped(status, &entry.id, batch, spec.batches());
             }
             if let Some(reason) = self.control.halt(&entry.id) {
                 self.store.record(status, &entry.id, false)?;
@@ -528,7 +536,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             }
             let hashes = &list[crate::status::batch_range(list.len(), spec.batch_size, batch)];
             match self
-                .send_batch(config, entry, batch, hashes, status, summary)
+                .send_batch(spec, &entry.id, batch, hashes, status, summary)
                 .await?
             {
                 BatchEnd::Confirmed | BatchEnd::Failed => {}
@@ -536,19 +544,20 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                     abort = Some(message);
                     break;
                 }
-                BatchEnd::Stopped => return self.stopped(status, &entry.id, batch),
+                BatchEnd::Stopped => {
+                    return self.stopped(status, &entry.id, batch, spec.batches());
+                }
             }
         }
         let now = self.clock.now();
-        let Some(st) = status.resets.get_mut(&entry.id) else {
-            return Ok(RunEnd::Stopped);
-        };
         let token_refused = abort.is_some();
-        let outcome = st.end_run(&facts, abort, now);
+        let outcome = status.end_run(&entry.id, &facts, abort, now);
+        let Some(st) = status.resets.get(&entry.id) else {
+            return Ok(RunEnd::Finished(outcome));
+        };
         let last = st.history.last().cloned();
         let next_retry = st.next_retry_at;
-        self.recorded(config, &entry.id, st, token_refused);
-        status.run_hashes.remove(&entry.id);
+        self.recorded(plan, &entry.id, st, token_refused);
         // Not synced: were it lost, the last batch would be the in-flight
         // one, re-sent once; the next durable record or the fold covers it.
         self.store.record(status, &entry.id, false)?;
@@ -573,8 +582,8 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
 
     async fn send_batch(
         &mut self,
-        config: &Config,
-        entry: &Entry,
+        spec: &RunSpec,
+        id: &str,
         batch: usize,
         hashes: &[String],
         status: &mut Status,
@@ -586,22 +595,23 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             let message = "no API token: set IPROYAL_API_TOKEN or --token-file".to_owned();
             return Ok(BatchEnd::Abort(message));
         };
-        let settings = &config.settings;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if let Some(st) = status.resets.get_mut(&entry.id) {
+            // No request starts once another process may hold the status.
+            self.store.may_send()?;
+            if let Some(st) = status.resets.get_mut(id) {
                 st.batch_sending(batch);
             }
             // The one durable write per request: it also makes the previous
             // batch's confirmation durable, so a crash re-sends only this one.
-            self.store.record(status, &entry.id, true)?;
+            self.store.record(status, id, true)?;
             self.limiter.wait().await;
             let sent_at = Instant::now();
-            let result = api.delete_sessions(hashes, settings.request_timeout).await;
+            let result = api.delete_sessions(hashes, spec.request.timeout).await;
             let elapsed = sent_at.elapsed();
             summary.requests += 1;
-            let Some(st) = status.resets.get_mut(&entry.id) else {
+            let Some(st) = status.resets.get_mut(id) else {
                 return Ok(BatchEnd::Failed);
             };
             let error = match result {
@@ -609,7 +619,7 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                     self.observer.request(Some(answer.code), elapsed, false);
                     self.observer.hashes_confirmed(hashes.len());
                     st.batch_confirmed(batch);
-                    tracing::info!(entry = %entry.id, batch, code = answer.code, hashes = hashes.len(), "batch confirmed");
+                    tracing::info!(entry = %id, batch, code = answer.code, hashes = hashes.len(), "batch confirmed");
                     return Ok(BatchEnd::Confirmed);
                 }
                 Err(e) => e,
@@ -622,14 +632,14 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
             self.observer.request(code, elapsed, timed_out);
             let message = error.to_string();
             let retry = policy::RetryPolicy {
-                max_attempts: settings.max_attempts,
-                base_delay: settings.retry_delay,
+                max_attempts: spec.request.max_attempts,
+                base_delay: spec.request.retry_delay,
             };
             let failure = error.failure();
             match policy::on_failure(&failure, attempt, retry, jitter()) {
                 Verdict::Retry(delay) => {
                     st.batch_retrying(message.clone());
-                    tracing::warn!(entry = %entry.id, batch, attempt, "request failed, retrying in {delay:?}: {message}");
+                    tracing::warn!(entry = %id, batch, attempt, "request failed, retrying in {delay:?}: {message}");
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = self.stop.wait() => return Ok(BatchEnd::Stopped),
@@ -637,12 +647,12 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
                 }
                 Verdict::GiveUp => {
                     st.batch_failed(batch, message.clone(), failure.cause());
-                    tracing::error!(entry = %entry.id, batch, attempt, "batch failed: {message}");
+                    tracing::error!(entry = %id, batch, attempt, "batch failed: {message}");
                     return Ok(BatchEnd::Failed);
                 }
                 Verdict::StopRun => {
                     st.batch_retrying(message.clone());
-                    tracing::error!(entry = %entry.id, batch, "{message}");
+                    tracing::error!(entry = %id, batch, "{message}");
                     return Ok(BatchEnd::Abort(message));
                 }
             }
@@ -654,7 +664,6 @@ impl<A: Sessions, P: Persist, C: Clock> Executor<'_, A, P, C> {
 /// rate limit: how the planner's tests and property checks drive the real
 /// executor (on paused tokio time, with a `TokioClock`).
 pub async fn execute_in_memory<A: Sessions, C: Clock>(
-    config: &Config,
     plan: &Plan,
     status: &mut Status,
     api: &A,
@@ -671,7 +680,7 @@ pub async fn execute_in_memory<A: Sessions, C: Clock>(
         observer: &(),
         clock,
     }
-    .execute(config, plan, status)
+    .execute(plan, status)
     .await?;
     Ok((summary, store))
 }

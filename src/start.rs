@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::api::Credentials;
 use crate::cli::RunArgs;
@@ -31,7 +31,7 @@ pub struct Opened {
 
 /// Check the token (when a real request is due under `config`), then lock
 /// and open the status file.
-pub fn open(args: &RunArgs, config: &Config) -> anyhow::Result<Opened> {
+pub fn open(args: &RunArgs, config: &Config, now: DateTime<Utc>) -> anyhow::Result<Opened> {
     let path = args
         .status
         .clone()
@@ -42,8 +42,9 @@ pub fn open(args: &RunArgs, config: &Config) -> anyhow::Result<Opened> {
         None
     } else {
         let unlocked = store::read_unlocked(&path)?;
-        let inputs = args.plan_inputs(credentials.fingerprint(), None);
-        if crate::plan::plan(config, &unlocked.status, Utc::now(), &inputs).needs_api() {
+        // The token read here serves the first pass too.
+        let inputs = args.plan_inputs(None, None);
+        if crate::plan::plan(config, &unlocked.status, now, &inputs).needs_api() {
             credentials.api()?;
         }
         Some(unlocked)

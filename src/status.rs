@@ -1,10 +1,13 @@
-//! The status file's types and the pure transitions the executor applies.
+//! The status file's types and the pure transitions that change it.
 //!
 //! The status file is resetd's memory: what ran, for which revision, which
 //! batches the API confirmed. Every transition here is a plain function of
 //! (status, facts, time); persistence lives in `store`.
 //!
 //! # Guarantees
+//! - Only this module writes an entry's `phase`, `nextRunAt`, `nextRetryAt`
+//!   and `orphaned`, and the run lists (`runHashes`): the planner decides
+//!   (`Decision`, `RunFacts`), the transitions here record.
 //! - A batch is recorded as confirmed only after the API answered 2xx.
 //! - `run` is present exactly while a run is unfinished; after a crash it says
 //!   which batches still need sending.
@@ -80,11 +83,173 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// What the planner decided for one entry, as the status records it
+/// before any run starts (`Plan::decisions`).
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    pub id: &'a str,
+    pub revision: u64,
+    pub spec_digest: &'a str,
+    pub recurring: bool,
+    pub hash_count: usize,
+    pub phase: Phase,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub step: Step,
+}
+
+/// What happens to an entry in this pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A run (or its failure before sending) follows: its transitions
+    /// record it.
+    Runs,
+    /// Marked Expired, not run.
+    Expires,
+    Waits,
+}
+
 impl Status {
-    /// The earliest `nextRetryAt`: a run that failed during a pass sets its
-    /// retry time as it ends, after the pass was planned.
-    pub fn next_retry(&self) -> Option<DateTime<Utc>> {
-        self.resets.values().filter_map(|st| st.next_retry_at).min()
+    /// When the next entry falls due, from what the planner recorded here:
+    /// each entry's `nextRunAt` and `nextRetryAt` (orphans never run).
+    /// `None`: only a change can bring work.
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        self.resets
+            .values()
+            .filter(|st| !st.orphaned)
+            .flat_map(|st| [st.next_run_at, st.next_retry_at])
+            .flatten()
+            .min()
+    }
+
+    /// Bring the status in line with a plan's decisions, before any run
+    /// starts: new entries appear, phases and next times are updated,
+    /// expiries and orphans recorded. Runs are recorded by the transitions
+    /// below as they happen. True when anything changed (an idle pass then
+    /// writes nothing).
+    pub fn settle<'a>(
+        &mut self,
+        decisions: impl Iterator<Item = Decision<'a>>,
+        orphans: &[String],
+        config_digest: &str,
+        now: DateTime<Utc>,
+        source_revision: Option<&str>,
+    ) -> bool {
+        let mut changed = false;
+        for decided in decisions {
+            let st = self.resets.entry(decided.id.to_owned()).or_insert_with(|| {
+                changed = true;
+                EntryStatus::new(
+                    decided.revision,
+                    decided.spec_digest,
+                    decided.hash_count,
+                    now,
+                )
+            });
+            // A run resuming keeps the next run its interrupted run was for;
+            // otherwise the planner's answer stands (none for a suspended
+            // entry, or one whose schedule never matches again).
+            let next_run_at = match (decided.step, decided.next_run_at) {
+                (Step::Runs, None) if decided.recurring => st.next_run_at,
+                (_, next) => next,
+            };
+            changed |= st.revision != decided.revision
+                || st.spec_digest != decided.spec_digest
+                || st.hash_count != decided.hash_count
+                || st.orphaned
+                || st.phase != decided.phase
+                || st.next_run_at != next_run_at;
+            st.revision = decided.revision;
+            decided.spec_digest.clone_into(&mut st.spec_digest);
+            st.hash_count = decided.hash_count;
+            st.orphaned = false;
+            st.phase = decided.phase;
+            st.next_run_at = next_run_at;
+            // A waiting Failed entry shows its next retry as the planner sees
+            // it now (a newer `retryFailedFor` or `notAfter` may have moved it).
+            if decided.step == Step::Waits && st.run.is_none() {
+                changed |= st.next_retry_at != decided.next_retry_at;
+                st.next_retry_at = decided.next_retry_at;
+            }
+            if decided.step == Step::Expires {
+                changed = true;
+                st.next_retry_at = None;
+                st.finish(
+                    RunRecord {
+                        started_at: now,
+                        finished_at: now,
+                        outcome: Outcome::Expired,
+                        revision: decided.revision,
+                        hashes: 0,
+                        confirmed: 0,
+                        requests: 0,
+                        error: None,
+                        users: BTreeMap::default(),
+                        source_revision: source_revision.map(str::to_owned),
+                    },
+                    decided.spec_digest,
+                    None,
+                );
+            }
+        }
+        for id in orphans {
+            if let Some(st) = self.resets.get_mut(id) {
+                changed |= !st.orphaned
+                    || st.run.is_some()
+                    || st.next_run_at.is_some()
+                    || st.next_retry_at.is_some();
+                st.orphaned = true;
+                // An entry removed from the config never runs again, not even
+                // to finish an interrupted run.
+                st.run = None;
+                st.next_run_at = None;
+                st.next_retry_at = None;
+            }
+            changed |= self.run_hashes.remove(id).is_some();
+        }
+        if self.config_digest.as_deref() != Some(config_digest) {
+            changed = true;
+            self.config_digest = Some(config_digest.to_owned());
+        }
+        changed
+    }
+
+    /// Start `id`'s run (or continue `resume`); a fresh run's list is kept
+    /// in `runHashes` until it ends.
+    pub fn begin_run(
+        &mut self,
+        id: &str,
+        facts: &RunFacts,
+        resume: Option<RunProgress>,
+        now: DateTime<Utc>,
+    ) {
+        let fresh = resume.is_none();
+        let Some(st) = self.resets.get_mut(id) else {
+            return;
+        };
+        st.begin_run(facts, resume, now);
+        if let (true, Some(run)) = (fresh, &st.run) {
+            let recorded = RunHashes {
+                started_at: run.started_at,
+                hashes: facts.hashes.to_vec(),
+            };
+            self.run_hashes.insert(id.to_owned(), recorded);
+        }
+    }
+
+    /// Finish `id`'s run (see `EntryStatus::end_run`); its list is dropped.
+    pub fn end_run(
+        &mut self,
+        id: &str,
+        facts: &RunFacts,
+        abort: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        self.run_hashes.remove(id);
+        match self.resets.get_mut(id) {
+            Some(st) => st.end_run(facts, abort, now),
+            None => Outcome::Failed,
+        }
     }
 
     /// True when a Failed entry waits to be retried because the API refused

@@ -196,18 +196,28 @@ fn yaml_path(path: &serde_path_to_error::Path) -> Vec<crate::yaml::Seg> {
         .collect()
 }
 
-/// Where persistence goes. `Store` is the real one; tests use memory.
+/// The status store: where a pass records what happens. `Store` (a file,
+/// its lock and journal) is the real one; `MemStore` is for tests; a
+/// second backend plugs in here without touching the pass.
 ///
-/// # Guarantees (of `Store`)
+/// Reading is the backend's own (`Store::open` reads under the lock); the
+/// pass then records each transition, checkpoints at the end, and asks
+/// before every request whether it may still send.
+///
+/// # Guarantees (of every implementation)
 /// - After `record(.., durable: true)` returns, that entry's state (and
 ///   every record before it) survives a crash.
-/// - After `save` returns, the status file alone is the complete record.
-pub trait Persist {
+/// - After `save` returns, the store alone is the complete record.
+/// - `may_send` is `Err` once this process may no longer act for the
+///   status (another holds it): no request may start then.
+pub trait StatusStore {
     /// Persist one entry's state. O(size of that entry), whatever the number
     /// of entries: this is what runs between requests.
     fn record(&mut self, status: &Status, id: &str, durable: bool) -> Result<()>;
-    /// Write the whole status (and fold the journal into it).
+    /// Checkpoint: write the whole status (and fold the journal into it).
     fn save(&mut self, status: &mut Status) -> Result<()>;
+    /// Whether a request may start now.
+    fn may_send(&mut self) -> Result<()>;
 }
 
 /// Persistence in memory: what tests drive the executor with. Counts what
@@ -220,10 +230,14 @@ pub struct MemStore {
     pub saved: Option<Status>,
 }
 
-impl Persist for MemStore {
+impl StatusStore for MemStore {
     fn record(&mut self, _status: &Status, _id: &str, durable: bool) -> Result<()> {
         self.records += 1;
         self.durable_records += usize::from(durable);
+        Ok(())
+    }
+
+    fn may_send(&mut self) -> Result<()> {
         Ok(())
     }
 
@@ -313,14 +327,19 @@ impl Store {
     }
 }
 
-impl Persist for Store {
+impl StatusStore for Store {
+    /// No other resetd can have taken the lock because ours was deleted or
+    /// replaced under us.
+    fn may_send(&mut self) -> Result<()> {
+        self.check_lock()
+    }
+
     fn record(&mut self, status: &Status, id: &str, durable: bool) -> Result<()> {
         let Some(entry) = status.resets.get(id) else {
             return Ok(());
         };
         if durable {
-            // A request follows: make sure no other resetd can have taken
-            // the lock because ours was deleted or replaced under us.
+            // Nor may it write to a journal another resetd now owns.
             self.check_lock()?;
         }
         if self.journal_len > MAX_JOURNAL_BYTES {
@@ -848,7 +867,8 @@ mod tests {
         std::fs::remove_file(lock_path(&path)).unwrap();
         // Another resetd may now lock a new file at the path...
         let (_other, _) = Store::open(&path).unwrap();
-        // ...so the first one must not send again.
+        // ...so the first one must not send again, nor write its journal.
+        assert!(matches!(store.may_send(), Err(StoreError::LockLost { .. })));
         assert!(matches!(
             store.record(&status, "a", true),
             Err(StoreError::LockLost { .. })

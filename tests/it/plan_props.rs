@@ -276,7 +276,7 @@ fn pass(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool, api
         .unwrap()
         .block_on(async {
             let clock = resetd::reconcile::TokioClock::starting_at(now);
-            resetd::reconcile::execute_in_memory(config, &p, status, &sessions, &clock).await
+            resetd::reconcile::execute_in_memory(&p, status, &sessions, &clock).await
         })
         .unwrap();
     p
@@ -349,7 +349,7 @@ proptest! {
                     e.why
                 );
             }
-            plan::apply_to_status(&mut status, config, &again);
+            again.settle(&mut status);
         }
     }
 }

@@ -1,0 +1,241 @@
+//! One reconcile pass, the same for `run --once` and the daemon: config +
+//! status + now + ports (API, status store, clock, observers) → what
+//! happened and when to wake next, the way kube-runtime's `reconcile`
+//! returns an `Action`.
+//!
+//! A pass plans; reads the token once, and only when a request is due (or
+//! a refused token may have been replaced); looks sub-users up when a real
+//! run names them; holds back, entry by entry, the runs that need a token
+//! there is none of, while everything else (dry runs, expiries, orphans,
+//! failures before sending) is recorded; carries the plan out; and works
+//! out the next wake from the status it leaves behind.
+//!
+//! # Guarantees
+//! - The wake is decided here and nowhere else: the earliest `nextRunAt` /
+//!   `nextRetryAt` of the status after the pass, a token wait (doubling from
+//!   1 s to `max_token_wait` while resets wait for a token), a look at a
+//!   rotated token file (every 5 s while an entry waits for a new token),
+//!   or nothing.
+//! - The token is read at most once per pass.
+//! - A stop lets the request in flight finish within the grace period; one
+//!   still unanswered then is recorded as in flight (re-sent next time).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::api::Credentials;
+use crate::config::Config;
+use crate::directory::SubUsers;
+use crate::plan::{Inputs, Plan};
+use crate::reconcile::{Clock, Control, Executor, Observer, RateLimiter, Stop, Summary};
+use crate::shutdown::finish_within;
+use crate::status::Status;
+use crate::store::StatusStore;
+
+/// How often the token file is looked at while an entry waits for a token
+/// the API does not refuse.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(5);
+
+/// The long-lived half of the passes: where the token comes from, the
+/// sub-user copy, the rate limit, the clock, and the token back-off.
+pub struct Reconciler<C: Clock> {
+    pub credentials: Credentials,
+    subusers: SubUsers,
+    limiter: RateLimiter,
+    pub clock: C,
+    /// `--dry-run`.
+    cli_dry_run: bool,
+    /// `--retry-backoff`: the first wait before a failed entry is retried.
+    retry_backoff: Duration,
+    /// `--shutdown-timeout`: how long a request in flight may finish after
+    /// a stop.
+    grace: Duration,
+    /// The current wait between looks for a token while resets wait for
+    /// one, and its ceiling.
+    token_wait: Option<Duration>,
+    max_token_wait: Duration,
+}
+
+/// What a pass is handed besides the config and the status.
+pub struct Ports<'a, S: StatusStore> {
+    pub store: &'a mut S,
+    pub observer: &'a dyn Observer,
+    /// The kill switch, asked between batches.
+    pub control: &'a mut dyn Control,
+    /// Set by SIGTERM/SIGINT.
+    pub stop: watch::Receiver<bool>,
+    /// The commit the config came from, for every record.
+    pub source_revision: Option<String>,
+}
+
+/// What a pass did.
+#[derive(Debug)]
+pub struct Done {
+    /// The plan carried out (runs held back for a token show as waiting).
+    pub plan: Plan,
+    /// `None`: the grace after a stop ran out with a request in flight.
+    pub summary: Option<Summary>,
+    /// The batches a stop left unsent (what the next run sends).
+    pub unsent_batches: usize,
+    /// Real runs due that wait for a token, and why there is none.
+    pub blocked: usize,
+    pub token_error: Option<String>,
+    /// When to pass again (`None`: only a change can bring work).
+    pub wake: Option<DateTime<Utc>>,
+}
+
+impl<C: Clock> Reconciler<C> {
+    pub fn new(args: &crate::cli::RunArgs, credentials: Credentials, clock: C) -> Self {
+        Reconciler {
+            credentials,
+            subusers: if args.once {
+                SubUsers::for_one_run()
+            } else {
+                SubUsers::for_daemon()
+            },
+            limiter: RateLimiter::new(None),
+            clock,
+            cli_dry_run: args.dry_run,
+            retry_backoff: args.retry_backoff,
+            grace: args.shutdown_timeout,
+            token_wait: None,
+            max_token_wait: args.resync,
+        }
+    }
+
+    /// One pass over `config` and `status`.
+    pub async fn pass<S: StatusStore>(
+        &mut self,
+        config: &Config,
+        status: &mut Status,
+        ports: Ports<'_, S>,
+    ) -> anyhow::Result<Done> {
+        self.limiter
+            .set_rate(config.settings.max_requests_per_second);
+        let now = self.clock.now();
+        let mut inputs = Inputs {
+            source_revision: ports.source_revision.clone(),
+            retry_backoff: self.retry_backoff,
+            ..Inputs::new(self.cli_dry_run)
+        };
+        let mut plan = crate::plan::plan(config, status, now, &inputs);
+        // The token, read once and only if a request may be due: a run, or
+        // the retry of one whose token the API refused (a new one retries
+        // it at once).
+        let awaits_token = status.awaits_new_token();
+        let token = if plan.needs_api() || awaits_token {
+            Some(self.credentials.api().map(|api| api.token_fingerprint()))
+        } else {
+            None
+        };
+        let mut replan = false;
+        if awaits_token && let Some(Ok(fingerprint)) = &token {
+            inputs.token = Some(fingerprint.clone());
+            replan = true;
+        }
+        if plan.needs_users()
+            && let (Some(Ok(_)), Some(api)) = (&token, self.credentials.current())
+        {
+            let wanted: Vec<&str> = plan.wanted_users(config).collect();
+            inputs.users = self.subusers.users(api, &wanted).await;
+            replan = true;
+        }
+        if replan {
+            plan = crate::plan::plan(config, status, now, &inputs);
+        }
+        let token_error = match (&token, plan.needs_api()) {
+            (Some(Err(e)), true) => Some(format!("{e:#}")),
+            (None, true) => Some("the token was not read".to_owned()),
+            _ => None,
+        };
+        let blocked = match &token_error {
+            Some(e) => plan.hold_for_token(&format!("due, but it waits for an API token: {e}")),
+            None => 0,
+        };
+        let mut executor = Executor {
+            store: &mut *ports.store,
+            api: self.credentials.current().filter(|_| token_error.is_none()),
+            limiter: &mut self.limiter,
+            stop: Stop::new(ports.stop.clone()),
+            control: ports.control,
+            observer: ports.observer,
+            clock: &self.clock,
+        };
+        let execution = executor.execute(&plan, status);
+        let summary = match finish_within(execution, ports.stop.clone(), self.grace).await {
+            Some(summary) => Some(summary?),
+            None => {
+                tracing::warn!(
+                    "shutdown timeout ({:?}) reached with a request in flight; it is recorded \
+                     as in flight and sent again by the next run",
+                    self.grace
+                );
+                status.abandon_in_flight();
+                status.updated_at = Some(self.clock.now());
+                ports.store.save(status)?;
+                None
+            }
+        };
+        let unsent_batches = match &summary {
+            Some(s) => s.unsent_batches,
+            // The run gave up at the timeout, mid-request: what the next run
+            // would send is the planner's own answer.
+            None => crate::plan::plan(config, status, self.clock.now(), &inputs)
+                .runs()
+                .filter(|(_, spec)| !spec.dry_run)
+                .map(|(_, spec)| spec.remaining_batches())
+                .sum(),
+        };
+        // The next pass reads the token again: it may have been rotated.
+        self.credentials.forget_read();
+        let wake = self.wake(status, blocked, token_error.as_deref());
+        tracing::debug!(next_wake = ?wake, "pass done");
+        Ok(Done {
+            plan,
+            summary,
+            unsent_batches,
+            blocked,
+            token_error,
+            wake,
+        })
+    }
+
+    /// When to pass again, from the status after a pass: the one place the
+    /// wake is decided.
+    fn wake(
+        &mut self,
+        status: &Status,
+        blocked: usize,
+        token_error: Option<&str>,
+    ) -> Option<DateTime<Utc>> {
+        let now = self.clock.now();
+        let after = |wait: Duration| {
+            chrono::Duration::from_std(wait)
+                .ok()
+                .and_then(|w| now.checked_add_signed(w))
+        };
+        let mut wake = status.next_due();
+        if blocked > 0 {
+            let wait = self
+                .token_wait
+                .map_or(Duration::from_secs(1), |w| w.saturating_mul(2))
+                .min(self.max_token_wait);
+            self.token_wait = Some(wait);
+            tracing::error!(
+                "{}; {blocked} due reset(s) wait; looking for a token again in {wait:?}",
+                token_error.unwrap_or("no API token")
+            );
+            wake = wake.into_iter().chain(after(wait)).min();
+        } else {
+            self.token_wait = None;
+        }
+        if self.credentials.from_file() && status.awaits_new_token() {
+            // The token file may be rotated at any moment, and a new token
+            // retries at once; a look every few seconds costs nothing.
+            wake = wake.into_iter().chain(after(TOKEN_RECHECK)).min();
+        }
+        wake
+    }
+}
