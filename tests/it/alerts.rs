@@ -419,29 +419,9 @@ fn every_metric_and_label_the_alerts_and_the_dashboard_name_is_in_a_real_scrape(
     );
 }
 
-/// The anchors GitHub gives the README's headings (outside code blocks).
-fn readme_anchors() -> BTreeSet<String> {
-    let mut in_code = false;
-    let mut anchors = BTreeSet::new();
-    for line in read("README.md").lines() {
-        if line.starts_with("```") {
-            in_code = !in_code;
-        } else if !in_code && line.starts_with('#') {
-            let text = line.trim_start_matches('#').trim().to_lowercase();
-            let anchor: String = text
-                .chars()
-                .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
-                .map(|c| if c == ' ' { '-' } else { c })
-                .collect();
-            anchors.insert(anchor);
-        }
-    }
-    anchors
-}
-
 #[test]
 fn every_alert_has_for_a_severity_a_summary_and_a_runbook_in_the_readme() {
-    let anchors = readme_anchors();
+    let anchors = crate::readme::anchors();
     let mut names = BTreeSet::new();
     for rule in rules() {
         let name = rule["alert"].as_str().expect("only alerting rules");
