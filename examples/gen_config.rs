@@ -125,7 +125,9 @@ fn groups_shape(
 
 fn main() -> std::io::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let grouped = args.first().is_some_and(|a| a == "--groups" || a == "--aliases");
+    let grouped = args
+        .first()
+        .is_some_and(|a| a == "--groups" || a == "--aliases");
     let aliased = args.first().is_some_and(|a| a == "--aliases");
     if grouped {
         args.remove(0);

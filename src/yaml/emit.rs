@@ -210,6 +210,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(back, v, "{text}");
-        assert!(text.contains("\"off\":") && text.contains("\\u2028"), "{text}");
+        assert!(
+            text.contains("\"off\":") && text.contains("\\u2028"),
+            "{text}"
+        );
     }
 }
