@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# /metrics as Prometheus's own linter sees it: a daemon (dry run on the
-# bundled example) is scraped the way curl does (no Accept header), the
-# Content-Type must say Prometheus text 0.0.4, and `promtool check metrics`
-# must pass on the body (exit 0: no format error, no lint problem).
+# resetd as Prometheus's own tool sees it:
+#  - the alerting kit: `promtool check rules` on the rules file and
+#    `promtool test rules` on its unit tests (a case that fails, fails CI);
+#  - /metrics: a daemon (dry run on the bundled example) is scraped the way
+#    curl does (no Accept header), the Content-Type must say Prometheus text
+#    0.0.4, and `promtool check metrics` must pass on the body (exit 0: no
+#    format error, no lint problem).
 set -euo pipefail
 # shellcheck disable=SC2317 # functions called through deadline_loop
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
 # promtool ships in Debian's prometheus package (no separate package).
 need promtool prometheus
+
+echo "promtool check rules, test rules: examples/prometheus"
+promtool check rules examples/prometheus/resetd-alerts.yaml
+promtool test rules examples/prometheus/resetd-alerts.test.yaml
 
 cargo build --locked -q --bin resetd
 work=$(mktemp -d)

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
+mod alerts;
 mod crash_loop;
 mod daemon;
 mod exact;

@@ -199,3 +199,51 @@ fn the_mock_round_trip_works_as_written() {
         "the sub-users' hashes, then the entry's own"
     );
 }
+
+/// The anchors GitHub gives the README's headings (outside code blocks):
+/// lower case, punctuation dropped, spaces as hyphens.
+pub(crate) fn anchors() -> std::collections::BTreeSet<String> {
+    let mut in_code = false;
+    let mut anchors = std::collections::BTreeSet::new();
+    for line in readme().lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && line.starts_with('#') {
+            let text = line.trim_start_matches('#').trim().to_lowercase();
+            let anchor: String = text
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect();
+            anchors.insert(anchor);
+        }
+    }
+    anchors
+}
+
+#[test]
+fn the_readme_links_only_inside_the_repository_and_every_link_resolves() {
+    let readme = readme();
+    let anchors = anchors();
+    let mut broken = Vec::new();
+    for piece in readme.split("](").skip(1) {
+        let target = piece.split(')').next().unwrap();
+        let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+        let resolves = if path.is_empty() {
+            anchors.contains(anchor)
+        } else {
+            !path.contains("://") && repo_root().join(path).exists()
+        };
+        if !resolves {
+            broken.push(target.to_owned());
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "README links that do not resolve in the repository: {broken:?}"
+    );
+    assert!(
+        readme.matches("](").count() >= 10,
+        "the README's links were not found"
+    );
+}
