@@ -2,6 +2,7 @@
 //! under way may take to finish: the same for `--once` and the daemon.
 //!
 //! # Guarantees
+//! - A second SIGTERM/SIGINT exits at once (128 + its number).
 //! - The handlers are installed when `signal()` is called, not when its
 //!   future is first polled: a signal that arrives in between is not lost
 //!   and does not kill the process with the status half-considered.
@@ -41,8 +42,11 @@ impl Signal {
     }
 }
 
-/// The first SIGTERM or SIGINT, logged when it arrives. Must be called
-/// inside a tokio runtime.
+/// The first SIGTERM or SIGINT, logged when it arrives. A second one ends
+/// the process at once (exit 128 + its number), as an operator who sends it
+/// means: what is durable then is what a crash would leave (a request in
+/// flight was recorded as such, and is sent again next time). Must be
+/// called inside a tokio runtime.
 pub fn signal() -> std::io::Result<impl Future<Output = Signal> + Send + 'static> {
     let mut term = unix_signal(SignalKind::terminate())?;
     let mut int = unix_signal(SignalKind::interrupt())?;
@@ -53,9 +57,22 @@ pub fn signal() -> std::io::Result<impl Future<Output = Signal> + Send + 'static
         };
         tracing::info!(
             signal = caught.name(),
-            "{}: shutting down; no new request starts, one in flight may finish",
+            "{}: shutting down; no new request starts, one in flight may finish \
+             (a second signal exits at once)",
             caught.name()
         );
+        tokio::spawn(async move {
+            let again = tokio::select! {
+                _ = term.recv() => Signal::Term,
+                _ = int.recv() => Signal::Int,
+            };
+            tracing::warn!(
+                signal = again.name(),
+                "{} again: exiting now; a request in flight is sent again next time",
+                again.name()
+            );
+            std::process::exit(i32::from(again.exit_code()));
+        });
         caught
     })
 }

@@ -845,6 +845,44 @@ fn due_resets_without_a_token_back_off_then_run_once_one_appears() {
 }
 
 #[test]
+fn an_entry_waiting_for_a_token_holds_back_no_other_entry() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!(
+        "settings:\n  dryRun: true\nresets:\n{}",
+        entry("first", "AAAA1")
+    ));
+    let token_file = ws.dir.path().join("token");
+    let daemon = Daemon::start(&ws, &api, &["--token-file", token_file.to_str().unwrap()]);
+    daemon.wait_for_log("dry run: would send");
+    // A due entry that needs the token, beside a dry run and an entry long
+    // past its `notAfter`, neither of which needs one.
+    ws.write_config(&format!(
+        "resets:\n{}{}  - id: old\n    hashes: [CCCC3]\n    trigger: {{at: \"2020-01-01T00:00:00Z\"}}\n    notAfter: \"2020-01-02T00:00:00Z\"\n",
+        entry("due", "BBBB2"),
+        "  - id: dry\n    hashes: [DDDD4]\n    dryRun: true\n",
+    ));
+    let served = wait_for_phase(&daemon, "dry", "DryRun");
+    assert_eq!(
+        served["resets"]["dry"]["history"][0]["outcome"], "DryRun",
+        "{served}"
+    );
+    let served = wait_for_phase(&daemon, "old", "Expired");
+    assert_eq!(
+        served["resets"]["old"]["history"][0]["outcome"], "Expired",
+        "{served}"
+    );
+    let served = wait_for_phase(&daemon, "due", "Pending");
+    let history = &served["resets"]["due"]["history"];
+    assert!(history.as_array().is_none_or(Vec::is_empty), "{served}");
+    daemon.wait_for_metric("resetd_resets_blocked", Some(("reason", "no_token")), 1.0);
+    assert!(api.requests().is_empty());
+    // The status file says the same as `/status`.
+    let status = ws.status();
+    assert_eq!(status.resets["dry"].phase, Phase::DryRun);
+    assert_eq!(status.resets["old"].phase, Phase::Expired);
+}
+
+#[test]
 fn a_config_replaced_by_a_fifo_is_refused_and_sigterm_still_stops_the_daemon() {
     let api = FakeApi::start();
     let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
@@ -1239,4 +1277,79 @@ fn the_daemon_notifies_runs_on_their_commit_and_rejected_configs_and_never_again
     );
     let logs = daemon.logs.0.lock().unwrap().join("\n");
     assert_no_secret(&[&logs]);
+}
+
+/// The daemon reads time from its clock: driven in process on paused tokio
+/// time with a `TokioClock`, an hourly entry runs again exactly one
+/// (virtual) hour later, and no wall-clock wait is involved.
+#[tokio::test(start_paused = true)]
+async fn the_daemon_keeps_time_by_its_injected_clock() {
+    use chrono::TimeZone as _;
+    let ws = Workspace::new(
+        "settings:\n  dryRun: true\nresets:\n  - id: hourly\n    hashes: [AAAA1]\n    trigger: {every: 1h}\n",
+    );
+    let base = chrono::Utc.with_ymd_and_hms(2026, 12, 4, 0, 0, 0).unwrap();
+    let clock = resetd::reconcile::TokioClock::starting_at(base);
+    let cli = <resetd::cli::Cli as clap::Parser>::parse_from([
+        "resetd",
+        "run",
+        "--config",
+        ws.config.to_str().unwrap(),
+        "--resync",
+        "24h",
+        "--source-revision",
+        "abc123",
+    ]);
+    let resetd::cli::Command::Run(args) = cli.command else {
+        panic!("not a run command");
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let daemon = resetd::daemon::run_with_clock(
+        args,
+        async move {
+            let _ = rx.await;
+        },
+        clock,
+    );
+    let records = |n: usize| {
+        let path = ws.status.clone();
+        async move {
+            loop {
+                if let Ok(status) = resetd::store::read(&path)
+                    && status
+                        .resets
+                        .get("hourly")
+                        .is_some_and(|st| st.history.len() >= n)
+                {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let driver = async {
+        let first = tokio::time::timeout(Duration::from_secs(60), records(1))
+            .await
+            .expect("the first dry run");
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        let second = tokio::time::timeout(Duration::from_secs(60), records(2))
+            .await
+            .expect("a dry run an hour later");
+        let _ = tx.send(());
+        (first, second)
+    };
+    let (exit, (first, second)) = tokio::join!(daemon, driver);
+    assert_eq!(exit.unwrap(), resetd::daemon::Exit::Stopped);
+    let started =
+        |status: &resetd::status::Status, i: usize| status.resets["hourly"].history[i].started_at;
+    assert!(started(&first, 0) - base < chrono::Duration::seconds(1));
+    let gap = started(&second, 1) - started(&second, 0);
+    assert!(
+        gap >= chrono::Duration::hours(1) && gap < chrono::Duration::seconds(3601),
+        "{gap}"
+    );
+    assert_eq!(
+        second.resets["hourly"].next_run_at,
+        Some(started(&second, 1) + chrono::Duration::hours(1))
+    );
 }

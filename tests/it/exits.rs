@@ -260,6 +260,34 @@ fn sigterm_stops_run_once_after_the_request_in_flight_and_a_rerun_resumes() {
 }
 
 #[test]
+fn a_second_sigterm_exits_at_once_and_the_request_in_flight_is_sent_again() {
+    let (api, ws, all, mut child, lines) =
+        once_held_at_third_batch(&["--shutdown-timeout", "10m"], false);
+    signal(&child, "TERM");
+    lines.wait_for("shutting down", WAIT);
+    let sent = Instant::now();
+    signal(&child, "TERM");
+    // Not the ten minutes the held request could have taken.
+    assert_eq!(wait_exit(&mut child), 143);
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    lines.wait_for("SIGTERM again: exiting now", WAIT);
+    assert_eq!(api.requests().len(), 3);
+    api.default_reply(Reply::Status(204));
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // The batch in flight when it exited is sent again, then the rest.
+    assert_eq!(
+        sent_after(&api, 3),
+        all[4..],
+        "in flight and unsent batches"
+    );
+}
+
+#[test]
 fn sigint_past_the_shutdown_timeout_records_the_request_as_in_flight_and_exits_130() {
     let (api, ws, all, mut child, lines) =
         once_held_at_third_batch(&["--shutdown-timeout", "300ms"], false);
