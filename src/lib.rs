@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod diagnostic;
+pub mod digest;
 pub mod directory;
 pub mod logging;
 pub mod metrics;

@@ -19,7 +19,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Entry, Settings, finish_digest};
+use crate::config::{Config, Entry, Settings};
+use crate::digest::finish_digest;
 use crate::policy::{self, RunRetry};
 use crate::schedule::{self, Due};
 use crate::status::{EntryStatus, Outcome, Phase, RunProgress, Status};

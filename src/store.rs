@@ -520,7 +520,7 @@ struct Record {
 /// First 16 hex digits of the sha256 of a record's text: enough to tell a
 /// torn or damaged line from a whole one.
 fn checksum(bytes: &[u8]) -> String {
-    let digest = crate::config::hex_digest(bytes);
+    let digest = crate::digest::hex_digest(bytes);
     digest["sha256:".len()..].chars().take(16).collect()
 }
 

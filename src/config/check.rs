@@ -11,57 +11,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::Members;
 use super::groups::{Resolver, check_groups};
 use super::hashes::HashLists;
+use super::part::{at, key, part, part_fixed};
 use super::report::Report;
 use super::types::{self, Trigger};
 use super::{Entry, Schedule, Settings};
 use crate::yaml::Seg;
-
-pub(super) fn key(k: &str) -> Seg {
-    Seg::Key(k.to_owned())
-}
-
-pub(super) fn at(path: &[Seg], seg: Seg) -> Vec<Seg> {
-    let mut p = path.to_vec();
-    p.push(seg);
-    p
-}
-
-/// Deserialize a part (at `path`) that the schema has already checked, and
-/// whether it was clean. When it does not deserialize, the fields with an
-/// error at or below them are left out (their defaults stand in) and it is
-/// tried again; `None` when even that fails (the schema reported why).
-pub(super) fn part<T: DeserializeOwned>(
-    v: Value,
-    path: &[Seg],
-    report: &Report,
-) -> Option<(T, bool)> {
-    part_fixed(v, path, report, |_| {})
-}
-
-/// [`part`], with `fix` putting back what the part cannot do without once
-/// its refused fields are left out.
-fn part_fixed<T: DeserializeOwned>(
-    mut v: Value,
-    path: &[Seg],
-    report: &Report,
-    fix: impl FnOnce(&mut serde_json::Map<String, Value>),
-) -> Option<(T, bool)> {
-    if let Ok(t) = T::deserialize(&v) {
-        return Some((t, true));
-    }
-    if let Value::Object(map) = &mut v {
-        map.retain(|k, _| !report.has_error_under(&at(path, key(k))));
-        fix(map);
-    }
-    T::deserialize(&v).ok().map(|t| (t, false))
-}
 
 /// Parse a duration field and hold it to its documented range. `name` is the
 /// field as the user wrote it, for the message.
@@ -478,5 +438,5 @@ fn spec_digest(reset: &types::Reset, hashes: &Members) -> String {
         hasher.update(hash.as_bytes());
         hasher.update(b"\n");
     }
-    super::finish_digest(hasher)
+    crate::digest::finish_digest(hasher)
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::check::{at, key, part};
 use super::hashes::HashLists;
+use super::part::{at, key, part};
 use super::report::Report;
 use super::types;
 use crate::yaml::Seg;

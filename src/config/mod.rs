@@ -12,7 +12,9 @@ mod members;
 pub use members::Members;
 mod hashes;
 mod notifications;
+mod part;
 mod report;
+pub use crate::digest::{finish_digest, hex_digest};
 pub use check::parse_cron;
 pub mod types;
 
@@ -358,24 +360,6 @@ pub fn format_path(path: &[crate::yaml::Seg]) -> String {
                 out.push_str(k);
             }
         }
-    }
-    out
-}
-
-/// Lowercase hex sha256, prefixed with the algorithm so a future change of
-/// algorithm cannot be mistaken for a content change.
-pub fn hex_digest(bytes: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(bytes);
-    finish_digest(hasher)
-}
-
-/// `sha256:<hex>` of what was fed to `hasher`.
-pub fn finish_digest(hasher: Sha256) -> String {
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for byte in hasher.finalize() {
-        out.push_str(&format!("{byte:02x}"));
     }
     out
 }

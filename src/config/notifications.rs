@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::check::{at, key, part};
+use super::part::{at, key, part};
 use super::report::Report;
 use super::types::{Notification, ReceiverType};
 use crate::yaml::Seg;

@@ -287,7 +287,7 @@ pub fn parse_file<R: std::io::Read>(
             let (hasher, problem) = tap.finish()?;
             return Ok((
                 verdict(parsed, problem),
-                crate::config::finish_digest(hasher),
+                crate::digest::finish_digest(hasher),
             ));
         }
     }
@@ -311,7 +311,7 @@ pub fn parse_file<R: std::io::Read>(
     let (hasher, problem) = tap.finish()?;
     Ok((
         verdict(parsed, problem),
-        crate::config::finish_digest(hasher),
+        crate::digest::finish_digest(hasher),
     ))
 }
 

@@ -145,7 +145,7 @@ mod tests {
             let (parsed, digest) =
                 parse_file(|| Ok(Trickle(text.as_bytes())), None, Dialect::Plain).unwrap();
             assert_eq!(parsed.unwrap().0, expected);
-            assert_eq!(digest, crate::config::hex_digest(text.as_bytes()));
+            assert_eq!(digest, crate::digest::hex_digest(text.as_bytes()));
         }
         assert!(parse_file(|| Ok(&b"a: \xff\n"[..]), None, Dialect::Plain).is_err());
     }
