@@ -1,35 +1,24 @@
 //! resetd: reconcile a reviewed YAML file of IPRoyal session resets.
 //!
-//! The core (`config`, `schema`, `diagnostic`, `schedule`, `plan`, `status`,
-//! `policy`, `yaml`) does no I/O and reads no clock: time is passed in. The
-//! shell (`api`, `store`, `reconcile`, `start`, `shutdown`, `daemon`, `serve`,
-//! `watch`, `notify`) does the I/O; `secret` keeps secrets out of its output.
-//! See ARCHITECTURE.md for the module map.
+//! Three layers, one folder each (ARCHITECTURE.md has the map):
+//! - `core`: the functional core — config, YAML, schema, planner,
+//!   schedule, policy, status transitions, reports. No I/O but reading a
+//!   config file, no clock, no async.
+//! - `engine`: one reconcile pass for `run --once` and the daemon, the
+//!   executor, start-up, shutdown, the daemon loop.
+//! - `io`: the edges — API, status store, watcher, HTTP, notifications,
+//!   metrics, secrets, logging.
+//!
+//! Each module is also re-exported here (`resetd::plan`, `crate::store`),
+//! so a path names the module, not the folder it lives in.
 
-pub mod api;
 pub mod cli;
-pub mod config;
-pub mod daemon;
-pub mod diagnostic;
-pub mod digest;
-pub mod directory;
-pub mod logging;
-pub mod metrics;
-pub mod notify;
-pub mod pass;
-pub mod plan;
-pub mod policy;
-pub mod reconcile;
-pub mod report;
-pub mod revision;
-pub mod schedule;
-pub mod schema;
-pub mod secret;
-pub mod serve;
-pub mod shutdown;
-pub mod start;
-pub mod status;
-pub mod store;
-pub mod users;
-pub mod watch;
-pub mod yaml;
+pub mod core;
+pub mod engine;
+pub mod io;
+
+pub use crate::core::{
+    config, diagnostic, digest, plan, policy, report, schedule, schema, status, users, yaml,
+};
+pub use crate::engine::{daemon, directory, pass, reconcile, shutdown, start};
+pub use crate::io::{api, logging, metrics, notify, revision, secret, serve, store, watch};
