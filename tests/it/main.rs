@@ -19,3 +19,4 @@ mod run_once;
 mod subusers;
 mod support;
 mod validate;
+mod yaml_suite;
