@@ -21,3 +21,4 @@ mod run_once;
 mod subusers;
 mod support;
 mod validate;
+mod yaml_suite;
