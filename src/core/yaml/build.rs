@@ -558,6 +558,17 @@ impl<'s, 'd> Builder<'s, 'd> {
                         Value::String(s) => s,
                         Value::Number(n) => n.to_string(),
                         Value::Bool(b) => b.to_string(),
+                        // A reviewer's tool may show no key, `null` or
+                        // `~`; JSON has no null key.
+                        Value::Null if matches!(self.dialect, Dialect::Reviewed { .. }) => {
+                            return Err(SyntaxError {
+                                pos,
+                                path: Vec::new(),
+                                message: "a null key (empty, `~` or `null`): YAML tools \
+                                          disagree on what it is named; write the key's name"
+                                    .into(),
+                            });
+                        }
                         Value::Null => String::from("null"),
                         Value::Array(_) | Value::Object(_) => {
                             return Err(SyntaxError {

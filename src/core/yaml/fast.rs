@@ -88,6 +88,13 @@ pub(super) struct Fast {
     line: u32,
     /// The line being read.
     inline: Inline,
+    /// The builder refused the plain scalar that ended the last line; the
+    /// next content line may continue it (a multi-line scalar, which only
+    /// saphyr reads), so the refusal waits for that line to be seen.
+    deferred: Option<SyntaxError>,
+    /// Tokens of the line handed to the builder so far (the last one is
+    /// the one it refused, when it refused one).
+    emitted: usize,
 }
 
 impl Fast {
@@ -97,6 +104,8 @@ impl Fast {
             pending: Pending::Start,
             line: 0,
             inline: Inline::new(),
+            deferred: None,
+            emitted: 0,
         }
     }
 
@@ -207,6 +216,15 @@ impl Fast {
         if indent == 0 && (rest.starts_with(b"---") || rest.starts_with(b"...")) {
             return Err(Stop::Bail);
         }
+        if let Some(e) = self.deferred.take() {
+            // Deeper than the entry it ended: a continuation, saphyr's to read.
+            let continues = self.stack.last().is_none_or(|top| indent > top.indent);
+            return Err(if continues {
+                Stop::Bail
+            } else {
+                Stop::Error(e)
+            });
+        }
         self.inline.toks.clear();
         let entry = self.entry(bytes, indent)?;
         // Where the line belongs is decided before any of its events goes
@@ -258,7 +276,24 @@ impl Fast {
                 b.event(end(top.kind), self.pos(text, indent))?;
             }
         }
-        self.emit(text, b)?;
+        if let Err(e) = self.emit(text, b) {
+            // A refused plain scalar at the end of the line may yet be the
+            // first line of a longer one.
+            match (e, self.inline.toks.last()) {
+                (
+                    Stop::Error(e),
+                    Some(Tok::Scalar {
+                        style: Style::Plain,
+                        ..
+                    }),
+                ) if entry.empty.is_none() && self.emitted == self.inline.toks.len() => {
+                    self.deferred = Some(e);
+                    self.pending = Pending::Done;
+                    return Ok(());
+                }
+                (e, _) => return Err(e),
+            }
+        }
         let owner = match entry.compact {
             Some(key) => {
                 self.stack.push(Block {
@@ -282,6 +317,9 @@ impl Fast {
     /// The end of the text: a pending empty value is null; every open
     /// collection closes.
     fn finish(&mut self, b: &mut Builder) -> Result<(), Stop> {
+        if let Some(e) = self.deferred.take() {
+            return Err(Stop::Error(e));
+        }
         if let Pending::Empty { colon, .. } = self.pending {
             b.event(null(), colon)?;
         }
@@ -296,7 +334,9 @@ impl Fast {
     }
 
     fn emit(&mut self, text: &str, b: &mut Builder) -> Result<(), Stop> {
+        self.emitted = 0;
         for i in 0..self.inline.toks.len() {
+            self.emitted = i + 1;
             let tok = self.inline.toks[i];
             let (event, at) = match tok {
                 Tok::Scalar {

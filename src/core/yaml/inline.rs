@@ -322,6 +322,8 @@ enum End {
     Colon(usize),
     /// A flow indicator (in a flow collection only).
     Flow,
+    /// Something the line scanner leaves to saphyr.
+    Odd,
 }
 
 /// A plain scalar starting at `at`: the end of its text (trailing spaces
@@ -342,6 +344,11 @@ fn plain(s: &[u8], at: usize, flow: bool) -> (usize, End) {
             } =>
             {
                 return (end, End::Colon(i));
+            }
+            // `[x -]`: saphyr refuses a lone `-` before a flow indicator
+            // (YAML itself reads "x -"); leave such a line to saphyr.
+            b'-' if flow && s[i - 1] == b' ' && s.get(i + 1).is_some_and(|n| is_flow(*n)) => {
+                return (end, End::Odd);
             }
             _ if flow && is_flow(c) => return (end, End::Flow),
             _ => end = i + 1,
