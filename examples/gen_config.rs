@@ -9,9 +9,10 @@
 //! warnings (which must not cost a second pass). Defaults: 1,000 groups ×
 //! 1,000 hashes and 10,000 entries (~36 MB).
 //!
-//! `--aliases` instead of `--groups`: the same, with every group anchored
-//! and copied by an alias (`group-00001-copy: *g00001`), and each entry's
-//! second group named by its copy: the aliased shape.
+//! `--aliases` instead of `--groups`: the same, with every tenth group
+//! anchored and copied by an alias (`group-00010-copy: *g00010`, 1 MB of
+//! aliased text at the defaults: the bound is 16 MiB), and entries whose
+//! second group is one of those naming its copy: the aliased shape.
 
 use std::io::{BufWriter, Write};
 
@@ -87,8 +88,9 @@ fn groups_shape(
     header(w)?;
     writeln!(w, "groups:")?;
     let mut n = 0;
+    let copied = |g: u64| aliased && g % 10 == 0;
     for g in 0..groups {
-        if aliased {
+        if copied(g) {
             writeln!(w, "  group-{g:05}: &g{g:05}")?;
         } else {
             writeln!(w, "  group-{g:05}:")?;
@@ -99,15 +101,15 @@ fn groups_shape(
             writeln!(w, "      - {}", hash(n))?;
             n += 1;
         }
-        if aliased {
+        if copied(g) {
             writeln!(w, "  group-{g:05}-copy: *g{g:05}")?;
         }
     }
-    let copy = if aliased { "-copy" } else { "" };
     writeln!(w, "resets:")?;
     for e in 0..entries {
         let first = e % groups.max(1);
         let second = (e * 7 + 1) % groups.max(1);
+        let copy = if copied(second) { "-copy" } else { "" };
         writeln!(w, "  - id: entry-{e:05}")?;
         writeln!(w, "    description: \"generated entry {e}\"")?;
         trigger(w, e)?;
