@@ -220,7 +220,7 @@ pub fn status_human(status: &Status) -> String {
             st.hash_count,
             time(st.last_run_at),
             // A Failed entry retried on its own runs next at its retry.
-            time(st.next_run_at.into_iter().chain(st.next_retry_at).min()),
+            time(st.next_due()),
             st.last_error.as_deref().unwrap_or("-")
         );
     }

@@ -114,12 +114,7 @@ impl Status {
     /// each entry's `nextRunAt` and `nextRetryAt` (orphans never run).
     /// `None`: only a change can bring work.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
-        self.resets
-            .values()
-            .filter(|st| !st.orphaned)
-            .flat_map(|st| [st.next_run_at, st.next_retry_at])
-            .flatten()
-            .min()
+        self.resets.values().filter_map(EntryStatus::next_due).min()
     }
 
     /// Bring the status in line with a plan's decisions, before any run
@@ -565,6 +560,15 @@ impl RunFacts<'_> {
 }
 
 impl EntryStatus {
+    /// When this entry falls due next: its next run or its next retry,
+    /// whichever comes first (never, for an orphan).
+    pub fn next_due(&self) -> Option<DateTime<Utc>> {
+        if self.orphaned {
+            return None;
+        }
+        self.next_run_at.into_iter().chain(self.next_retry_at).min()
+    }
+
     /// Start a run, or continue `resume` (an interrupted run of the same list).
     pub fn begin_run(&mut self, facts: &RunFacts, resume: Option<RunProgress>, now: DateTime<Utc>) {
         let fresh = resume.is_none();
