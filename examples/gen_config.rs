@@ -88,7 +88,7 @@ fn groups_shape(
     header(w)?;
     writeln!(w, "groups:")?;
     let mut n = 0;
-    let copied = |g: u64| aliased && g % 10 == 0;
+    let copied = |g: u64| aliased && g.is_multiple_of(10);
     for g in 0..groups {
         if copied(g) {
             writeln!(w, "  group-{g:05}: &g{g:05}")?;

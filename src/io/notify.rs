@@ -373,9 +373,19 @@ fn statuses_url(api_base: &str, repository: &str) -> Result<reqwest::Url, String
     let mut url = reqwest::Url::parse(api_base)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && !u.cannot_be_a_base())
-        .ok_or_else(|| format!("apiBase `{api_base}` is not an http(s) URL"))?;
+        .ok_or_else(|| {
+            format!(
+                "apiBase `{}` is not an http(s) URL",
+                crate::api::shown_url_text(api_base)
+            )
+        })?;
     url.path_segments_mut()
-        .map_err(|()| format!("apiBase `{api_base}` is not an http(s) URL"))?
+        .map_err(|()| {
+            format!(
+                "apiBase `{}` is not an http(s) URL",
+                crate::api::shown_url_text(api_base)
+            )
+        })?
         .pop_if_empty()
         .extend(["repos", owner, repo, "statuses", ""]);
     Ok(url)

@@ -5,6 +5,7 @@
 mod alerts;
 mod crash_loop;
 mod daemon;
+mod day3;
 mod exact;
 mod exits;
 mod fake_api;

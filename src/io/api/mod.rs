@@ -17,169 +17,13 @@ use serde_json::Value;
 
 use crate::policy::Failure;
 
+mod status_url;
+mod token;
+pub use status_url::{MAX_STATUS_BYTES, STATUS_TIMEOUT, StatusUrlError, get_status};
+pub use token::{Credentials, TOKEN_ENV, Token, TokenError, load_token};
+
 /// Default API base, per IPRoyal's documentation.
 pub const DEFAULT_API_BASE: &str = "https://resi-api.iproyal.com/v1";
-
-/// An IPRoyal API token. It cannot be printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl Token {
-    /// From the environment or a token file; surrounding whitespace (a
-    /// trailing newline from `echo`) is dropped. `None` when empty.
-    pub fn new(raw: &str) -> Option<Token> {
-        let t = raw.trim();
-        (!t.is_empty()).then(|| Token(t.to_owned()))
-    }
-
-    /// A short name for this token that reveals nothing of it: the first 48
-    /// bits of a SHA-256 of it, in hex. Kept in the status file to tell a
-    /// rotated token from the one the API refused.
-    pub fn fingerprint(&self) -> String {
-        use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(format!("resetd token fingerprint\0{}", self.0));
-        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// `text` without any piece of the token (`secret::scrub`). Run before
-    /// any truncation, so no cut can split a piece.
-    pub fn scrub(&self, text: &str) -> String {
-        crate::secret::scrub(&self.0, text)
-    }
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token([redacted])")
-    }
-}
-
-impl std::fmt::Display for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-/// Environment variable holding the token.
-pub const TOKEN_ENV: &str = "IPROYAL_API_TOKEN";
-
-/// Where the token comes from and the client built with it: the one place
-/// `run --once` and the daemon get an API client. The token is read only
-/// when a request is due, and read again each time, so a rotated secret
-/// (a mounted file) is picked up without a restart.
-#[derive(Debug)]
-pub struct Credentials {
-    api_base: String,
-    token_file: Option<std::path::PathBuf>,
-    /// The client for the token last read.
-    current: Option<(Token, Api)>,
-    /// What reading the token gave in this pass: `api()` does not read it
-    /// again until `forget_read`.
-    read: Option<Result<(), String>>,
-}
-
-impl Credentials {
-    pub fn new(api_base: &str, token_file: Option<&std::path::Path>) -> Self {
-        Credentials {
-            api_base: api_base.to_owned(),
-            token_file: token_file.map(ToOwned::to_owned),
-            current: None,
-            read: None,
-        }
-    }
-
-    /// A client with the current token; an error when there is none (or
-    /// the API base is unusable). The token is read once until
-    /// `forget_read` (once per pass); a token that changed gets a new client.
-    pub fn api(&mut self) -> anyhow::Result<&Api> {
-        if self.read.is_none() {
-            let outcome = match load_token(self.token_file.as_deref()) {
-                Ok(token) => {
-                    let stale = self
-                        .current
-                        .as_ref()
-                        .is_none_or(|(current, _)| *current != token);
-                    if stale {
-                        match Api::new(&self.api_base, token.clone()) {
-                            Ok(api) => {
-                                self.current = Some((token, api));
-                                Ok(())
-                            }
-                            Err(e) => Err(e.to_string()),
-                        }
-                    } else {
-                        Ok(())
-                    }
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            if outcome.is_err() {
-                self.current = None;
-            }
-            self.read = Some(outcome);
-        }
-        match (&self.read, &self.current) {
-            (Some(Ok(())), Some((_, api))) => Ok(api),
-            (Some(Err(e)), _) => Err(anyhow::anyhow!("{e}")),
-            _ => Err(anyhow::anyhow!("no API client")),
-        }
-    }
-
-    /// The next `api()` reads the token again (it may have been rotated).
-    pub fn forget_read(&mut self) {
-        self.read = None;
-    }
-
-    /// True when the token comes from a file, which may be rotated while
-    /// resetd runs (the environment cannot change under it).
-    pub fn from_file(&self) -> bool {
-        self.token_file.is_some()
-    }
-
-    /// The client built by the last successful `api()`, if any.
-    pub fn current(&self) -> Option<&Api> {
-        self.current.as_ref().map(|(_, api)| api)
-    }
-}
-
-/// The token from `--token-file`, else from `IPROYAL_API_TOKEN`.
-pub fn load_token(file: Option<&std::path::Path>) -> Result<Token, TokenError> {
-    let raw = match file {
-        Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| TokenError::File(path.to_owned(), e))?
-        }
-        None => std::env::var(TOKEN_ENV).unwrap_or_default(),
-    };
-    let token = Token::new(&raw).ok_or_else(|| match file {
-        Some(path) => TokenError::EmptyFile(path.to_owned()),
-        None => TokenError::Missing,
-    })?;
-    // Checked here, before any request: otherwise every request fails as a
-    // "network error" and is retried, and the entry fails for good.
-    if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0)).is_err() {
-        return Err(TokenError::NotAHeader);
-    }
-    Ok(token)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error(
-        "no API token: resets are due and not in dry run; set {TOKEN_ENV} or pass --token-file (nothing was sent)"
-    )]
-    Missing,
-    /// The cause is in the message only, not also a `source()`, so that
-    /// printing the error chain shows it once.
-    #[error("cannot read token file {0}: {1}")]
-    File(std::path::PathBuf, std::io::Error),
-    #[error("token file {0} is empty")]
-    EmptyFile(std::path::PathBuf),
-    #[error(
-        "the API token cannot be sent as an HTTP header (it holds a control character or a \
-         line break inside it); check {TOKEN_ENV} or --token-file (nothing was sent)"
-    )]
-    NotAHeader,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -242,7 +86,7 @@ pub struct Api {
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Api")
-            .field("url", &self.url.as_str())
+            .field("url", &shown_url(&self.url))
             .finish_non_exhaustive()
     }
 }
@@ -256,9 +100,9 @@ impl Api {
         let url = reqwest::Url::parse(&format!("{base}/sessions"))
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| ApiError::BadBase(api_base.to_owned()))?;
+            .ok_or_else(|| ApiError::BadBase(shown_url_text(api_base)))?;
         let base = reqwest::Url::parse(&format!("{base}/"))
-            .map_err(|_| ApiError::BadBase(api_base.to_owned()))?;
+            .map_err(|_| ApiError::BadBase(shown_url_text(api_base)))?;
         let loopback = match url.host_str() {
             Some("localhost" | "[::1]") => true,
             Some(host) => host
@@ -267,7 +111,7 @@ impl Api {
             None => false,
         };
         if url.scheme() == "http" && !loopback {
-            tracing::warn!(api = %url, "the API base is plain HTTP: the token travels unencrypted");
+            tracing::warn!(api = %shown_url(&url), "the API base is plain HTTP: the token travels unencrypted");
         }
         let client = reqwest::Client::builder()
             .user_agent(concat!("resetd/", env!("CARGO_PKG_VERSION")))
@@ -285,8 +129,9 @@ impl Api {
         })
     }
 
-    pub fn url(&self) -> &str {
-        self.url.as_str()
+    /// The endpoint, as it may be shown (no credentials).
+    pub fn url(&self) -> String {
+        shown_url(&self.url)
     }
 
     /// Send one DELETE for `hashes`. Any 2xx is success.
@@ -365,7 +210,7 @@ impl Api {
     }
 
     fn shown(&self, url: &reqwest::Url) -> String {
-        self.token.scrub(url.as_str())
+        self.token.scrub(&shown_url(url))
     }
 
     fn transport_error(&self, e: reqwest::Error, timeout: Duration) -> ApiError {
@@ -586,138 +431,6 @@ pub(crate) async fn read_bounded(
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
-/// The most of a daemon's `/status` answer `get_status` reads. The status of
-/// 10,000 entries with their history is a few MiB; past this bound the answer
-/// is refused rather than held in memory.
-pub const MAX_STATUS_BYTES: usize = 256 * 1024 * 1024;
-
-/// How long `get_status` may take in all, body included.
-pub const STATUS_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Why `get_status` has no status. It names the URL without a password or
-/// query, which may carry a credential (`without_credentials`).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read the status from {url}: {reason}")]
-pub struct StatusUrlError {
-    pub url: String,
-    pub reason: String,
-}
-
-/// The status a running daemon serves at `url` (its `--listen` address and
-/// `/status`), for `plan --status-url`. No token is sent: `/status` needs
-/// none. A URL's `user:password@` is sent as basic auth, for a daemon behind
-/// an authenticating proxy.
-pub async fn get_status(url: &str) -> Result<crate::status::Status, StatusUrlError> {
-    get_status_within(url, STATUS_TIMEOUT, MAX_STATUS_BYTES).await
-}
-
-async fn get_status_within(
-    url: &str,
-    timeout: Duration,
-    max_bytes: usize,
-) -> Result<crate::status::Status, StatusUrlError> {
-    let parsed = reqwest::Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"));
-    let Some(parsed) = parsed else {
-        return Err(StatusUrlError {
-            url: url.to_owned(),
-            reason: "not an http:// or https:// URL".into(),
-        });
-    };
-    let fail = |reason: String| StatusUrlError {
-        url: without_credentials(&parsed),
-        reason,
-    };
-    // As in `Api::new`: an already installed provider is just as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("resetd/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout)
-        // A status answered elsewhere (a login page, another daemon) is not
-        // this daemon's: a 3xx is an error, as for the DELETE.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| fail(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
-    // Errors lose their URL: it is named once, without credentials.
-    let reqwest_error = |e: reqwest::Error| {
-        if e.is_timeout() {
-            fail(format!("no complete answer within {timeout:?}"))
-        } else {
-            fail(error_chain(&e.without_url()))
-        }
-    };
-    let mut response = client
-        .get(parsed.clone())
-        .send()
-        .await
-        .map_err(reqwest_error)?;
-    let status = response.status();
-    if status.is_redirection() {
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parsed.join(v).ok())
-            .map_or_else(
-                || "(no usable Location)".to_owned(),
-                |l| without_credentials(&l),
-            );
-        return Err(fail(format!(
-            "HTTP {} redirect to {location}; redirects are not followed: give the daemon's own \
-             /status URL",
-            status.as_u16()
-        )));
-    }
-    if !status.is_success() {
-        return Err(fail(format!(
-            "HTTP {}; expected 200 from a resetd daemon's /status (`resetd run --listen ADDR`)",
-            status.as_u16()
-        )));
-    }
-    let too_large = || {
-        fail(format!(
-            "the answer is larger than {} MiB",
-            max_bytes / (1024 * 1024)
-        ))
-    };
-    if response
-        .content_length()
-        .is_some_and(|n| n > max_bytes as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(reqwest_error)? {
-        if body.len() + chunk.len() > max_bytes {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    // The daemon serves `null` until it has loaded its status.
-    let value: Option<crate::status::Status> = serde_json::from_slice(&body)
-        .map_err(|e| fail(format!("the answer is not a resetd status: {e}")))?;
-    value.ok_or_else(|| fail("the daemon has not published its status yet; try again".into()))
-}
-
-/// `url` fit for an error message: a password or a query may carry a
-/// credential, so neither is shown.
-fn without_credentials(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("redacted"));
-    }
-    let query = shown.query().is_some();
-    shown.set_query(None);
-    shown.set_fragment(None);
-    if query {
-        format!("{shown}?redacted")
-    } else {
-        shown.to_string()
-    }
-}
-
 /// `Retry-After` as delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value.trim();
@@ -763,6 +476,31 @@ pub fn error_message(body: &str) -> String {
 }
 
 /// An error with its causes, which reqwest keeps in the source chain.
+/// `url` fit for a log line, an error or the status file: user name,
+/// password and query may each carry a credential, so none is shown. The
+/// one way resetd shows a URL it was given (API base, `--status-url`).
+pub fn shown_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    if !shown.username().is_empty() || shown.password().is_some() {
+        let _ = shown.set_username("redacted");
+        let _ = shown.set_password(None);
+    }
+    let query = shown.query().is_some();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    if query {
+        format!("{shown}?redacted")
+    } else {
+        shown.to_string()
+    }
+}
+
+/// [`shown_url`] of a URL given as text (one that does not parse is not
+/// shown at all).
+pub fn shown_url_text(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(|_| "(an unparsable URL)".to_owned(), |u| shown_url(&u))
+}
+
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -776,6 +514,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::status_url::get_status_within;
     use super::*;
     use crate::secret::escapings;
     use chrono::TimeZone;
