@@ -701,15 +701,18 @@ mod tests {
     }
 
     #[test]
-    fn a_status_url_is_shown_without_password_or_query() {
+    fn a_url_is_shown_without_user_password_or_query() {
         let url = reqwest::Url::parse("https://ops:s3cret@resetd.internal:9090/status?key=abc#x")
             .unwrap();
         assert_eq!(
-            without_credentials(&url),
-            "https://ops:redacted@resetd.internal:9090/status?redacted"
+            shown_url(&url),
+            "https://redacted@resetd.internal:9090/status?redacted"
         );
+        let url = reqwest::Url::parse("https://tok3n@resetd.internal/").unwrap();
+        assert_eq!(shown_url(&url), "https://redacted@resetd.internal/");
         let url = reqwest::Url::parse("http://127.0.0.1:9090/status").unwrap();
-        assert_eq!(without_credentials(&url), "http://127.0.0.1:9090/status");
+        assert_eq!(shown_url(&url), "http://127.0.0.1:9090/status");
+        assert_eq!(shown_url_text("not a url"), "(an unparsable URL)");
     }
 
     #[test]
