@@ -150,8 +150,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
     /// Serve /healthz, /readyz, /metrics and /status on this address
-    /// (e.g. 127.0.0.1:9090). Off by default.
-    #[arg(long, value_name = "ADDR")]
+    /// (e.g. 127.0.0.1:9090). Off by default. The daemon's: not with --once.
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
     pub listen: Option<std::net::SocketAddr>,
     /// Quiet period after a config change before reloading.
     #[arg(long, value_name = "DUR", default_value = "200ms", value_parser = parse_duration)]

@@ -83,7 +83,24 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         } => {
             let st = match (status, config) {
                 (Some(p), _) => read_explicit_status(&p)?,
-                (None, Some(c)) => store::read(&store::default_status_path(&c))?,
+                (None, Some(c)) => {
+                    if !c.exists() {
+                        anyhow::bail!("config {} does not exist (check --config)", c.display());
+                    }
+                    let path = store::default_status_path(&c);
+                    if !path.exists() {
+                        resetd::logging::conclude(
+                            Level::INFO,
+                            &format!(
+                                "no status yet: `resetd run` has not run this config (its \
+                                 status will be {})",
+                                path.display()
+                            ),
+                        );
+                        return Ok(Outcome::Ok);
+                    }
+                    store::read(&path)?
+                }
                 (None, None) => anyhow::bail!("give --status or --config"),
             };
             let text = match format {
@@ -350,7 +367,9 @@ async fn reconcile_once(args: &RunArgs, config: &Config) -> anyhow::Result<Outco
 /// `plan --resolve`: the account's sub-users and its own hash, by GET only.
 fn fetch_directory(resolve: Resolve<'_>) -> anyhow::Result<resetd::users::Directory> {
     let mut credentials = resetd::api::Credentials::new(resolve.api_base, resolve.token_file);
-    let api = credentials.api()?;
+    let api = credentials.api().map_err(|e| {
+        anyhow::anyhow!("{e}: `plan --resolve` reads who owns each hash with it (GETs only)")
+    })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -377,7 +396,9 @@ fn subusers(
     token_file: Option<&Path>,
 ) -> anyhow::Result<Outcome> {
     let mut credentials = resetd::api::Credentials::new(api_base, token_file);
-    let api = credentials.api()?;
+    let api = credentials.api().map_err(|e| {
+        anyhow::anyhow!("{e}: `resetd subusers` reads the account's sub-users with it")
+    })?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

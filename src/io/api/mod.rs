@@ -97,9 +97,11 @@ impl Api {
         // installed, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let base = api_base.trim_end_matches('/');
+        // A query or fragment would end up in the middle of every endpoint.
         let url = reqwest::Url::parse(&format!("{base}/sessions"))
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .filter(|u| u.query().is_none() && u.fragment().is_none())
             .ok_or_else(|| ApiError::BadBase(shown_url_text(api_base)))?;
         let base = reqwest::Url::parse(&format!("{base}/"))
             .map_err(|_| ApiError::BadBase(shown_url_text(api_base)))?;
@@ -210,7 +212,7 @@ impl Api {
     }
 
     fn shown(&self, url: &reqwest::Url) -> String {
-        self.token.scrub(&shown_url(url))
+        self.token.scrub(&without_userinfo(url).to_string())
     }
 
     fn transport_error(&self, e: reqwest::Error, timeout: Duration) -> ApiError {
@@ -480,11 +482,7 @@ pub fn error_message(body: &str) -> String {
 /// password and query may each carry a credential, so none is shown. The
 /// one way resetd shows a URL it was given (API base, `--status-url`).
 pub fn shown_url(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    if !shown.username().is_empty() || shown.password().is_some() {
-        let _ = shown.set_username("redacted");
-        let _ = shown.set_password(None);
-    }
+    let mut shown = without_userinfo(url);
     let query = shown.query().is_some();
     shown.set_query(None);
     shown.set_fragment(None);
@@ -493,6 +491,17 @@ pub fn shown_url(url: &reqwest::Url) -> String {
     } else {
         shown.to_string()
     }
+}
+
+/// `url` without its user name and password: for the URLs of requests
+/// resetd makes, whose query is its own (`?page=2`).
+fn without_userinfo(url: &reqwest::Url) -> reqwest::Url {
+    let mut shown = url.clone();
+    if !shown.username().is_empty() || shown.password().is_some() {
+        let _ = shown.set_username("redacted");
+        let _ = shown.set_password(None);
+    }
+    shown
 }
 
 /// [`shown_url`] of a URL given as text (one that does not parse is not

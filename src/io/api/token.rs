@@ -129,11 +129,14 @@ impl Credentials {
 /// The token from `--token-file`, else from `IPROYAL_API_TOKEN`.
 pub fn load_token(file: Option<&std::path::Path>) -> Result<Token, TokenError> {
     let raw = match file {
-        Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| TokenError::File(path.to_owned(), e))?
-        }
+        Some(path) => read_bounded(path)?,
         None => std::env::var(TOKEN_ENV).unwrap_or_default(),
     };
+    if raw.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::TooLarge {
+            from: file.map_or_else(|| TOKEN_ENV.to_owned(), |p| p.display().to_string()),
+        });
+    }
     let token = Token::new(&raw).ok_or_else(|| match file {
         Some(path) => TokenError::EmptyFile(path.to_owned()),
         None => TokenError::Missing,
@@ -146,12 +149,45 @@ pub fn load_token(file: Option<&std::path::Path>) -> Result<Token, TokenError> {
     Ok(token)
 }
 
+/// The largest token read. An IPRoyal token is tens of characters; a
+/// mistaken `--token-file` (a log, an image) is refused before it is read
+/// whole, rather than scrubbed, 8 characters at a time, out of every line.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// The token file's text, at most `MAX_TOKEN_BYTES` (and one more, to tell
+/// a larger file): only a regular file is read, so a FIFO cannot hang it.
+fn read_bounded(path: &std::path::Path) -> Result<String, TokenError> {
+    use std::io::Read as _;
+    let file_error = |e| TokenError::File(path.to_owned(), e);
+    let meta = std::fs::metadata(path).map_err(file_error)?;
+    if meta.is_dir() {
+        return Err(file_error(std::io::Error::from_raw_os_error(libc::EISDIR)));
+    }
+    if !meta.is_file() {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+        return Err(file_error(e));
+    }
+    if meta.len() > MAX_TOKEN_BYTES as u64 {
+        return Err(TokenError::TooLarge {
+            from: path.display().to_string(),
+        });
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_TOKEN_BYTES as u64 + 1).read_to_string(&mut text))
+        .map_err(file_error)?;
+    Ok(text)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error(
-        "no API token: resets are due and not in dry run; set {TOKEN_ENV} or pass --token-file (nothing was sent)"
-    )]
+    #[error("no API token: set {TOKEN_ENV} or pass --token-file")]
     Missing,
+    #[error(
+        "the API token in {from} is larger than {MAX_TOKEN_BYTES} bytes: not a token (is it \
+         the right file?)"
+    )]
+    TooLarge { from: String },
     /// The cause is in the message only, not also a `source()`, so that
     /// printing the error chain shows it once.
     #[error("cannot read token file {0}: {1}")]
