@@ -40,7 +40,7 @@ fn an_api_base_with_credentials_is_never_shown_with_them() {
     assert!(error.contains("http://redacted@127.0.0.1:"), "{error}");
     // A query would land inside every endpoint: refused, and not shown.
     let base = format!("http://127.0.0.1:{}/v1?key=QUERY-77a1", closed_port());
-    let (code, stdout, stderr) = ws.run_once(&base, &[]);
+    let (code, stdout, stderr) = Workspace::new(ENTRY).run_once(&base, &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("?redacted"), "{stderr}");
     assert!(

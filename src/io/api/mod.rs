@@ -212,7 +212,7 @@ impl Api {
     }
 
     fn shown(&self, url: &reqwest::Url) -> String {
-        self.token.scrub(&without_userinfo(url).to_string())
+        self.token.scrub(without_userinfo(url).as_str())
     }
 
     fn transport_error(&self, e: reqwest::Error, timeout: Duration) -> ApiError {
