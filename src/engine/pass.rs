@@ -239,3 +239,126 @@ impl<C: Clock> Reconciler<C> {
         wake
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The wake, decided here, on an injected clock and paused tokio time:
+    //! no test waits on the wall clock.
+
+    use super::*;
+    use crate::reconcile::TokioClock;
+    use crate::store::MemStore;
+    use chrono::TimeZone as _;
+
+    fn base() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 4, 10, 30, 0).unwrap()
+    }
+
+    fn args(extra: &[&str]) -> crate::cli::RunArgs {
+        let cli = <crate::cli::Cli as clap::Parser>::parse_from(
+            ["resetd", "run", "--config", "/nowhere/resets.yaml"]
+                .iter()
+                .chain(extra),
+        );
+        match cli.command {
+            crate::cli::Command::Run(args) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn config(body: &str) -> Config {
+        let text = format!("apiVersion: resetd/v1\nkind: SessionResets\n{body}");
+        let loaded = crate::config::parse("t.yaml", &text, base());
+        loaded
+            .config
+            .unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics))
+    }
+
+    /// Passes over `config` from an empty status, each `gap` after the
+    /// last: the wake each returned, as seconds after its pass began.
+    async fn wakes(
+        config: &Config,
+        args: &crate::cli::RunArgs,
+        token_file: &str,
+        n: usize,
+    ) -> Vec<Option<i64>> {
+        let clock = TokioClock::starting_at(base());
+        let credentials = Credentials::new(
+            "http://127.0.0.1:9/v1",
+            Some(std::path::Path::new(token_file)),
+        );
+        let mut reconciler = Reconciler::new(args, credentials, clock);
+        let mut status = Status::default();
+        let mut store = MemStore::default();
+        let (_stop_tx, stop) = watch::channel(false);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let began = reconciler.clock.now();
+            let done = reconciler
+                .pass(
+                    config,
+                    &mut status,
+                    Ports {
+                        store: &mut store,
+                        observer: &(),
+                        control: &mut (),
+                        stop: stop.clone(),
+                        source_revision: None,
+                    },
+                )
+                .await
+                .unwrap();
+            out.push(done.wake.map(|w| (w - began).num_seconds()));
+            if let Some(w) = done.wake {
+                let wait = (w - reconciler.clock.now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+            }
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resets_waiting_for_a_token_wake_doubling_up_to_the_resync() {
+        let c = config("resets:\n  - id: r1\n    hashes: [H1]\n");
+        let got = wakes(&c, &args(&["--resync", "5s"]), "/nowhere/token", 5).await;
+        assert_eq!(got, [Some(1), Some(2), Some(4), Some(5), Some(5)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recurring_entry_wakes_for_its_next_slot() {
+        let every = config(
+            "settings:\n  dryRun: true\nresets:\n  - id: r1\n    hashes: [H1]\n    trigger: {every: 6h}\n",
+        );
+        let got = wakes(&every, &args(&[]), "/nowhere/token", 3).await;
+        assert_eq!(got, [Some(6 * 3600); 3]);
+        // 10:30 → the next 03:00 is 16 h 30 min away, then a day each.
+        let cron = config(
+            "settings:\n  dryRun: true\nresets:\n  - id: r1\n    hashes: [H1]\n    trigger: {cron: \"0 3 * * *\"}\n",
+        );
+        let got = wakes(&cron, &args(&[]), "/nowhere/token", 3).await;
+        assert_eq!(
+            got,
+            [Some(16 * 3600 + 1800), Some(24 * 3600), Some(24 * 3600)]
+        );
+        // A one-shot entry, done: nothing to wake for.
+        let once = config("settings:\n  dryRun: true\nresets:\n  - id: r1\n    hashes: [H1]\n");
+        assert_eq!(wakes(&once, &args(&[]), "/nowhere/token", 1).await, [None]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_run_wakes_for_its_retry_backing_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "tok-1234567890").unwrap();
+        // Nothing listens on port 9: every run fails for a passing reason.
+        let c = config("settings:\n  maxAttempts: 1\nresets:\n  - id: r1\n    hashes: [H1]\n");
+        let got = wakes(
+            &c,
+            &args(&["--retry-backoff", "10s"]),
+            token.to_str().unwrap(),
+            4,
+        )
+        .await;
+        assert_eq!(got, [Some(10), Some(20), Some(40), Some(80)]);
+    }
+}
