@@ -24,7 +24,7 @@
 pub mod wire;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -160,6 +160,9 @@ struct Queue {
     on: Vec<EventKind>,
     /// A GitHub status needs a commit: events without one are not queued.
     needs_revision: bool,
+    /// Whether the log was told that an event had no commit to mark: once
+    /// per receiver, not once per event.
+    told_no_revision: AtomicBool,
     tx: mpsc::Sender<Arc<Event>>,
     /// Events dropped so far: logged at powers of two, not each time, so a
     /// flood of drops cannot flood the log too.
@@ -203,6 +206,7 @@ impl Notifier {
             let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
             queues.push(Queue {
                 needs_revision: matches!(target.kind, TargetKind::Github { .. }),
+                told_no_revision: AtomicBool::new(false),
                 name: spec.name.clone(),
                 on: spec.on,
                 tx,
@@ -233,9 +237,11 @@ impl Notifier {
         };
         let event = Arc::new(event);
         for queue in &inner.queues {
-            if !queue.on.contains(&event.kind)
-                || (queue.needs_revision && event.source_revision.is_none())
-            {
+            if !queue.on.contains(&event.kind) {
+                continue;
+            }
+            if queue.needs_revision && event.source_revision.is_none() {
+                queue.no_revision(&event);
                 continue;
             }
             // Counted before the push, so the worker can never finish it
@@ -266,6 +272,26 @@ impl Notifier {
         let mut pending = inner.pending.subscribe();
         let _ = tokio::time::timeout(limit, pending.wait_for(|n| *n == 0)).await;
         *pending.borrow()
+    }
+}
+
+impl Queue {
+    /// A GitHub receiver got an event without a source revision: it has no
+    /// commit to mark, which an operator relying on commit statuses must
+    /// hear, with the reason, once.
+    fn no_revision(&self, event: &Event) {
+        if self.told_no_revision.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let why = crate::revision::unknown_reason()
+            .unwrap_or_else(|| "none was given and none was found".to_owned());
+        tracing::warn!(
+            receiver = %self.name,
+            event = %event.kind,
+            "no commit status sent: the config's source revision is unknown ({why}); \
+             give `--source-revision` (RESETD_SOURCE_REVISION) or make the checkout readable; \
+             said once, events without a revision are skipped"
+        );
     }
 }
 

@@ -2,47 +2,301 @@
 //! `--source-revision` / `RESETD_SOURCE_REVISION`, or else the `HEAD` commit
 //! of the git work tree the config lies in.
 //!
-//! It asks the `git` command (`git rev-parse --verify HEAD`) rather than
-//! reading `.git` itself: git's own answer covers worktrees, packed refs and
-//! detached heads exactly, and costs no dependency. Without git (a
-//! distroless image) or outside a work tree the revision is unknown (null);
-//! give `--source-revision` there.
+//! It reads `HEAD` from the repository's files itself (`.git` or a
+//! worktree's `gitdir:` file, `commondir`, loose refs, `packed-refs`)
+//! rather than asking the `git` command. In the systemd layout the checkout
+//! belongs to another user than the service's, and git refuses such a
+//! repository ("dubious ownership", since 2.35.2; `-c safe.directory` on the
+//! command line is honoured only since 2.38, and telling git to trust it
+//! would let that user's `.git/config` run commands as the service). Reading
+//! four small files runs nothing, needs no git in the image and works for a
+//! read-only checkout owned by anyone. Only a repository whose refs are in
+//! the reftable format, which is not plain files, is left to `git` (with its
+//! ownership check in force).
+//!
+//! # Guarantees
+//! - Nothing in the repository is executed; files are only read, and only
+//!   under the repository's git directories (a ref name with `..` or one
+//!   outside `refs/` is refused).
+//! - The answer is a full commit id (40 or 64 hex digits) or unknown; when
+//!   unknown, [`unknown_reason`] says why, for whoever needs the revision.
 
-use std::path::Path;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// Why the last [`of`] found no revision; `None` after it found one.
+static LAST_UNKNOWN: Mutex<Option<String>> = Mutex::new(None);
+
+/// Symbolic refs followed at most (git itself stops at 5).
+const MAX_SYMREF_DEPTH: usize = 5;
+
+/// Why a work tree's HEAD could not be read. Names paths, never contents.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Unknown {
+    #[error("cannot resolve {path}: {error}")]
+    Path { path: PathBuf, error: String },
+    #[error("no git work tree holds {0}")]
+    NoWorkTree(PathBuf),
+    #[error("cannot read {path}: {error}")]
+    Unreadable { path: PathBuf, error: String },
+    #[error("{path} is not what git writes there ({what})")]
+    Malformed { path: PathBuf, what: &'static str },
+    #[error("HEAD names {0}, which has no commit yet")]
+    Unborn(String),
+    #[error("the refs in {dir} are in the reftable format and git could not read them: {reason}")]
+    Reftable { dir: PathBuf, reason: String },
+}
 
 /// The revision to record for `config`: `given`, or its work tree's HEAD.
 pub fn of(config: &Path, given: Option<&str>) -> Option<String> {
-    match given {
-        Some(rev) if !rev.trim().is_empty() => Some(rev.trim().to_owned()),
+    let found = match given {
+        Some(rev) if !rev.trim().is_empty() => Ok(rev.trim().to_owned()),
         _ => head_of(config),
+    };
+    let (revision, why) = match found {
+        Ok(rev) => (Some(rev), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    if let Ok(mut last) = LAST_UNKNOWN.lock() {
+        *last = why;
     }
+    revision
+}
+
+/// Why the last [`of`] in this process found no revision (`None` when it
+/// found one, or was never asked): for a receiver that needs a commit.
+pub fn unknown_reason() -> Option<String> {
+    LAST_UNKNOWN.lock().ok().and_then(|last| last.clone())
 }
 
 /// The HEAD commit of the work tree holding `config` (followed through
 /// symlinks: a `current -> release` link points into the checkout).
-fn head_of(config: &Path) -> Option<String> {
-    let real = std::fs::canonicalize(config).ok()?;
-    let dir = real.parent()?;
+pub fn head_of(config: &Path) -> Result<String, Unknown> {
+    let real = std::fs::canonicalize(config).map_err(|e| Unknown::Path {
+        path: config.to_owned(),
+        error: e.to_string(),
+    })?;
+    let start = real.parent().unwrap_or(&real);
+    let repo = Repo::find(start).ok_or_else(|| Unknown::NoWorkTree(real.clone()))?;
+    match repo.head() {
+        Err(Unknown::Reftable { dir, .. }) => {
+            ask_git(start).map_err(|reason| Unknown::Reftable { dir, reason })
+        }
+        found => found,
+    }
+}
+
+/// A work tree's git directories.
+#[derive(Debug)]
+struct Repo {
+    /// This work tree's own: `HEAD` and per-worktree refs.
+    git_dir: PathBuf,
+    /// Shared by every worktree of the repository: branches, `packed-refs`.
+    common_dir: PathBuf,
+}
+
+impl Repo {
+    /// The repository of the nearest directory at or above `start` holding
+    /// `.git`, as git finds it: a directory, or a file `gitdir: PATH` (a
+    /// linked worktree or a submodule).
+    fn find(start: &Path) -> Option<Repo> {
+        for dir in start.ancestors() {
+            let dot = dir.join(".git");
+            let git_dir = if dot.is_dir() {
+                dot
+            } else if dot.is_file() {
+                let text = read_small(&dot).ok()?;
+                let target = text.strip_prefix("gitdir:")?.trim();
+                dir.join(target)
+            } else {
+                continue;
+            };
+            if !git_dir.join("HEAD").is_file() {
+                // Not a repository (git keeps looking, and so do we).
+                continue;
+            }
+            let common_dir = match read_small(&git_dir.join("commondir")) {
+                Ok(common) => git_dir.join(common.trim()),
+                Err(_) => git_dir.clone(),
+            };
+            return Some(Repo {
+                git_dir,
+                common_dir,
+            });
+        }
+        None
+    }
+
+    /// The commit HEAD names, following symbolic refs.
+    fn head(&self) -> Result<String, Unknown> {
+        if self.common_dir.join("reftable").is_dir() {
+            return Err(self.reftable());
+        }
+        let mut path = self.git_dir.join("HEAD");
+        let mut text = read_small(&path).map_err(|e| unreadable(&path, &e))?;
+        for _ in 0..MAX_SYMREF_DEPTH {
+            let Some(name) = text.strip_prefix("ref:").map(str::trim) else {
+                return commit_id(&text).ok_or(Unknown::Malformed {
+                    path,
+                    what: "neither a commit id nor `ref: NAME`",
+                });
+            };
+            // What reftable repositories leave in HEAD for older readers.
+            if name == "refs/heads/.invalid" {
+                return Err(self.reftable());
+            }
+            if !is_safe_ref_name(name) {
+                return Err(Unknown::Malformed {
+                    path,
+                    what: "a ref name outside refs/",
+                });
+            }
+            path = self.ref_dir(name).join(name);
+            match read_small(&path) {
+                Ok(loose) => text = loose,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return self
+                        .packed(name)?
+                        .ok_or_else(|| Unknown::Unborn(name.to_owned()));
+                }
+                Err(e) => return Err(unreadable(&path, &e)),
+            }
+        }
+        Err(Unknown::Malformed {
+            path,
+            what: "symbolic refs nested too deep",
+        })
+    }
+
+    /// Where a loose ref lives: per-worktree refs in the worktree's own
+    /// directory, the rest in the common one.
+    fn ref_dir(&self, name: &str) -> &Path {
+        const PER_WORKTREE: &[&str] = &["refs/worktree/", "refs/bisect/", "refs/rewritten/"];
+        if PER_WORKTREE.iter().any(|p| name.starts_with(p)) {
+            &self.git_dir
+        } else {
+            &self.common_dir
+        }
+    }
+
+    /// `name`'s commit in `packed-refs`, if it is there.
+    fn packed(&self, name: &str) -> Result<Option<String>, Unknown> {
+        let path = self.common_dir.join("packed-refs");
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unreadable(&path, &e)),
+        };
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(|e| unreadable(&path, &e))?;
+            // `# pack-refs with: …` and `^<peeled id>` lines name no ref.
+            if line.starts_with(['#', '^']) {
+                continue;
+            }
+            if let Some((id, ref_name)) = line.split_once(' ')
+                && ref_name == name
+            {
+                return commit_id(id).map(Some).ok_or(Unknown::Malformed {
+                    path,
+                    what: "a line that is not `<commit id> <ref>`",
+                });
+            }
+        }
+        Ok(None)
+    }
+
+    fn reftable(&self) -> Unknown {
+        Unknown::Reftable {
+            dir: self.common_dir.clone(),
+            reason: String::new(),
+        }
+    }
+}
+
+/// A ref name git could have written: under `refs/`, no `..`, no empty or
+/// hidden component, so it cannot lead out of the git directory.
+fn is_safe_ref_name(name: &str) -> bool {
+    name.starts_with("refs/")
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && !c.starts_with('.') && !c.contains('\\'))
+}
+
+/// `text` as a full commit id (SHA-1 or SHA-256), trimmed.
+fn commit_id(text: &str) -> Option<String> {
+    let id = text.trim();
+    (matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| id.to_ascii_lowercase())
+}
+
+/// A file of git's own that holds one line (HEAD, a ref, `gitdir:`):
+/// at most 4 KiB of it is read, so a hostile or mistaken file costs nothing.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(4096)
+        .read_to_string(&mut text)?;
+    Ok(text)
+}
+
+fn unreadable(path: &Path, e: &std::io::Error) -> Unknown {
+    Unknown::Unreadable {
+        path: path.to_owned(),
+        error: e.to_string(),
+    }
+}
+
+/// `git rev-parse --verify HEAD` in `dir`, for refs resetd cannot read as
+/// files. git's ownership check stays in force: this runs git in a
+/// repository, so it must not be told to trust one it does not.
+fn ask_git(dir: &Path) -> Result<String, String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+        .args(["rev-parse", "--verify", "HEAD"])
         // A read: no lock files in the operator's checkout.
         .env("GIT_OPTIONAL_LOCKS", "0")
         .stdin(Stdio::null())
-        .stderr(Stdio::null())
         .output()
-        .ok()?;
-    let text = String::from_utf8(output.stdout).ok()?;
-    let rev = text.trim();
-    let is_commit_id = matches!(rev.len(), 40 | 64) && rev.bytes().all(|b| b.is_ascii_hexdigit());
-    (output.status.success() && is_commit_id).then(|| rev.to_owned())
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    match commit_id(&text) {
+        Some(id) if output.status.success() => Ok(id),
+        _ => {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let first = stderr.lines().next().unwrap_or("no commit id").trim();
+            Err(crate::diagnostic::sanitize(first, 200, false))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A repository in `dir` with one commit of `resets.yaml`.
+    fn repo(dir: &Path) -> String {
+        std::fs::write(dir.join("resets.yaml"), "").unwrap();
+        git(dir, &["init", "-q", "-b", "main"]);
+        git(dir, &["add", "resets.yaml"]);
+        git(dir, &["commit", "-q", "-m", "one"]);
+        git(dir, &["rev-parse", "HEAD"])
+    }
 
     #[test]
     fn a_given_revision_wins_and_outside_a_work_tree_it_is_unknown() {
@@ -51,6 +305,116 @@ mod tests {
         std::fs::write(&config, "").unwrap();
         assert_eq!(of(&config, Some(" abc123 ")), Some("abc123".into()));
         assert_eq!(of(&config, None), None);
+        // (`unknown_reason` is the process's: the integration tests read it.)
+        assert!(matches!(head_of(&config), Err(Unknown::NoWorkTree(_))));
         assert_eq!(of(&dir.path().join("missing.yaml"), None), None);
+        assert!(matches!(
+            head_of(&dir.path().join("missing.yaml")),
+            Err(Unknown::Path { .. })
+        ));
+    }
+
+    #[test]
+    fn loose_packed_detached_and_nested_heads_are_read_as_git_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = repo(dir.path());
+        let config = dir.path().join("resets.yaml");
+        assert_eq!(head_of(&config), Ok(head.clone()));
+        // From a directory below the work tree's top.
+        std::fs::create_dir(dir.path().join("prod")).unwrap();
+        std::fs::write(dir.path().join("prod/resets.yaml"), "").unwrap();
+        assert_eq!(
+            head_of(&dir.path().join("prod/resets.yaml")),
+            Ok(head.clone())
+        );
+        // Packed, with no loose ref left.
+        git(dir.path(), &["pack-refs", "--all"]);
+        assert!(!dir.path().join(".git/refs/heads/main").exists());
+        assert_eq!(head_of(&config), Ok(head.clone()));
+        // A newer loose ref wins over the packed one.
+        git(dir.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+        let second = git(dir.path(), &["rev-parse", "HEAD"]);
+        assert_eq!(head_of(&config), Ok(second.clone()));
+        // Detached.
+        git(dir.path(), &["checkout", "-q", "--detach", &head]);
+        assert_eq!(head_of(&config), Ok(head));
+        // A branch with no commit yet.
+        git(dir.path(), &["checkout", "-q", "--orphan", "empty"]);
+        assert_eq!(
+            head_of(&config),
+            Err(Unknown::Unborn("refs/heads/empty".into()))
+        );
+        assert_eq!(git(dir.path(), &["rev-parse", "main"]), second);
+    }
+
+    #[test]
+    fn a_linked_worktree_reads_its_own_head_and_the_shared_refs() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("main");
+        std::fs::create_dir(&main).unwrap();
+        let first = repo(&main);
+        git(&main, &["commit", "-q", "--allow-empty", "-m", "two"]);
+        let linked = dir.path().join("linked");
+        git(
+            &main,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "release",
+                linked.to_str().unwrap(),
+                &first,
+            ],
+        );
+        git(&main, &["pack-refs", "--all"]);
+        assert!(linked.join(".git").is_file());
+        assert_eq!(head_of(&linked.join("resets.yaml")), Ok(first));
+        assert_eq!(
+            head_of(&main.join("resets.yaml")),
+            Ok(git(&main, &["rev-parse", "HEAD"]))
+        );
+    }
+
+    #[test]
+    fn a_hostile_head_reads_nothing_outside_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        repo(dir.path());
+        let outside = dir.path().join("elsewhere");
+        std::fs::write(&outside, "0123456789012345678901234567890123456789\n").unwrap();
+        for head in [
+            "ref: ../elsewhere\n",
+            "ref: refs/../../elsewhere\n",
+            "not a ref\n",
+        ] {
+            std::fs::write(dir.path().join(".git/HEAD"), head).unwrap();
+            assert!(
+                matches!(
+                    head_of(&dir.path().join("resets.yaml")),
+                    Err(Unknown::Malformed { .. })
+                ),
+                "{head:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reftable_repository_is_left_to_git() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("resets.yaml"), "").unwrap();
+        let init = Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["init", "-q", "--ref-format=reftable"])
+            .status()
+            .unwrap();
+        if !init.success() {
+            eprintln!("git before 2.45 has no reftable: not tested");
+            return;
+        }
+        git(dir.path(), &["add", "resets.yaml"]);
+        git(dir.path(), &["commit", "-q", "-m", "one"]);
+        let head = git(dir.path(), &["rev-parse", "HEAD"]);
+        assert_eq!(head_of(&dir.path().join("resets.yaml")), Ok(head));
     }
 }

@@ -18,6 +18,7 @@ mod ops;
 mod plan_cmd;
 mod plan_props;
 mod readme;
+mod revision;
 mod run_once;
 mod subusers;
 mod support;
