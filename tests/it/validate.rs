@@ -1447,3 +1447,136 @@ fn validate_from_a_file_reports_what_parsing_the_text_does() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+#[test]
+fn a_field_of_another_part_is_said_to_belong_there_never_suggested_to_itself() {
+    let text = doc(&format!(
+        "name: ops  # <0\non: [Failed]  # <1\ntype: slack  # <2\nresets:\n  - id: r1\n    hashes: [{H1}]\n    name: x  # <3\n    on: [Failed]  # <4\n    type: slack  # <5\n    tokenFrom: {{env: T}}  # <6\n    Name: yz  # <7\n"
+    ));
+    let found = config::parse("resets.yaml", &text, now()).diagnostics;
+    let expected = [
+        (
+            0,
+            "name",
+            "`name` is a field of notifications[], not of the top level",
+        ),
+        (
+            1,
+            "on",
+            "`on` is a field of notifications[], not of the top level",
+        ),
+        (
+            2,
+            "type",
+            "`type` is a field of notifications[], not of the top level",
+        ),
+        (
+            3,
+            "resets[0].name",
+            "`name` is a field of notifications[], not of resets[]",
+        ),
+        (
+            4,
+            "resets[0].on",
+            "`on` is a field of notifications[], not of resets[]",
+        ),
+        (
+            5,
+            "resets[0].type",
+            "`type` is a field of notifications[], not of resets[]",
+        ),
+        (
+            6,
+            "resets[0].tokenFrom",
+            "`tokenFrom` is a field of notifications[], not of resets[]",
+        ),
+        (
+            7,
+            "resets[0].Name",
+            "`name` is a field of notifications[], not of resets[]",
+        ),
+    ];
+    for (n, path, message) in expected {
+        let d = found
+            .iter()
+            .find(|d| d.path == path)
+            .unwrap_or_else(|| panic!("nothing at {path}: {found:#?}"));
+        assert!(d.message.contains(message), "{path}: {}", d.message);
+        assert_eq!(d.line, line_marked(&text, n), "{path}");
+    }
+    for d in &found {
+        let field = d.path.rsplit('.').next().unwrap();
+        assert!(
+            !d.message.contains(&format!("did you mean `{field}`")),
+            "suggested to itself: {}",
+            d.message
+        );
+    }
+    // A typo of another part's field is not suggested as if it were this
+    // part's: where it belongs is said.
+    let typo = config::parse(
+        "resets.yaml",
+        &doc(&format!(
+            "resets:\n  - id: r1\n    hashes: [{H1}]\n    nam: x\n"
+        )),
+        now(),
+    )
+    .diagnostics;
+    assert_eq!(
+        typo[0].message,
+        "unknown field `nam` (did you mean `name`, a field of notifications[]?)"
+    );
+}
+
+#[test]
+fn a_large_value_of_the_wrong_type_keeps_the_reason_and_quotes_a_short_prefix() {
+    let entry = format!("{{hashes: [{}]}}", vec![H1; 40].join(", "));
+    let entries: Vec<String> = (0..20).map(|i| format!("  e{i}: {entry}\n")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("obj2.yaml");
+    std::fs::write(&path, doc(&format!("resets:\n{}", entries.concat()))).unwrap();
+    let (code, stdout, _) = run(resetd().arg("validate").arg(&path));
+    assert_eq!(code, 1, "{stdout}");
+    let error = stdout.lines().next().unwrap();
+    assert!(error.starts_with("error: "), "{stdout}");
+    assert!(
+        error.contains("is not of type \"array\""),
+        "the reason is kept: {error}"
+    );
+    assert!(error.chars().count() < 160, "a short prefix only: {error}");
+    assert!(error.contains("a mapping"), "says what was found: {error}");
+    assert!(stdout.contains("obj2.yaml:4:3 at resets"), "{stdout}");
+}
+
+#[test]
+fn a_status_file_is_said_to_be_one_in_a_single_diagnostic() {
+    let ws = crate::support::Workspace::new(&format!(
+        "resets:\n  - id: r1\n    hashes: [{H1}]\n  - id: r2\n    hashes: [{H1}]\n    trigger: {{every: 1h}}\n"
+    ));
+    let (code, _, stderr) = run(resetd()
+        .args(["run", "--once", "--dry-run", "--config"])
+        .arg(&ws.config));
+    assert_eq!(code, 0, "{stderr}");
+    let status = ws.status.display().to_string();
+    // `validate` skips it, so `validate dir/*.yaml` stays green after a run.
+    let (code, stdout, _) = run(resetd().arg("validate").arg(&ws.status));
+    assert_eq!(code, 0, "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "one diagnostic and the summary:\n{stdout}");
+    assert!(
+        lines[0].starts_with("warning: ")
+            && lines[0].contains("a resetd status file")
+            && lines[0].contains("not a config")
+            && lines[0].contains(&format!("resetd status --status {status}")),
+        "{stdout}"
+    );
+    // `plan` and `run` refuse it as a config, in one error too.
+    let (code, stdout, stderr) = run(resetd().args(["plan", "--config"]).arg(&ws.status));
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("a resetd status file"), "{stderr}");
+}

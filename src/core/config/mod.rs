@@ -125,7 +125,9 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
 }
 
 /// Check a config file without keeping the resolved config (`validate`):
-/// the same diagnostics as `load`, in less memory.
+/// the same diagnostics as `load`, in less memory, but for a status file,
+/// which is skipped with a warning rather than refused (see
+/// [`status_file`]).
 pub fn check_file(path: &Path, now: DateTime<Utc>) -> std::io::Result<Vec<Diagnostic>> {
     read(path, now, false).map(|loaded| loaded.diagnostics)
 }
@@ -317,6 +319,13 @@ fn finish(
             };
         }
     };
+    if let Some(diagnostic) = status_file(file, &value, &loc, build) {
+        return Loaded {
+            config: None,
+            diagnostics: vec![diagnostic],
+            digest,
+        };
+    }
     let mut report = report::Report::new(file, &loc);
     let found = std::mem::take(&mut lists.found);
     report.hash_findings(found.found, found.odd);
@@ -345,6 +354,51 @@ fn finish(
         diagnostics,
         digest,
     }
+}
+
+/// A resetd status file where a config was expected: one diagnostic that
+/// says so, not the dozen schema errors its fields would raise. `validate`
+/// (which keeps no config: `build` false) skips it with a warning, so
+/// `validate examples/*.yaml` passes after a run left its status beside the
+/// config; read as a config (`plan`, `run`), it is an error.
+fn status_file(
+    file: &str,
+    value: &serde_json::Value,
+    loc: &crate::yaml::Loc,
+    build: bool,
+) -> Option<Diagnostic> {
+    if value.get("kind").and_then(serde_json::Value::as_str) != Some(crate::status::KIND) {
+        return None;
+    }
+    let path = [crate::yaml::Seg::Key("kind".into())];
+    let pos = loc.find(&path);
+    // The path unquoted: a quoted part of a message is cut short.
+    let shown = format!("to read it: resetd status --status {file}");
+    let (message, severity) = if build {
+        (
+            format!(
+                "a resetd status file (`kind: {}`), not a config: give the config it belongs to ({shown})",
+                crate::status::KIND
+            ),
+            Severity::Error,
+        )
+    } else {
+        (
+            format!(
+                "a resetd status file (`kind: {}`), not a config: skipped ({shown})",
+                crate::status::KIND
+            ),
+            Severity::Warning,
+        )
+    };
+    Some(Diagnostic {
+        file: file.to_owned(),
+        line: pos.line,
+        column: pos.column,
+        path: format_path(&path),
+        message,
+        severity,
+    })
 }
 
 /// `resets[2].groups[0]`, `groups.eu-scrapers.include[1]`, `settings.batchSize`.

@@ -39,6 +39,9 @@ pub fn batch_range(len: usize, size: usize, i: usize) -> std::ops::Range<usize> 
     start..start.saturating_add(size).min(len)
 }
 
+/// The status file's `kind`, by which it is told from a config.
+pub const KIND: &str = "SessionResetStatus";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Status {
@@ -90,7 +93,7 @@ impl Default for Status {
     fn default() -> Self {
         Status {
             api_version: "resetd/v1".into(),
-            kind: "SessionResetStatus".into(),
+            kind: KIND.into(),
             updated_at: None,
             config_digest: None,
             journal_seq: 0,
