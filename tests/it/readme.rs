@@ -247,3 +247,81 @@ fn the_readme_links_only_inside_the_repository_and_every_link_resolves() {
         "the README's links were not found"
     );
 }
+
+/// A copy of the repository as a newcomer's clone has it: the files git
+/// would give them (tracked, or new and not ignored), committed in a fresh
+/// repository so `git status` shows what the walkthroughs leave behind.
+fn fresh_clone() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let listed = crate::support::git(
+        repo_root(),
+        &["ls-files", "--cached", "--others", "--exclude-standard"],
+    );
+    for name in listed.lines() {
+        let from = repo_root().join(name);
+        // A file deleted in the work tree but not yet in the index.
+        if !from.is_file() {
+            continue;
+        }
+        let to = dir.path().join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    crate::support::git(dir.path(), &["init", "-q"]);
+    crate::support::git(dir.path(), &["add", "-A"]);
+    crate::support::git(dir.path(), &["commit", "-q", "-m", "clone"]);
+    dir
+}
+
+#[test]
+fn the_walkthroughs_as_written_leave_a_clean_checkout_and_valid_examples() {
+    let readme = readme();
+    let clone = fresh_clone();
+    let mut commands = commands_after(&readme, "Run the main job on the bundled example");
+    // The mock round trip, against the fake API in the mock's place.
+    let round_trip = commands_after(
+        &readme,
+        "A full local round trip against the bundled mock API",
+    );
+    commands.extend(
+        round_trip
+            .iter()
+            .filter(|l| l.starts_with("cargo run -- "))
+            .cloned(),
+    );
+    assert!(commands.len() >= 5, "{commands:?}");
+    let api = crate::fake_api::FakeApi::start();
+    let (users, own) = crate::fake_api::demo_account();
+    api.subusers(users).own_hash(own);
+    for line in &commands {
+        let command = line.split(" #").next().unwrap();
+        let args = command
+            .strip_prefix("cargo run --locked -- ")
+            .or_else(|| command.strip_prefix("cargo run -- "))
+            .unwrap_or_else(|| panic!("not a resetd command: {line}"));
+        let (code, stdout, stderr) = run(resetd()
+            .env("IPROYAL_API_TOKEN", "test-token")
+            .env("RESETD_API_BASE", api.base())
+            .current_dir(clone.path())
+            .args(args.split_whitespace()));
+        assert_eq!(code, 0, "{line}:\n{stdout}{stderr}");
+    }
+    let left = crate::support::git(
+        clone.path(),
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    assert!(
+        left.is_empty(),
+        "the walkthroughs left files git shows:\n{left}"
+    );
+    // The shell expands the glob, status files and all.
+    let (code, stdout, stderr) = run(std::process::Command::new("sh")
+        .args(["-c", "\"$RESETD\" validate examples/*.yaml"])
+        .env("RESETD", env!("CARGO_BIN_EXE_resetd"))
+        .current_dir(clone.path()));
+    assert_eq!(code, 0, "validate examples/*.yaml:\n{stdout}{stderr}");
+    assert!(
+        stdout.contains("status file"),
+        "a status file was there to skip: {stdout}"
+    );
+}
