@@ -105,6 +105,9 @@ fn the_quick_start_commands_work() {
     let (code, stdout, stderr) = run(resetd().args(&args));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("DRY-RUN"), "{stdout}");
+    // A newcomer's first run shows no aged entry and no warning.
+    assert!(!stdout.contains("EXPIRE"), "{stdout}");
+    assert!(!stderr.contains("WARN"), "{stderr}");
     assert!(dir.path().join("resets.status.yaml").exists());
 
     let tests = commands_after(&readme, "Run the tests");

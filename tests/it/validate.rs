@@ -974,6 +974,62 @@ fn every_bundled_example_is_valid() {
     assert!(checked >= 4, "only {checked} examples");
 }
 
+/// The configs a newcomer copies: the bundled examples and the README's
+/// config blocks that are whole files.
+fn example_configs() -> Vec<(String, String)> {
+    let mut configs = Vec::new();
+    for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") && !is_not_a_config(&path) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            configs.push((path.display().to_string(), text));
+        }
+    }
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for (n, block) in readme.split("```yaml\n").skip(1).enumerate() {
+        let block = block.split("```").next().unwrap();
+        if block.contains("kind: SessionResets") {
+            configs.push((format!("README.md yaml block {n}"), block.to_owned()));
+        }
+    }
+    configs
+}
+
+#[test]
+fn no_example_ages_its_one_shot_times_are_more_than_a_year_ahead() {
+    let now = Utc::now();
+    let horizon = now + chrono::Duration::days(366);
+    let mut times = 0;
+    let mut aging = Vec::new();
+    for (name, text) in example_configs() {
+        let loaded = config::parse(&name, &text, now);
+        let config = loaded
+            .config
+            .unwrap_or_else(|| panic!("{name}: {:#?}", loaded.diagnostics));
+        for entry in &config.resets {
+            let at = match entry.trigger {
+                config::Schedule::At(at) => Some(("at", at)),
+                _ => None,
+            };
+            for (field, time) in at
+                .into_iter()
+                .chain(entry.not_after.map(|t| ("notAfter", t)))
+            {
+                times += 1;
+                if time < horizon {
+                    aging.push(format!("{name}: {} `{field}: {time}`", entry.id));
+                }
+            }
+        }
+    }
+    assert!(times >= 4, "only {times} one-shot times found");
+    assert!(
+        aging.is_empty(),
+        "examples that are past, or will be within a year (a newcomer's first run \
+         would show EXPIRE): {aging:#?}"
+    );
+}
+
 /// Examples that are other tools' files (Kubernetes manifests, workflows).
 fn is_not_a_config(path: &std::path::Path) -> bool {
     let text = std::fs::read_to_string(path).unwrap_or_default();
