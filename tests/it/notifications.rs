@@ -370,23 +370,34 @@ fn the_apply_workflow_puts_a_status_on_the_merge_commit_as_written() {
     let steps = workflow["jobs"]["apply"]["steps"].as_array().unwrap();
     let apply = steps.iter().find(|s| s["name"] == "Apply").unwrap();
     assert_eq!(apply["env"]["GITHUB_TOKEN"], "${{ secrets.GITHUB_TOKEN }}");
+    // Where the workflow reads the config, relative to the checkout.
+    let config = workflow["env"]["RESETD_CONFIG"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let commands: Vec<Vec<String>> = apply["run"]
         .as_str()
         .unwrap()
         .lines()
         .filter_map(|l| l.trim().strip_prefix("resetd "))
-        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .map(|l| {
+            l.split_whitespace()
+                .map(|w| w.replace("\"$RESETD_CONFIG\"", &config))
+                .collect()
+        })
         .collect();
     assert_eq!(commands.len(), 1);
+    assert!(commands[0].contains(&config), "{commands:?}");
 
     // The checkout: a git work tree whose HEAD is the merge commit, holding
-    // resets.yaml with the receiver the workflow's comment shows.
+    // the config with the receiver the workflow's comment shows.
     let api = FakeApi::start();
     let github = FakeApi::receiver();
     let checkout = tempfile::tempdir().unwrap();
     let dir = checkout.path();
+    std::fs::create_dir_all(dir.join(&config).parent().unwrap()).unwrap();
     std::fs::write(
-        dir.join("resets.yaml"),
+        dir.join(&config),
         format!(
             "{HEAD}notifications:\n  - name: commit-status\n    type: github\n    repository: acme/proxy-ops\n    tokenFrom: {{ env: GITHUB_TOKEN }}\n    apiBase: http://{}\n    on: [Succeeded, Failed, DryRun, Expired, AuthError]\nresets:\n  - id: ops-1\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n",
             github.addr()
@@ -395,7 +406,7 @@ fn the_apply_workflow_puts_a_status_on_the_merge_commit_as_written() {
     .unwrap();
     let git = |args: &[&str]| crate::support::git(dir, args);
     git(&["init", "-q"]);
-    git(&["add", "resets.yaml"]);
+    git(&["add", &config]);
     git(&["commit", "-q", "-m", "merge"]);
     let merge = git(&["rev-parse", "HEAD"]);
     std::fs::create_dir(dir.join(".resetd")).unwrap();

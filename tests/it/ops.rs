@@ -370,3 +370,189 @@ fn the_systemd_units_command_line_runs_with_the_token_from_its_credential() {
     assert_eq!(daemon.wait_exit(), 0);
     assert!(root.join("state/resets.status.yaml").exists());
 }
+
+/// The example GitHub workflows, parsed.
+fn workflows() -> Vec<(String, Value)> {
+    let dir = repo_root().join("examples/github");
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let doc = yaml_documents(&p).remove(0);
+            (name, doc)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        out.len(),
+        2,
+        "{:?}",
+        out.iter().map(|w| &w.0).collect::<Vec<_>>()
+    );
+    out
+}
+
+/// `$NAME` and `"$NAME"` replaced from the workflow's own `env:` (a
+/// secret's variable is left as it is).
+fn expand(word: &str, env: &Value) -> String {
+    let word = word.trim_matches('"');
+    word.strip_prefix('$')
+        .and_then(|var| env[var].as_str())
+        .unwrap_or(word)
+        .to_owned()
+}
+
+/// The config files a workflow's `resetd` commands read: each `--config`
+/// and every file `validate` is given.
+fn configs_read(workflow: &Value) -> BTreeSet<String> {
+    let env = &workflow["env"];
+    let mut configs = BTreeSet::new();
+    for job in workflow["jobs"].as_object().unwrap().values() {
+        for step in job["steps"].as_array().unwrap() {
+            let Some(script) = step["run"].as_str() else {
+                continue;
+            };
+            for line in script.lines() {
+                let Some(command) = line.trim().strip_prefix("resetd ") else {
+                    continue;
+                };
+                let words: Vec<String> = command
+                    .split_whitespace()
+                    .take_while(|w| !matches!(*w, ">" | ">>" | "|"))
+                    .map(|w| expand(w, env))
+                    .collect();
+                if words[0] == "validate" {
+                    let mut rest = words[1..].iter();
+                    while let Some(w) = rest.next() {
+                        if w == "--format" {
+                            rest.next();
+                        } else if !w.starts_with('-') {
+                            configs.insert(w.clone());
+                        }
+                    }
+                }
+                for pair in words.windows(2) {
+                    if pair[0] == "--config" {
+                        configs.insert(pair[1].clone());
+                    }
+                }
+            }
+        }
+    }
+    configs
+}
+
+/// GitHub's `paths:` globs: `*` within a directory, `**` across them.
+fn glob_matches(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p {
+            [] => s.is_empty(),
+            [b'*', b'*', rest @ ..] => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            [b'*', rest @ ..] => (0..=s.len())
+                .take_while(|i| *i == 0 || s[i - 1] != b'/')
+                .any(|i| go(rest, &s[i..])),
+            [c, rest @ ..] => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), path.as_bytes())
+}
+
+#[test]
+fn the_workflows_paths_filters_match_the_config_they_read_where_this_repository_keeps_it() {
+    assert!(glob_matches("src/**", "src/io/api.rs"));
+    assert!(glob_matches("examples/*.yaml", "examples/resets.yaml"));
+    assert!(!glob_matches(
+        "examples/*.yaml",
+        "examples/github/resetd-pr.yaml"
+    ));
+    for (name, workflow) in workflows() {
+        let configs = configs_read(&workflow);
+        assert!(!configs.is_empty(), "{name}: reads no config");
+        let mut filters = 0;
+        for (event, trigger) in workflow["on"].as_object().unwrap() {
+            let Some(paths) = trigger.get("paths").and_then(Value::as_array) else {
+                continue;
+            };
+            filters += 1;
+            for config in &configs {
+                assert!(
+                    paths
+                        .iter()
+                        .any(|p| glob_matches(p.as_str().unwrap(), config)),
+                    "{name}: a change of {config} does not trigger `{event}` (paths: {paths:?})"
+                );
+            }
+        }
+        assert!(filters >= 1, "{name}: no paths filter");
+        for config in &configs {
+            assert!(
+                repo_root().join(config).is_file(),
+                "{name} reads {config}, which this repository does not have"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_workflows_build_resetd_once_per_source_not_on_every_run() {
+    for (name, workflow) in workflows() {
+        for (job_name, job) in workflow["jobs"].as_object().unwrap() {
+            let steps = job["steps"].as_array().unwrap();
+            let Some(install) = steps.iter().position(|s| {
+                s["run"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("cargo install"))
+            }) else {
+                continue;
+            };
+            let at = |what: &str| format!("{name}, job {job_name}: {what}");
+            // Restored before the install, keyed on what the binary is built from.
+            let restore = steps[..install]
+                .iter()
+                .find(|s| {
+                    s["uses"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with("actions/cache"))
+                        && s["with"]["path"]
+                            .as_str()
+                            .is_some_and(|p| p.contains(".cargo/bin/resetd"))
+                })
+                .unwrap_or_else(|| {
+                    panic!("{}", at("no cache of the resetd build before the install"))
+                });
+            let key = restore["with"]["key"].as_str().unwrap();
+            for part in ["hashFiles(", "Cargo.lock", "src/**"] {
+                assert!(
+                    key.contains(part),
+                    "{}",
+                    at(&format!("key {key} lacks {part}"))
+                );
+            }
+            let id = restore["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}", at("the cache step has no id")));
+            let skip = format!("steps.{id}.outputs.cache-hit != 'true'");
+            assert_eq!(
+                steps[install]["if"].as_str(),
+                Some(skip.as_str()),
+                "{}",
+                at("the install runs only on a miss")
+            );
+            // Saved as soon as it is built: a job that fails later (a reset
+            // that failed) must not throw the build away.
+            let saved = steps[install + 1..].iter().any(|s| {
+                s["uses"].as_str() == Some("actions/cache/save@v4")
+                    && s["with"]["path"] == restore["with"]["path"]
+                    && s["if"].as_str() == Some(skip.as_str())
+            }) || restore["uses"].as_str() == Some("actions/cache@v4");
+            assert!(saved, "{}", at("the build is never saved"));
+            assert!(
+                !key.starts_with("resetd-status-"),
+                "{}",
+                at("the build's key must not share the status cache's prefix")
+            );
+        }
+    }
+}

@@ -60,7 +60,8 @@ fn a_plan_against_a_running_daemon_equals_one_against_its_status_file() {
     wait_for_phase(&daemon, "done", "Succeeded");
     // The PR's version of the config, somewhere the daemon does not watch.
     let pr = tempfile::tempdir().unwrap();
-    let edited = pr.path().join("resets.yaml");
+    let edited = pr.path().join(workflow_config());
+    std::fs::create_dir_all(edited.parent().unwrap()).unwrap();
     std::fs::write(&edited, format!("{}{EDITED}", crate::support::HEAD)).unwrap();
 
     let url = format!("http://{}/status", daemon.addr);
@@ -251,11 +252,21 @@ fn workflow() -> Value {
     resetd::yaml::parse(&text).expect("the workflow is YAML").0
 }
 
+/// Where the example PR workflow reads the config (its `RESETD_CONFIG`),
+/// relative to the checkout.
+fn workflow_config() -> String {
+    workflow()["env"]["RESETD_CONFIG"]
+        .as_str()
+        .expect("the workflow names its config in env")
+        .to_owned()
+}
+
 /// The `resetd …` command lines of one job of the example PR workflow, as
-/// arguments: quotes dropped, `$VAR`s taken from `env`, cut at a
-/// redirection or a pipe.
+/// arguments: quotes dropped, `$VAR`s taken from `env` or the workflow's
+/// own `env:`, cut at a redirection or a pipe.
 fn workflow_commands(job: &str, env: &[(&str, &str)]) -> Vec<Vec<String>> {
     let workflow = workflow();
+    let own = &workflow["env"];
     let steps = workflow["jobs"][job]["steps"].as_array().unwrap().clone();
     let lines: Vec<String> = steps
         .iter()
@@ -275,8 +286,9 @@ fn workflow_commands(job: &str, env: &[(&str, &str)]) -> Vec<Vec<String>> {
                         Some(var) => {
                             let found = env.iter().find(|(name, _)| *name == var);
                             found
+                                .map(|(_, value)| *value)
+                                .or_else(|| own[var].as_str())
                                 .unwrap_or_else(|| panic!("no ${var} given"))
-                                .1
                                 .to_owned()
                         }
                         None => word.to_owned(),
@@ -319,11 +331,9 @@ fn the_pr_workflow_for_any_pull_request_runs_as_written_and_admits_its_blind_spo
 
     // A checkout holding a config and no status file, as CI has.
     let checkout = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        crate::support::repo_root().join("examples/resets.yaml"),
-        checkout.path().join("resets.yaml"),
-    )
-    .unwrap();
+    let config = checkout.path().join(workflow_config());
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::copy(crate::support::repo_root().join(workflow_config()), &config).unwrap();
     let commands = workflow_commands("check", &[]);
     assert_eq!(commands.len(), 2, "validate and plan: {commands:?}");
     for args in &commands {
