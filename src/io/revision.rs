@@ -6,13 +6,14 @@
 //! worktree's `gitdir:` file, `commondir`, loose refs, `packed-refs`)
 //! rather than asking the `git` command. In the systemd layout the checkout
 //! belongs to another user than the service's, and git refuses such a
-//! repository ("dubious ownership", since 2.35.2; `-c safe.directory` on the
-//! command line is honoured only since 2.38, and telling git to trust it
-//! would let that user's `.git/config` run commands as the service). Reading
-//! four small files runs nothing, needs no git in the image and works for a
-//! read-only checkout owned by anyone. Only a repository whose refs are in
-//! the reftable format, which is not plain files, is left to `git` (with its
-//! ownership check in force).
+//! repository ("dubious ownership", since 2.35.2). `-c safe.directory` on
+//! the command line is honoured by newer git only (Debian 12's 2.39 does;
+//! 2.35.2 to 2.37 and the fixes backported to older releases do not), and
+//! telling git to trust the checkout would let its owner's `.git/config`
+//! run commands as the service. Reading four small files runs nothing,
+//! needs no git in the image and works for a read-only checkout owned by
+//! anyone. Only a repository whose refs are in the reftable format, which
+//! is not plain files, is left to `git` (with its ownership check in force).
 //!
 //! # Guarantees
 //! - Nothing in the repository is executed; files are only read, and only
