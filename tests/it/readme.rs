@@ -88,27 +88,29 @@ fn the_quick_start_commands_work() {
         .expect("the main job runs through cargo")
         .split_whitespace()
         .collect();
-    // Run it on a copy so the test leaves the source tree alone.
+    // Run it on a copy so the test leaves the source tree alone; `target/`
+    // is there, as `cargo run` leaves it.
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("resets.yaml");
-    std::fs::copy(repo_root().join("examples/resets.yaml"), &config).unwrap();
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| {
-            if *a == "examples/resets.yaml" {
-                config.display().to_string()
-            } else {
-                (*a).to_owned()
-            }
-        })
-        .collect();
-    let (code, stdout, stderr) = run(resetd().args(&args));
+    std::fs::create_dir_all(dir.path().join("examples")).unwrap();
+    std::fs::create_dir(dir.path().join("target")).unwrap();
+    std::fs::copy(
+        repo_root().join("examples/resets.yaml"),
+        dir.path().join("examples/resets.yaml"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(resetd().args(&args).current_dir(dir.path()));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("DRY-RUN"), "{stdout}");
     // A newcomer's first run shows no aged entry and no warning.
     assert!(!stdout.contains("EXPIRE"), "{stdout}");
     assert!(!stderr.contains("WARN"), "{stderr}");
-    assert!(dir.path().join("resets.status.yaml").exists());
+    assert!(dir.path().join("target/resets.status.yaml").exists());
+    // Nothing beside the config: `examples/` keeps configs only.
+    let beside: Vec<_> = std::fs::read_dir(dir.path().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(beside, ["resets.yaml"], "{beside:?}");
 
     let tests = commands_after(&readme, "Run the tests");
     assert_eq!(tests, ["cargo test --locked"]);
@@ -163,6 +165,8 @@ fn the_mock_round_trip_works_as_written() {
     // The examples, copied so the source tree is left alone.
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("examples")).unwrap();
+    // As `cargo run` leaves it.
+    std::fs::create_dir(dir.path().join("target")).unwrap();
     for name in ["minimal.yaml", "subusers.yaml"] {
         std::fs::copy(
             repo_root().join("examples").join(name),
@@ -296,6 +300,8 @@ fn the_walkthroughs_as_written_leave_a_clean_checkout_and_valid_examples() {
     let api = crate::fake_api::FakeApi::start();
     let (users, own) = crate::fake_api::demo_account();
     api.subusers(users).own_hash(own);
+    // `cargo run` builds into target/ before it runs anything.
+    std::fs::create_dir(clone.path().join("target")).unwrap();
     for line in &commands {
         let command = line.split(" #").next().unwrap();
         let args = command
@@ -317,14 +323,52 @@ fn the_walkthroughs_as_written_leave_a_clean_checkout_and_valid_examples() {
         left.is_empty(),
         "the walkthroughs left files git shows:\n{left}"
     );
-    // The shell expands the glob, status files and all.
-    let (code, stdout, stderr) = run(std::process::Command::new("sh")
-        .args(["-c", "\"$RESETD\" validate examples/*.yaml"])
-        .env("RESETD", env!("CARGO_BIN_EXE_resetd"))
-        .current_dir(clone.path()));
+    // The shell expands the glob.
+    let validate = || {
+        run(std::process::Command::new("sh")
+            .args(["-c", "\"$RESETD\" validate examples/*.yaml"])
+            .env("RESETD", env!("CARGO_BIN_EXE_resetd"))
+            .current_dir(clone.path()))
+    };
+    let (code, stdout, stderr) = validate();
     assert_eq!(code, 0, "validate examples/*.yaml:\n{stdout}{stderr}");
+
+    // "Running resets", as written, beside the bundled example: its status,
+    // journal and lock land beside the config, and git ignores them all.
+    let running = commands_after(&readme, "## Running resets");
+    assert_eq!(running.len(), 4, "{running:?}");
+    for line in &running {
+        let args = line
+            .split(" #")
+            .next()
+            .unwrap()
+            .strip_prefix("resetd ")
+            .unwrap();
+        let (code, stdout, stderr) = run(resetd()
+            .env("IPROYAL_API_TOKEN", "test-token")
+            .env("RESETD_API_BASE", api.base())
+            .current_dir(clone.path().join("examples"))
+            .args(args.split_whitespace()));
+        assert_eq!(code, 0, "{line}:\n{stdout}{stderr}");
+    }
     assert!(
-        stdout.contains("status file"),
-        "a status file was there to skip: {stdout}"
+        clone
+            .path()
+            .join("examples/resets.status.yaml.journal")
+            .exists()
     );
+    let left = crate::support::git(
+        clone.path(),
+        &["status", "--porcelain", "--untracked-files=all"],
+    );
+    assert!(left.is_empty(), "a run beside its config left:\n{left}");
+    // And validate says, in one error, that the status file is none.
+    let (code, stdout, _) = validate();
+    assert_eq!(code, 1, "{stdout}");
+    let errors: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stdout}");
+    assert!(errors[0].contains("a resetd status file"), "{stdout}");
 }

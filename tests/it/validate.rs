@@ -1614,19 +1614,18 @@ fn a_status_file_is_said_to_be_one_in_a_single_diagnostic() {
         .arg(&ws.config));
     assert_eq!(code, 0, "{stderr}");
     let status = ws.status.display().to_string();
-    // `validate` skips it, so `validate dir/*.yaml` stays green after a run.
     let (code, stdout, _) = run(resetd().arg("validate").arg(&ws.status));
-    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(code, 1, "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "one diagnostic and the summary:\n{stdout}");
+    assert_eq!(lines.len(), 3, "one error and the summary:\n{stdout}");
     assert!(
-        lines[0].starts_with("warning: ")
+        lines[0].starts_with("error: ")
             && lines[0].contains("a resetd status file")
             && lines[0].contains("not a config")
             && lines[0].contains(&format!("resetd status --status {status}")),
         "{stdout}"
     );
-    // `plan` and `run` refuse it as a config, in one error too.
+    // `plan` refuses it the same way: what validate refuses, run refuses.
     let (code, stdout, stderr) = run(resetd().args(["plan", "--config"]).arg(&ws.status));
     assert_ne!(code, 0, "{stdout}{stderr}");
     let errors: Vec<&str> = stderr

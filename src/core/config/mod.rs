@@ -125,9 +125,7 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
 }
 
 /// Check a config file without keeping the resolved config (`validate`):
-/// the same diagnostics as `load`, in less memory, but for a status file,
-/// which is skipped with a warning rather than refused (see
-/// [`status_file`]).
+/// the same diagnostics as `load`, in less memory.
 pub fn check_file(path: &Path, now: DateTime<Utc>) -> std::io::Result<Vec<Diagnostic>> {
     read(path, now, false).map(|loaded| loaded.diagnostics)
 }
@@ -319,7 +317,7 @@ fn finish(
             };
         }
     };
-    if let Some(diagnostic) = status_file(file, &value, &loc, build) {
+    if let Some(diagnostic) = status_file(file, &value, &loc) {
         return Loaded {
             config: None,
             diagnostics: vec![diagnostic],
@@ -356,48 +354,31 @@ fn finish(
     }
 }
 
-/// A resetd status file where a config was expected: one diagnostic that
-/// says so, not the dozen schema errors its fields would raise. `validate`
-/// (which keeps no config: `build` false) skips it with a warning, so
-/// `validate examples/*.yaml` passes after a run left its status beside the
-/// config; read as a config (`plan`, `run`), it is an error.
+/// A resetd status file where a config was expected: one error that says
+/// so, not the dozen schema errors its fields would raise. An error for
+/// `validate` as for `run`: the files `validate` accepts are exactly those
+/// `run` accepts (SPEC §2).
 fn status_file(
     file: &str,
     value: &serde_json::Value,
     loc: &crate::yaml::Loc,
-    build: bool,
 ) -> Option<Diagnostic> {
     if value.get("kind").and_then(serde_json::Value::as_str) != Some(crate::status::KIND) {
         return None;
     }
     let path = [crate::yaml::Seg::Key("kind".into())];
     let pos = loc.find(&path);
-    // The path unquoted: a quoted part of a message is cut short.
-    let shown = format!("to read it: resetd status --status {file}");
-    let (message, severity) = if build {
-        (
-            format!(
-                "a resetd status file (`kind: {}`), not a config: give the config it belongs to ({shown})",
-                crate::status::KIND
-            ),
-            Severity::Error,
-        )
-    } else {
-        (
-            format!(
-                "a resetd status file (`kind: {}`), not a config: skipped ({shown})",
-                crate::status::KIND
-            ),
-            Severity::Warning,
-        )
-    };
     Some(Diagnostic {
         file: file.to_owned(),
         line: pos.line,
         column: pos.column,
         path: format_path(&path),
-        message,
-        severity,
+        // The path unquoted: a quoted part of a message is cut short.
+        message: format!(
+            "a resetd status file (`kind: {}`), not a config (to read it: resetd status --status {file})",
+            crate::status::KIND
+        ),
+        severity: Severity::Error,
     })
 }
 
