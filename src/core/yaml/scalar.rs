@@ -107,6 +107,11 @@ pub(super) fn value(text: &str, plain: bool, tag: &Tag) -> Result<Option<Value>,
 
 /// An untagged plain scalar, by the YAML 1.2 core schema.
 fn plain_value(text: &str) -> Result<Option<Value>, String> {
+    // Most scalars (hashes, names) hold a character no null, boolean or
+    // number has: they are strings, without trying each form.
+    if text.bytes().any(|c| !SPECIAL_1_2[usize::from(c)]) {
+        return Ok(None);
+    }
     match reading_1_2(text) {
         Reading::Str | Reading::Key(_) => Ok(None),
         Reading::Null => Ok(Some(Value::Null)),
@@ -225,6 +230,19 @@ fn canonical(reading: &Reading) -> String {
         Reading::Float(_) => "a quoted string".into(),
     }
 }
+
+/// The characters of the core schema's nulls, booleans and numbers
+/// (`.inf`, `.nan` included).
+static SPECIAL_1_2: [bool; 256] = {
+    let mut table = [false; 256];
+    let chars = b"0123456789abcdefABCDEFxo.+-~nNuUlLtTrRsSiI";
+    let mut i = 0;
+    while i < chars.len() {
+        table[chars[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// The characters of YAML 1.1's nulls, booleans, numbers and special keys.
 static SPECIAL_1_1: [bool; 256] = {

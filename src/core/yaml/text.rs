@@ -66,6 +66,11 @@ pub(super) fn check_str(text: &str) -> Option<SyntaxError> {
     check.finish()
 }
 
+/// Bytes looked at together on the fast path: large enough that the
+/// per-block work (the last line break, counting characters) is noise,
+/// small enough that a suspect byte costs a short slow stretch.
+const BLOCK: usize = 4096;
+
 /// The longest directive line looked at; a longer one is not `%YAML 1.2`.
 const MAX_DIRECTIVE: usize = 64;
 
@@ -119,7 +124,7 @@ impl Check {
         if self.first.is_some() {
             return;
         }
-        for block in bytes.chunks(64) {
+        for block in bytes.chunks(BLOCK) {
             // Most blocks are printable ASCII and line breaks: only the
             // position moves. The lead bytes of every character looked for
             // below (0xC2, 0xE2, 0xEF) and the controls send a block, and
