@@ -234,21 +234,25 @@ fn plan_command(
     let owners = directory.map(|d| report::Owners::of(&config, &p, &d));
     let text = match format {
         PlanFormat::Human => {
-            let mut text = report::plan_human_against(&p, source);
+            let mut text = report::plan_human_against(&config, &p, source);
             if let Some(owners) = &owners {
                 text.push_str(&owners.human());
             }
             text
         }
         PlanFormat::Json => {
-            let mut value = report::plan_json(&p, source);
-            if let Some(owners) = &owners {
-                owners.add_to_json(&mut value);
-            }
-            serde_json::to_string_pretty(&value)? + "\n"
+            // Every hash of every run: written as it is made, never held
+            // whole (a plan can send millions).
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = report::write_plan_json(&mut out, &config, &p, source, owners.as_ref())
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush());
+            ignore_broken_pipe(written)?;
+            return Ok(Outcome::Ok);
         }
         PlanFormat::Markdown => {
-            let mut text = report::plan_markdown(&p, source);
+            let mut text = report::plan_markdown(&config, &p, source);
             if let Some(owners) = &owners {
                 text.push_str(&owners.markdown());
             }
@@ -431,7 +435,12 @@ fn read_explicit_status(path: &Path) -> anyhow::Result<resetd::status::Status> {
 /// Write to stdout, treating a closed pipe (`| head`) as success.
 fn print_out(text: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    ignore_broken_pipe(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// A write to stdout whose reader went away (`| head`) succeeded.
+fn ignore_broken_pipe(written: std::io::Result<()>) -> anyhow::Result<()> {
+    match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }

@@ -1,12 +1,30 @@
 //! Text renderings of plans and status for people and PR comments. Pure.
+//!
+//! `plan` shows what each run sends and where each hash came from
+//! (`send`): every hash in JSON (`json`, written out as it is made), counts
+//! by source in human and markdown output, and in markdown the hashes of
+//! short runs in a collapsed block. `owners`: who each hash belongs to, for
+//! `plan --resolve`.
+
+mod json;
+mod owners;
+mod send;
 
 use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
 
+pub use json::write_plan as write_plan_json;
+pub use owners::Owners;
+pub use send::{Counts, Sent, Source};
+
+use crate::config::{Config, Origin};
 use crate::plan::{Action, Plan};
 use crate::status::Status;
+
+/// The longest run whose hashes the markdown plan lists (collapsed): a PR
+/// comment stays readable, and `--format json` lists every hash of any run.
+pub const MARKDOWN_LIST_MAX: usize = 20;
 
 fn time(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(
@@ -47,49 +65,47 @@ impl StatusSource {
     }
 }
 
-/// `(label, hashes to send, batches)` of one planned entry.
+/// `(label, hashes to send, batches)` of one planned entry: for a resumed
+/// run, the hashes and batches still to send.
 fn action_summary(action: &Action) -> (&'static str, usize, usize) {
     match action {
         Action::Run(spec) if spec.dry_run => ("dry-run", spec.hashes.len(), spec.batches()),
-        Action::Run(spec) => ("run", spec.hashes.len(), spec.remaining_batches()),
+        Action::Run(spec) => (
+            "run",
+            spec.hashes.len() - send::first_sent(spec),
+            spec.remaining_batches(),
+        ),
         Action::Fail { .. } => ("fail", 0, 0),
         Action::Expire => ("expire", 0, 0),
         Action::Wait => ("wait", 0, 0),
     }
 }
 
-pub fn plan_json(plan: &Plan, source: StatusSource) -> Value {
-    let entries: Vec<Value> = plan
-        .entries
+/// Each planned entry with its entry of the config, and what its run sends
+/// (`None` when this plan does not run it). Made one entry at a time: a
+/// run's labelled list lives only while it is shown.
+fn with_sent<'a>(
+    config: &'a Config,
+    plan: &'a Plan,
+) -> impl Iterator<Item = (&'a crate::plan::EntryPlan, Option<Sent<'a>>)> {
+    // The planner plans every entry of the config, in its order.
+    config
+        .resets
         .iter()
-        .map(|e| {
-            let (action, send, batches) = action_summary(&e.action);
-            json!({
-                "id": e.id,
-                "action": action,
-                "phase": e.phase,
-                "why": e.why,
-                "hashCount": e.hash_count,
-                "hashesToSend": send,
-                "batches": batches,
-                "nextRunAt": e.next_run_at,
-                "nextRetryAt": e.next_retry_at,
-                "warnings": e.warnings,
-            })
+        .zip(&plan.entries)
+        .map(|(entry, planned)| {
+            let sent = match &planned.action {
+                Action::Run(spec) => Some(Sent::of(entry, spec)),
+                _ => None,
+            };
+            (planned, sent)
         })
-        .collect();
-    json!({
-        "now": plan.now,
-        "statusSource": source.json_name(),
-        "notice": source.notice(),
-        "entries": entries,
-        "orphans": plan.orphans,
-    })
 }
 
 /// `plan_human` for `plan`, which also says when it had no status to plan
-/// against. (`run --once` plans against its own status file, always.)
-pub fn plan_human_against(plan: &Plan, source: StatusSource) -> String {
+/// against, and where the hashes each run sends come from. (`run --once`
+/// plans against its own status file, always.)
+pub fn plan_human_against(config: &Config, plan: &Plan, source: StatusSource) -> String {
     let mut out = String::new();
     if let Some(notice) = source.notice() {
         let _ = writeln!(
@@ -98,16 +114,51 @@ pub fn plan_human_against(plan: &Plan, source: StatusSource) -> String {
              --status-url URL)"
         );
     }
-    out + &plan_human(plan)
+    let lines = with_sent(config, plan).map(|(e, sent)| {
+        let by_source = sent.map(|s| human_counts(s.counts()));
+        (e, by_source)
+    });
+    out + &human(plan, lines)
 }
 
 pub fn plan_human(plan: &Plan) -> String {
+    human(plan, plan.entries.iter().map(|e| (e, None)))
+}
+
+/// `: 2 from groups, 1 own, 1 user(s) not looked up` (the sources that
+/// add any).
+fn human_counts(counts: &Counts) -> String {
+    let parts: Vec<String> = [
+        (counts.groups, "from groups"),
+        (counts.hashes, "own"),
+        (counts.users, "from users"),
+        (counts.unresolved_users, "user(s) not looked up"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
+    }
+}
+
+/// The human plan: one line per entry, `by_source` after its hash count.
+fn human<'a>(
+    plan: &'a Plan,
+    lines: impl Iterator<Item = (&'a crate::plan::EntryPlan, Option<String>)>,
+) -> String {
     let mut out = String::new();
     let width = plan.entries.iter().map(|e| e.id.len()).max().unwrap_or(0);
-    for e in &plan.entries {
+    for (e, by_source) in lines {
         let (action, send, batches) = action_summary(&e.action);
         let counts = if send > 0 || matches!(e.action, Action::Run(_)) {
-            format!(" ({send} hash(es), {batches} request(s))")
+            match by_source.filter(|b| !b.is_empty()) {
+                Some(by_source) => format!(" ({send} hash(es){by_source}; {batches} request(s))"),
+                None => format!(" ({send} hash(es), {batches} request(s))"),
+            }
         } else {
             String::new()
         };
@@ -140,8 +191,10 @@ pub fn plan_human(plan: &Plan) -> String {
     out
 }
 
-/// A table fit for a pull-request comment.
-pub fn plan_markdown(plan: &Plan, source: StatusSource) -> String {
+/// A table fit for a pull-request comment, then what each run sends: its
+/// hashes by source, and the hashes themselves (collapsed) for runs of at
+/// most `MARKDOWN_LIST_MAX`.
+pub fn plan_markdown(config: &Config, plan: &Plan, source: StatusSource) -> String {
     let mut out = String::from("### resetd plan\n\n");
     if let Some(notice) = source.notice() {
         let _ = writeln!(
@@ -151,27 +204,49 @@ pub fn plan_markdown(plan: &Plan, source: StatusSource) -> String {
         );
     }
     out.push_str(
-        "| entry | action | hashes | requests | next run | why |\n| --- | --- | ---: | ---: | --- | --- |\n",
+        "| entry | action | hashes | requests | sent from groups / own / users | next run | why |\n\
+         | --- | --- | ---: | ---: | ---: | --- | --- |\n",
     );
-    for e in &plan.entries {
+    // What will be sent, below the table; made while the rows are.
+    let mut sends = String::new();
+    for (e, sent) in with_sent(config, plan) {
         // The hashes column is the entry's size, whatever this plan does with
         // it; what a run sends now is in its requests and why.
         let (action, _, batches) = action_summary(&e.action);
+        let by_source = match &sent {
+            Some(sent) => {
+                let c = sent.counts();
+                let unresolved = match c.unresolved_users {
+                    0 => String::new(),
+                    n => format!(" + {n} user(s) not looked up"),
+                };
+                format!("{} / {} / {}{unresolved}", c.groups, c.hashes, c.users)
+            }
+            None => "-".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "| `{}` | **{action}** | {} | {batches} | {} | {} |",
+            "| `{}` | **{action}** | {} | {batches} | {by_source} | {} | {} |",
             e.id,
             e.hash_count,
             time(e.next_run_at),
             escape_cell(&e.why)
         );
+        if let Some(sent) = &sent {
+            markdown_sent(&mut sends, &e.id, action, sent);
+        }
     }
     for id in &plan.orphans {
         // The config no longer says how many hashes an orphan had.
         let _ = writeln!(
             out,
-            "| `{id}` | orphan | - | 0 | - | removed from the config: never runs again |"
+            "| `{id}` | orphan | - | 0 | - | - | removed from the config: never runs again |"
         );
+    }
+    if !sends.is_empty() {
+        out.push_str("\n#### What will be sent\n\n");
+        out.push_str(sends.trim_end());
+        out.push('\n');
     }
     let warnings: Vec<&String> = plan.entries.iter().flat_map(|e| &e.warnings).collect();
     if !warnings.is_empty() {
@@ -191,6 +266,104 @@ pub fn plan_markdown(plan: &Plan, source: StatusSource) -> String {
         time(Some(plan.now))
     );
     out
+}
+
+/// One run of the markdown plan's "What will be sent": its counts by
+/// source; its hashes, collapsed, when there are at most
+/// `MARKDOWN_LIST_MAX` (users not looked up included).
+fn markdown_sent(out: &mut String, id: &str, action: &str, sent: &Sent<'_>) {
+    let hashes = sent.hashes().len();
+    let what = if action == "dry-run" {
+        "dry run: recorded, not sent"
+    } else {
+        action
+    };
+    let headline = format!(
+        "<code>{id}</code> ({what}): {hashes} hash(es){}",
+        markdown_counts(sent)
+    );
+    let rows = hashes + sent.unresolved().len();
+    if rows > MARKDOWN_LIST_MAX {
+        let _ = writeln!(
+            out,
+            "{headline}. More than {MARKDOWN_LIST_MAX}, so not listed here: `resetd plan \
+             --format json` lists every hash, in order, with its source.\n"
+        );
+        return;
+    }
+    if rows == 0 {
+        let _ = writeln!(out, "{headline}.\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>{headline}</summary>\n\n| # | hash | from |\n| ---: | --- | --- |"
+    );
+    let mut n = 0;
+    for (from, hashes) in sent.segments() {
+        let from = from.map_or_else(|| "-".to_owned(), markdown_source);
+        for hash in hashes {
+            n += 1;
+            let _ = writeln!(out, "| {n} | `{hash}` | {from} |");
+        }
+    }
+    for user in sent.unresolved() {
+        let _ = writeln!(
+            out,
+            "| | not looked up (`plan --resolve` does) | {} |",
+            markdown_source(*user)
+        );
+    }
+    out.push_str("\n</details>\n\n");
+}
+
+/// `: 2 from groups (<code>eu</code> 2), 1 own, 1 from users` (the sources
+/// that add any; each group once, by name).
+fn markdown_counts(sent: &Sent<'_>) -> String {
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for &(name, n) in sent.by_group() {
+        match groups.iter_mut().find(|(g, _)| *g == name) {
+            Some((_, total)) => *total += n,
+            None => groups.push((name, n)),
+        }
+    }
+    let groups = groups
+        .iter()
+        .map(|(name, n)| format!("<code>{name}</code> {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let c = sent.counts();
+    let parts: Vec<String> = [
+        (c.groups, format!("from groups ({groups})")),
+        (c.hashes, "own".to_owned()),
+        (c.users, "from users".to_owned()),
+        (c.unresolved_users, "user(s) not looked up".to_owned()),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
+    }
+}
+
+/// A source in a markdown cell: ``group `eu`, user `bob` ``. A username is
+/// any text but whitespace: escaped, and kept in one code span.
+fn markdown_source(from: Source<'_>) -> String {
+    let user = from.user.map(|name| {
+        let name = crate::diagnostic::sanitize(name, 200, false).replace('`', "'");
+        format!("user `{}`", escape_cell(&name))
+    });
+    let part = match from.origin {
+        Origin::Group(name) => Some(format!("group `{name}`")),
+        Origin::Hashes => Some("own `hashes`".to_owned()),
+        // The user says it all.
+        Origin::Users => None,
+    };
+    part.into_iter().chain(user).collect::<Vec<_>>().join(", ")
 }
 
 fn escape_cell(s: &str) -> String {
@@ -250,205 +423,4 @@ pub fn subusers_table(users: &[crate::users::SubUser]) -> String {
     }
     out.push_str(&format!("{} sub-user(s)\n", users.len()));
     out
-}
-
-/// `plan --resolve`: who each hash of each entry belongs to. Usernames come
-/// from the API: they are escaped before they reach a terminal or a PR.
-pub struct Owners {
-    entries: Vec<EntryOwners>,
-}
-
-struct EntryOwners {
-    id: String,
-    hashes: Vec<(String, Owner)>,
-    /// Usernames in `users:` that no sub-user has.
-    unknown_users: Vec<String>,
-}
-
-enum Owner {
-    SubUser(String),
-    Account,
-    Unknown,
-}
-
-impl Owner {
-    fn kind(&self) -> &'static str {
-        match self {
-            Owner::SubUser(_) => "subuser",
-            Owner::Account => "account",
-            Owner::Unknown => "unknown",
-        }
-    }
-
-    fn shown(&self) -> String {
-        match self {
-            Owner::SubUser(name) => crate::diagnostic::sanitize(name, 200, false),
-            Owner::Account => "the account itself".into(),
-            Owner::Unknown => "UNKNOWN: neither a sub-user nor the account's own hash".into(),
-        }
-    }
-}
-
-impl Owners {
-    /// Every entry of `config` that is not suspended, in config order.
-    pub fn of(
-        config: &crate::config::Config,
-        plan: &Plan,
-        directory: &crate::users::Directory,
-    ) -> Owners {
-        use crate::users::{Resolved, resolve};
-        let entries = config
-            .resets
-            .iter()
-            .zip(&plan.entries)
-            .filter(|(entry, _)| !entry.suspend)
-            .map(|(entry, _)| {
-                let (hashes, unknown_users) =
-                    match resolve(&entry.hashes, entry.users, Some(directory)) {
-                        Resolved::Hashes { hashes, .. } => (hashes.to_vec(), Vec::new()),
-                        Resolved::Unknown(names) => (
-                            entry
-                                .hashes
-                                .iter()
-                                .filter(|m| crate::config::member_user(m).is_none())
-                                .cloned()
-                                .collect(),
-                            names,
-                        ),
-                        Resolved::Unresolved { hashes, .. } => (hashes.to_vec(), Vec::new()),
-                    };
-                let hashes = hashes
-                    .into_iter()
-                    .map(|hash| {
-                        let owner = match directory.owner_of(&hash) {
-                            crate::users::Owner::SubUser(name) => Owner::SubUser(name.to_owned()),
-                            crate::users::Owner::Account => Owner::Account,
-                            crate::users::Owner::Unknown => Owner::Unknown,
-                        };
-                        (hash, owner)
-                    })
-                    .collect();
-                EntryOwners {
-                    id: entry.id.clone(),
-                    hashes,
-                    unknown_users,
-                }
-            })
-            .collect();
-        Owners { entries }
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in &self.entries {
-            for (hash, owner) in &e.hashes {
-                if matches!(owner, Owner::Unknown) {
-                    out.push(format!(
-                        "`{}`: hash `{hash}` is neither a sub-user nor the account's own: check it",
-                        e.id
-                    ));
-                }
-            }
-            for name in &e.unknown_users {
-                out.push(format!(
-                    "`{}`: no sub-user is called {}",
-                    e.id,
-                    crate::diagnostic::quote(name)
-                ));
-            }
-        }
-        out
-    }
-
-    pub fn human(&self) -> String {
-        let mut out = String::from("\nWho the hashes belong to (the account's sub-users):\n");
-        for e in &self.entries {
-            let _ = writeln!(out, "  {}:", e.id);
-            for (hash, owner) in &e.hashes {
-                let _ = writeln!(out, "    {hash}  {}", owner.shown());
-            }
-        }
-        for w in self.warnings() {
-            let _ = writeln!(out, "warning: {w}");
-        }
-        out
-    }
-
-    pub fn markdown(&self) -> String {
-        let mut out = String::from("\n#### Who the hashes belong to\n\n");
-        let warnings = self.warnings();
-        for w in &warnings {
-            let _ = writeln!(out, "> **Warning:** {}", escape_cell(w));
-        }
-        if !warnings.is_empty() {
-            out.push('\n');
-        }
-        for e in &self.entries {
-            let unknown = e
-                .hashes
-                .iter()
-                .filter(|(_, o)| matches!(o, Owner::Unknown))
-                .count();
-            let _ = writeln!(
-                out,
-                "<details><summary><code>{}</code>: {} hash(es), {unknown} unknown</summary>\n\n\
-                 | hash | belongs to |\n| --- | --- |",
-                e.id,
-                e.hashes.len()
-            );
-            for (hash, owner) in &e.hashes {
-                let _ = writeln!(
-                    out,
-                    "| `{hash}` | {} |",
-                    escape_cell(&owner.shown()).replace('`', "'")
-                );
-            }
-            out.push_str("\n</details>\n\n");
-        }
-        out
-    }
-
-    /// Adds `owners` to each planned entry, and `unknownHashes` (a count)
-    /// and `ownerWarnings` at the top.
-    pub fn add_to_json(&self, value: &mut Value) {
-        let warnings = self.warnings();
-        let unknown: usize = self
-            .entries
-            .iter()
-            .map(|e| {
-                e.hashes
-                    .iter()
-                    .filter(|(_, o)| matches!(o, Owner::Unknown))
-                    .count()
-            })
-            .sum();
-        let by_id: std::collections::HashMap<&str, &EntryOwners> =
-            self.entries.iter().map(|e| (e.id.as_str(), e)).collect();
-        if let Some(entries) = value.get_mut("entries").and_then(Value::as_array_mut) {
-            for entry in entries {
-                let id = entry.get("id").and_then(Value::as_str).unwrap_or_default();
-                let Some(owners) = by_id.get(id).copied() else {
-                    continue;
-                };
-                let list: Vec<Value> = owners
-                    .hashes
-                    .iter()
-                    .map(|(hash, owner)| {
-                        json!({
-                            "hash": hash,
-                            "kind": owner.kind(),
-                            "user": match owner {
-                                Owner::SubUser(name) => Some(name.as_str()),
-                                _ => None,
-                            },
-                        })
-                    })
-                    .collect();
-                entry["owners"] = Value::Array(list);
-                entry["unknownUsers"] = json!(owners.unknown_users);
-            }
-        }
-        value["unknownHashes"] = json!(unknown);
-        value["ownerWarnings"] = json!(warnings);
-    }
 }

@@ -348,3 +348,287 @@ fn the_pr_workflow_for_any_pull_request_runs_as_written_and_admits_its_blind_spo
         }
     }
 }
+
+/// A hash of the send-order tests: `01SEND` and `c` at both ends, so each
+/// is told apart at a glance.
+fn h(c: char) -> String {
+    format!("01SEND{c}{}{c}", "0".repeat(18))
+}
+
+/// Groups with includes and users, an entry naming two of them, own hashes
+/// that repeat the groups', and users, one of them also a group's; and an
+/// entry that waits. `r1` sends, in order: `eu`'s own A, B, its user
+/// `u-eu` (U), its include `de`'s C (de's A was sent already); `us`'s F,
+/// D; of its own hashes only E (D and B were sent already); of its users
+/// only `u-own` (V).
+fn sources_config() -> String {
+    let [a, b, c, d, e, f, g] = ['A', 'B', 'C', 'D', 'E', 'F', 'G'].map(h);
+    format!(
+        "settings:
+  batchSize: 3
+groups:
+  eu:
+    hashes: [{a}, {b}]
+    users: [u-eu]
+    include: [de]
+  de:
+    hashes: [{c}, {a}]
+  us:
+    hashes: [{f}, {d}]
+resets:
+  - id: r1
+    groups: [eu, us]
+    hashes: [{d}, {b}, {e}]
+    users: [u-own, u-eu]
+  - id: later
+    hashes: [{g}]
+    trigger: {{ at: \"2099-01-01T00:00:00Z\" }}
+"
+    )
+}
+
+/// The fake API as the account of `sources_config`'s users.
+fn sources_account() -> FakeApi {
+    let api = FakeApi::start();
+    api.subusers([("u-eu".to_owned(), h('U')), ("u-own".to_owned(), h('V'))])
+        .own_hash(&h('W'));
+    api
+}
+
+/// `plan --resolve` against `api`, in `format`.
+fn plan_resolved(ws: &Workspace, api: &FakeApi, format: &str) -> String {
+    let mut cmd = ws.command(&api.base());
+    cmd.args(["plan", "--resolve", "--format", format, "--config"])
+        .arg(&ws.config);
+    let (code, stdout, stderr) = ws.run_checked(&mut cmd);
+    assert_eq!(code, 0, "{stderr}");
+    stdout
+}
+
+/// Every hash of a JSON `send`, in order.
+fn flat(send: &Value) -> Vec<String> {
+    send.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["hashes"].as_array().unwrap())
+        .map(|h| h.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn json_lists_each_hash_in_send_order_with_its_source_and_run_sends_exactly_that() {
+    let api = sources_account();
+    let ws = Workspace::new(&sources_config());
+    let plan: Value = serde_json::from_str(&plan_resolved(&ws, &api, "json")).unwrap();
+    let r1 = &plan["entries"][0];
+    let [a, b, c, d, e, f, u, v] = ['A', 'B', 'C', 'D', 'E', 'F', 'U', 'V'].map(h);
+    assert_eq!(
+        r1["send"],
+        serde_json::json!([
+            {"from": "groups", "group": "eu", "hashes": [a, b]},
+            {"from": "groups", "group": "eu", "user": "u-eu", "hashes": [u]},
+            {"from": "groups", "group": "eu", "hashes": [c]},
+            {"from": "groups", "group": "us", "hashes": [f, d]},
+            {"from": "hashes", "hashes": [e]},
+            {"from": "users", "user": "u-own", "hashes": [v]},
+        ]),
+        "{r1:#}"
+    );
+    assert_eq!(
+        r1["sendCounts"],
+        serde_json::json!({"groups": 6, "hashes": 1, "users": 1, "unresolvedUsers": 0})
+    );
+    assert_eq!(r1["unresolvedUsers"], serde_json::json!([]));
+    assert_eq!(r1["hashesToSend"], 8);
+    // An entry this plan does not run sends nothing.
+    let later = &plan["entries"][1];
+    assert_eq!(later["action"], "wait");
+    assert_eq!(later["send"], Value::Null, "{later:#}");
+    assert_eq!(later["sendCounts"], Value::Null);
+
+    // The run sends exactly that list, in that order, `batchSize` at a time.
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let planned = flat(&r1["send"]);
+    let deletes = api.deletes();
+    assert_eq!(deletes.concat(), planned);
+    assert_eq!(
+        deletes,
+        planned
+            .chunks(3)
+            .map(<[String]>::to_vec)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn json_without_the_directory_names_the_users_it_did_not_look_up_and_invents_no_hash() {
+    let ws = Workspace::new(&sources_config());
+    let json = plan_json(&ws, &ws.config, &[]);
+    let r1 = &json["entries"][0];
+    let [a, b, c, d, e, f] = ['A', 'B', 'C', 'D', 'E', 'F'].map(h);
+    assert_eq!(
+        r1["send"],
+        serde_json::json!([
+            {"from": "groups", "group": "eu", "hashes": [a, b, c]},
+            {"from": "groups", "group": "us", "hashes": [f, d]},
+            {"from": "hashes", "hashes": [e]},
+        ]),
+        "{r1:#}"
+    );
+    assert_eq!(
+        r1["unresolvedUsers"],
+        serde_json::json!([
+            {"from": "groups", "group": "eu", "user": "u-eu"},
+            {"from": "users", "user": "u-own"},
+        ])
+    );
+    assert_eq!(
+        r1["sendCounts"],
+        serde_json::json!({"groups": 5, "hashes": 1, "users": 0, "unresolvedUsers": 2})
+    );
+    let (code, human, stderr) = plan(&ws, &ws.config, "human", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        human.contains("(6 hash(es): 5 from groups, 1 own, 2 user(s) not looked up; 2 request(s))"),
+        "{human}"
+    );
+}
+
+#[test]
+fn json_send_leaves_out_the_hashes_an_earlier_run_confirmed() {
+    let api = FakeApi::start();
+    // The first batch is confirmed, the second refused: the entry fails.
+    api.script([
+        crate::fake_api::Reply::Status(200),
+        crate::fake_api::Reply::Status(400),
+    ]);
+    let [a, b, c, d, e] = ['A', 'B', 'C', 'D', 'E'].map(h);
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 2\nresets:\n  - id: r1\n    hashes: [{a}, {b}, {c}, {d}]\n"
+    ));
+    let (code, _, _) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 1);
+    // Changed since it failed: it runs again, without A and B.
+    ws.write_config(&format!(
+        "settings:\n  batchSize: 2\nresets:\n  - id: r1\n    hashes: [{a}, {b}, {c}, {d}, {e}]\n"
+    ));
+    let json = plan_json(&ws, &ws.config, &[]);
+    let r1 = &json["entries"][0];
+    assert_eq!(
+        r1["send"],
+        serde_json::json!([{"from": "hashes", "hashes": [c, d, e]}]),
+        "{r1:#}"
+    );
+    let (code, _, stderr) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(api.deletes()[2..].concat(), flat(&r1["send"]));
+}
+
+#[test]
+fn human_shows_each_runs_hashes_by_source() {
+    let api = sources_account();
+    let ws = Workspace::new(&sources_config());
+    let human = plan_resolved(&ws, &api, "human");
+    assert!(
+        human.contains("(8 hash(es): 6 from groups, 1 own, 1 from users; 3 request(s))"),
+        "{human}"
+    );
+}
+
+#[test]
+fn markdown_lists_a_short_runs_hashes_collapsed_with_their_sources() {
+    let api = sources_account();
+    let ws = Workspace::new(&sources_config());
+    let markdown = plan_resolved(&ws, &api, "markdown");
+    assert!(
+        markdown.contains("| `r1` | **run** | 8 | 3 | 6 / 1 / 1 | - |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| `later` | **wait** | 1 | 0 | - |"),
+        "{markdown}"
+    );
+    let [a, b, c, d, e, f, u, v] = ['A', 'B', 'C', 'D', 'E', 'F', 'U', 'V'].map(h);
+    let block = format!(
+        "<details><summary><code>r1</code> (run): 8 hash(es): 6 from groups (<code>eu</code> 4, \
+         <code>us</code> 2), 1 own, 1 from users</summary>
+
+| # | hash | from |
+| ---: | --- | --- |
+| 1 | `{a}` | group `eu` |
+| 2 | `{b}` | group `eu` |
+| 3 | `{u}` | group `eu`, user `u-eu` |
+| 4 | `{c}` | group `eu` |
+| 5 | `{f}` | group `us` |
+| 6 | `{d}` | group `us` |
+| 7 | `{e}` | own `hashes` |
+| 8 | `{v}` | user `u-own` |
+
+</details>
+"
+    );
+    assert!(markdown.contains(&block), "no\n{block}\nin:\n{markdown}");
+    // Without the directory the users are named, not given a hash.
+    let (code, blind, stderr) = plan(&ws, &ws.config, "markdown", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        blind.contains("| `r1` | **run** | 8 | 2 | 5 / 1 / 0 + 2 user(s) not looked up | - |"),
+        "{blind}"
+    );
+    for row in [
+        "| | not looked up (`plan --resolve` does) | group `eu`, user `u-eu` |",
+        "| | not looked up (`plan --resolve` does) | user `u-own` |",
+    ] {
+        assert!(blind.contains(row), "no {row:?} in:\n{blind}");
+    }
+    assert!(!blind.contains(&u) && !blind.contains(&v), "{blind}");
+}
+
+#[test]
+fn markdown_lists_at_most_twenty_hashes_and_says_how_to_see_a_longer_run() {
+    let many = |from: usize, n: usize| -> Vec<String> {
+        (from..from + n).map(|i| format!("01LONG{i:020}")).collect()
+    };
+    let (edge, long) = (many(0, 20), many(100, 21));
+    let ws = Workspace::new(&format!(
+        "resets:\n  - id: edge\n    hashes: [{}]\n  - id: long\n    hashes: [{}]\n",
+        edge.join(", "),
+        long.join(", ")
+    ));
+    let (code, markdown, stderr) = plan(&ws, &ws.config, "markdown", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    // Twenty: listed, collapsed, in order.
+    assert!(
+        markdown
+            .contains("<details><summary><code>edge</code> (run): 20 hash(es): 20 own</summary>"),
+        "{markdown}"
+    );
+    let rows: Vec<String> = edge
+        .iter()
+        .enumerate()
+        .map(|(i, hash)| format!("| {} | `{hash}` | own `hashes` |", i + 1))
+        .collect();
+    assert!(markdown.contains(&rows.join("\n")), "{markdown}");
+    // Twenty-one: counts only, and where to see them.
+    assert!(
+        markdown.contains(
+            "<code>long</code> (run): 21 hash(es): 21 own. More than 20, so not listed here: \
+             `resetd plan --format json` lists every hash, in order, with its source."
+        ),
+        "{markdown}"
+    );
+    assert!(
+        !markdown.contains("<summary><code>long</code>"),
+        "{markdown}"
+    );
+    for hash in &long {
+        assert!(
+            !markdown.contains(hash.as_str()),
+            "{hash} listed:\n{markdown}"
+        );
+    }
+    // JSON lists them all.
+    let json = plan_json(&ws, &ws.config, &[]);
+    assert_eq!(flat(&json["entries"][1]["send"]), long);
+}

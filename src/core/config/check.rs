@@ -20,7 +20,7 @@ use super::hashes::HashLists;
 use super::part::{at, key, part, part_fixed};
 use super::report::Report;
 use super::types::{self, Trigger};
-use super::{Entry, Schedule, Settings};
+use super::{Entry, Origin, Part, Schedule, Settings};
 use crate::yaml::Seg;
 
 /// Parse a duration field and hold it to its documented range. `name` is the
@@ -322,7 +322,7 @@ pub fn semantic(
             // `validate` keeps no entries: only the diagnostics mattered.
             continue;
         }
-        let hashes = entry_hashes(&reset, own.hashes, &mut resolver);
+        let (hashes, parts) = entry_hashes(&reset, own.hashes, &mut resolver);
         let user_count = hashes
             .iter()
             .filter(|m| super::member_user(m).is_some())
@@ -333,6 +333,7 @@ pub fn semantic(
             description: reset.description,
             users: user_count,
             hashes,
+            parts,
             trigger: schedule,
             revision: reset.revision,
             not_after: reset.not_after,
@@ -409,22 +410,29 @@ fn settings_of(s: &types::Settings, report: &mut Report) -> Option<Settings> {
 
 /// The members an entry sends: its groups' lists, then its own hashes, then
 /// its users (as `user_member`s), each once, in order of first appearance,
-/// merged lazily (`Members`): the groups' lists are shared, not copied.
-fn entry_hashes(reset: &types::Reset, own: Vec<String>, resolver: &mut Resolver) -> Members {
-    let mut parts: Vec<Arc<[String]>> = reset
+/// merged lazily (`Members`): the groups' lists are shared, not copied. And
+/// those parts with their origins (`Entry::parts`), shared too.
+fn entry_hashes(
+    reset: &types::Reset,
+    own: Vec<String>,
+    resolver: &mut Resolver,
+) -> (Members, Vec<Part>) {
+    let mut parts: Vec<Part> = reset
         .groups
         .iter()
-        .map(|g| resolver.resolve(&g.0))
+        .map(|g| (Origin::Group(g.0.clone()), resolver.resolve(&g.0)))
         .collect();
-    parts.push(own.into());
-    parts.push(
+    parts.push((Origin::Hashes, own.into()));
+    parts.push((
+        Origin::Users,
         reset
             .users
             .iter()
             .map(|u| super::user_member(&u.0))
             .collect(),
-    );
-    Members::new(parts)
+    ));
+    let members = Members::new(parts.iter().map(|(_, p)| Arc::clone(p)).collect());
+    (members, parts)
 }
 
 /// Digest of everything that decides what an entry sends and when.

@@ -76,6 +76,10 @@ pub struct Entry {
     pub hashes: Members,
     /// How many of `hashes` are users (0: the list is all hashes).
     pub users: usize,
+    /// The parts `hashes` merges, in its order, each with where it comes
+    /// from (shared with `hashes`, not copied): `plan` says where each hash
+    /// it sends came from.
+    pub parts: Vec<Part>,
     pub trigger: Schedule,
     pub revision: u64,
     pub not_after: Option<DateTime<Utc>>,
@@ -86,6 +90,21 @@ pub struct Entry {
     /// resolved hashes); a change means "new content" to the planner.
     pub spec_digest: String,
 }
+
+/// What an entry names a part of its members by (SPEC §2a: its `groups`,
+/// then `hashes`, then `users`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A group in `groups:`: its members, its includes merged in.
+    Group(String),
+    /// The entry's own `hashes:`.
+    Hashes,
+    /// The entry's own `users:`, as `user_member`s.
+    Users,
+}
+
+/// A part of an entry's members and where it comes from.
+pub type Part = (Origin, std::sync::Arc<[String]>);
 
 /// A parsed trigger.
 #[derive(Debug, Clone)]
