@@ -70,7 +70,14 @@ enum Pending {
     Done,
     /// `key:` with nothing after it, the key at column `indent`: a deeper
     /// line opens its value, anything else makes it null (at the colon).
-    Empty { indent: usize, colon: Pos },
+    Empty {
+        indent: usize,
+        colon: Pos,
+        /// `key: &a`: the anchor of the value below (0: none) and where it
+        /// stands (the value's position, as saphyr gives it).
+        anchor: usize,
+        anchor_at: Pos,
+    },
 }
 
 /// The parts of an entry line after its indentation.
@@ -95,6 +102,13 @@ pub(super) struct Fast {
     /// Tokens of the line handed to the builder so far (the last one is
     /// the one it refused, when it refused one).
     emitted: usize,
+    /// Anchor ids by name, numbered as saphyr numbers them (from 1, a new
+    /// id for each definition, a redefinition shadowing the last).
+    anchors: std::collections::HashMap<String, usize>,
+    next_anchor: usize,
+    /// An anchor the line ended with (`key: &a`), for the node below, and
+    /// where it stands.
+    trailing_anchor: (usize, Pos),
 }
 
 impl Fast {
@@ -106,6 +120,9 @@ impl Fast {
             inline: Inline::new(),
             deferred: None,
             emitted: 0,
+            anchors: std::collections::HashMap::new(),
+            next_anchor: 1,
+            trailing_anchor: (0, Pos::default()),
         }
     }
 
@@ -219,11 +236,14 @@ impl Fast {
         if let Some(e) = self.deferred.take() {
             // Deeper than the entry it ended: a continuation, saphyr's to read.
             let continues = self.stack.last().is_none_or(|top| indent > top.indent);
-            return Err(if continues {
-                Stop::Bail
-            } else {
-                Stop::Error(e)
-            });
+            if continues {
+                return Err(Stop::Bail);
+            }
+            // saphyr reads the next token before it hands the scalar on: a
+            // line it cannot read is its error, not the scalar's.
+            self.inline.toks.clear();
+            self.entry(bytes, indent)?;
+            return Err(Stop::Error(e));
         }
         self.inline.toks.clear();
         let entry = self.entry(bytes, indent)?;
@@ -250,21 +270,37 @@ impl Fast {
         }
         match self.pending {
             Pending::Start => b.event(Event::DocumentStart, self.pos(text, 0))?,
-            Pending::Empty { colon, .. } if !opened => b.event(null(), colon)?,
+            Pending::Empty {
+                colon,
+                anchor,
+                anchor_at,
+                ..
+            } if !opened => b.event(null(anchor), if anchor == 0 { colon } else { anchor_at })?,
             Pending::Empty { .. } | Pending::Done => {}
         }
         if opened {
+            let (anchor, anchor_at) = match self.pending {
+                Pending::Empty {
+                    anchor, anchor_at, ..
+                } => (anchor, anchor_at),
+                _ => (0, Pos::default()),
+            };
             let start = match entry.kind {
                 Kind::Map => Event::MappingStart {
-                    anchor: 0,
+                    anchor,
                     tag: Tag::None,
                 },
                 Kind::Seq => Event::SequenceStart {
-                    anchor: 0,
+                    anchor,
                     tag: Tag::None,
                 },
             };
-            b.event(start, self.pos(text, indent))?;
+            let at = if anchor == 0 {
+                self.pos(text, indent)
+            } else {
+                anchor_at
+            };
+            b.event(start, at)?;
             self.stack.push(Block {
                 kind: entry.kind,
                 indent,
@@ -308,6 +344,8 @@ impl Fast {
             Some(colon) => Pending::Empty {
                 indent: owner,
                 colon: self.pos(text, colon),
+                anchor: self.trailing_anchor.0,
+                anchor_at: self.trailing_anchor.1,
             },
             None => Pending::Done,
         };
@@ -320,8 +358,14 @@ impl Fast {
         if let Some(e) = self.deferred.take() {
             return Err(Stop::Error(e));
         }
-        if let Pending::Empty { colon, .. } = self.pending {
-            b.event(null(), colon)?;
+        if let Pending::Empty {
+            colon,
+            anchor,
+            anchor_at,
+            ..
+        } = self.pending
+        {
+            b.event(null(anchor), if anchor == 0 { colon } else { anchor_at })?;
         }
         let at = Pos {
             line: self.line + 1,
@@ -335,10 +379,25 @@ impl Fast {
 
     fn emit(&mut self, text: &str, b: &mut Builder) -> Result<(), Stop> {
         self.emitted = 0;
+        let mut anchor = 0;
+        let mut anchor_at = 0;
         for i in 0..self.inline.toks.len() {
             self.emitted = i + 1;
             let tok = self.inline.toks[i];
             let (event, at) = match tok {
+                Tok::Anchor { at, start, end } => {
+                    let id = self.next_anchor;
+                    self.next_anchor += 1;
+                    self.anchors.insert(text[start..end].to_owned(), id);
+                    anchor = id;
+                    anchor_at = at;
+                    continue;
+                }
+                Tok::Alias { at, start, end } => match self.anchors.get(&text[start..end]) {
+                    Some(id) => (Event::Alias(*id), at),
+                    // saphyr words the error.
+                    None => return Err(Stop::Bail),
+                },
                 Tok::Scalar {
                     at,
                     start,
@@ -353,21 +412,21 @@ impl Fast {
                     let event = Event::Scalar {
                         text,
                         plain: style == Style::Plain,
-                        anchor: 0,
+                        anchor: std::mem::take(&mut anchor),
                         tag: Tag::None,
                     };
                     (event, at)
                 }
                 Tok::SeqStart(at) => (
                     Event::SequenceStart {
-                        anchor: 0,
+                        anchor: std::mem::take(&mut anchor),
                         tag: Tag::None,
                     },
                     at,
                 ),
                 Tok::MapStart(at) => (
                     Event::MappingStart {
-                        anchor: 0,
+                        anchor: std::mem::take(&mut anchor),
                         tag: Tag::None,
                     },
                     at,
@@ -375,8 +434,20 @@ impl Fast {
                 Tok::SeqEnd => (Event::SequenceEnd, 0),
                 Tok::MapEnd => (Event::MappingEnd, 0),
             };
+            // An anchored node starts at its anchor.
+            let at = match event {
+                Event::Scalar { anchor: a, .. }
+                | Event::SequenceStart { anchor: a, .. }
+                | Event::MappingStart { anchor: a, .. }
+                    if a != 0 =>
+                {
+                    anchor_at
+                }
+                _ => at,
+            };
             b.event(event, self.pos(text, at))?;
         }
+        self.trailing_anchor = (anchor, self.pos(text, anchor_at));
         Ok(())
     }
 
@@ -430,11 +501,11 @@ fn plain_text(text: &str) -> bool {
     clean && !text.contains('\u{feff}')
 }
 
-fn null() -> Event<'static> {
+fn null(anchor: usize) -> Event<'static> {
     Event::Scalar {
         text: Cow::Borrowed(""),
         plain: true,
-        anchor: 0,
+        anchor,
         tag: Tag::None,
     }
 }

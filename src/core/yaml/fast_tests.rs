@@ -1430,3 +1430,34 @@ fn suite_cases_agree_with_saphyr() {
     assert!(cases >= 380, "only {cases} cases in {}", dir.display());
     assert!(took_fast >= 10, "only {took_fast} cases took the fast path");
 }
+
+/// Anchors and aliases as configs write them take the fast path, and agree
+/// with saphyr (ids, positions, what the sink receives).
+#[test]
+fn anchors_and_aliases_take_the_fast_path_and_agree() {
+    for text in [
+        "groups:\n  eu: &g {hashes: [A1, B2]}\n  eu-copy: *g\n",
+        "groups:\n  eu: &g\n    hashes:\n      - A1\n      - B2\n  eu-copy: *g\nresets:\n  - id: r1\n    groups: [eu-copy]\n",
+        "a: &x [1, 2]\nb: *x\nc: [*x, &y z, *y]\n",
+        "hashes: &h [A1, B2]\nresets:\n  - {id: r1, hashes: *h}\n  - id: r2\n    hashes: *h\n",
+        "a: &a\nb: *a\n",
+        "a: &a 1\na2: &a 2\nb: *a\n",
+        "a: &m\n  k: v\nb: *m\n",
+    ] {
+        assert!(agrees(text), "took saphyr's path:\n{text}");
+    }
+    // Left to saphyr (or read alike): whichever way, the same answer.
+    for other in [
+        "a: *nope\n",
+        "a: &a &b x\n",
+        "a: [&a]\n",
+        "a: {*x : 1}\n",
+        "- &a k: v\n",
+        "a:\n  - &e\n    id: x\n",
+        "a: &x 1\nb: [*x, *x]\nc: *x\n",
+        "key1: &a value\nkey2: &b *a\n",
+        "a: [&b *a]\n",
+    ] {
+        agrees(other);
+    }
+}

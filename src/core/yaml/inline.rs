@@ -32,6 +32,38 @@ pub(super) enum Tok {
     MapStart(usize),
     SeqEnd,
     MapEnd,
+    /// `&name` at `at`: the next node's anchor (its name's offsets); the
+    /// node then starts at `at`, as saphyr says.
+    Anchor {
+        at: usize,
+        start: usize,
+        end: usize,
+    },
+    /// `*name`: a copy of the node anchored so.
+    Alias {
+        at: usize,
+        start: usize,
+        end: usize,
+    },
+}
+
+/// The end of an anchor or alias name starting at `at` (after `&`/`*`):
+/// letters, digits, `_` and `-` only (stricter than YAML), followed by a
+/// space, the line's end or, in a flow, `,`/`]`/`}`; `None` otherwise.
+fn name_end(s: &[u8], at: usize, flow: bool) -> Option<usize> {
+    let mut end = at;
+    while s
+        .get(end)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
+    {
+        end += 1;
+    }
+    let ends = match s.get(end) {
+        None | Some(b' ') => true,
+        Some(b',' | b']' | b'}') => flow,
+        _ => false,
+    };
+    (end > at && end - at <= 128 && ends).then_some(end)
 }
 
 /// Where a flow collection is in its grammar.
@@ -123,9 +155,45 @@ impl Inline {
     /// The value after a key's colon or a `- `: pushes it, or returns the
     /// colon's offset when there is none on this line (`from - 1`).
     pub(super) fn value(&mut self, s: &[u8], from: usize) -> Result<Option<usize>, Bail> {
-        let at = skip_spaces(s, from);
+        let mut at = skip_spaces(s, from);
         if at == s.len() || (s[at] == b'#' && at > from) {
             return Ok(Some(from - 1));
+        }
+        if s[at] == b'&' {
+            let Some(end) = name_end(s, at + 1, false) else {
+                return bail();
+            };
+            self.toks.push(Tok::Anchor {
+                at,
+                start: at + 1,
+                end,
+            });
+            let next = skip_spaces(s, end);
+            if next == s.len() || s[next] == b'#' {
+                // `key: &a` and the node on the lines below.
+                return Ok(Some(from - 1));
+            }
+            // An alias has no anchor of its own (`&b *a` is an error).
+            if s[next] == b'*' {
+                return bail();
+            }
+            at = next;
+        }
+        if s[at] == b'*' {
+            let Some(end) = name_end(s, at + 1, false) else {
+                return bail();
+            };
+            self.toks.push(Tok::Alias {
+                at,
+                start: at + 1,
+                end,
+            });
+            let rest = skip_spaces(s, end);
+            return if rest == s.len() || (s[rest] == b'#' && rest > end) {
+                Ok(None)
+            } else {
+                bail()
+            };
         }
         let after = match s[at] {
             b'"' | b'\'' => {
@@ -239,6 +307,41 @@ impl Inline {
     /// A sequence item or a mapping value inside a flow collection.
     fn flow_node(&mut self, s: &[u8], at: usize) -> Result<usize, Bail> {
         match s[at] {
+            b'&' => {
+                let Some(end) = name_end(s, at + 1, true) else {
+                    return bail();
+                };
+                let next = skip_spaces(s, end);
+                // An anchor on nothing (`[&a]`) is saphyr's to read.
+                if next == end
+                    || matches!(s.get(next), None | Some(b',' | b']' | b'}' | b'&' | b'*'))
+                {
+                    return bail();
+                }
+                self.toks.push(Tok::Anchor {
+                    at,
+                    start: at + 1,
+                    end,
+                });
+                self.flow_node(s, next)
+            }
+            b'*' => {
+                let Some(end) = name_end(s, at + 1, true) else {
+                    return bail();
+                };
+                // `*a :` would make the alias a key.
+                let next = skip_spaces(s, end);
+                if s.get(next) == Some(&b':') {
+                    return bail();
+                }
+                self.toks.push(Tok::Alias {
+                    at,
+                    start: at + 1,
+                    end,
+                });
+                self.set(Flow::AfterEntry);
+                Ok(end)
+            }
             b'[' | b'{' => {
                 // The parent's state is set when the nested one closes.
                 self.open(s[at], at)?;
