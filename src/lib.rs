@@ -13,6 +13,7 @@
 //! so a path names the module, not the folder it lives in.
 
 pub mod cli;
+pub mod commands;
 pub mod core;
 pub mod engine;
 pub mod io;
@@ -20,5 +21,5 @@ pub mod io;
 pub use crate::core::{
     config, diagnostic, digest, plan, policy, report, schedule, schema, status, users, yaml,
 };
-pub use crate::engine::{daemon, directory, pass, reconcile, shutdown, start};
+pub use crate::engine::{daemon, directory, once, pass, reconcile, shutdown, start};
 pub use crate::io::{api, logging, metrics, notify, revision, secret, serve, store, watch};

@@ -8,6 +8,7 @@
 
 pub mod daemon;
 pub mod directory;
+pub mod once;
 pub mod pass;
 pub mod reconcile;
 pub mod shutdown;
