@@ -182,10 +182,20 @@ fn human<'a>(
     }
     let runs = plan.runs().filter(|(_, s)| !s.dry_run).count();
     let dry = plan.runs().filter(|(_, s)| s.dry_run).count();
+    let count = |f: fn(&Action) -> bool| plan.entries.iter().filter(|e| f(&e.action)).count();
+    let fail = count(|a| matches!(a, Action::Fail { .. }));
+    let expire = count(|a| matches!(a, Action::Expire));
+    let waiting = count(|a| matches!(a, Action::Wait));
+    let mut summary = format!("{runs} to run, {dry} dry run(s)");
+    if fail > 0 {
+        summary.push_str(&format!(", {fail} failing before sending"));
+    }
+    if expire > 0 {
+        summary.push_str(&format!(", {expire} expiring"));
+    }
     let _ = writeln!(
         out,
-        "{runs} to run, {dry} dry run(s), {} waiting, at {}",
-        plan.entries.len() - runs - dry,
+        "{summary}, {waiting} waiting, at {}",
         time(Some(plan.now))
     );
     out

@@ -159,3 +159,16 @@ fn run_once_refuses_listen_rather_than_ignore_it() {
     );
     assert!(!ws.status.exists());
 }
+
+#[test]
+fn the_plan_summary_counts_expiries_apart_from_waiting_entries() {
+    let ws = Workspace::new(
+        "resets:\n  - id: old\n    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]\n    trigger: {at: \"2020-01-01T00:00:00Z\"}\n    notAfter: \"2020-01-02T00:00:00Z\"\n",
+    );
+    let (code, stdout, stderr) = run(resetd().args(["plan", "--config"]).arg(&ws.config));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("0 to run, 0 dry run(s), 1 expiring, 0 waiting"),
+        "{stdout}"
+    );
+}

@@ -220,6 +220,11 @@ fn an_unknown_user_fails_its_entry_before_any_delete_and_others_run() {
     let (code, stdout, stderr) = ws.run_once(&api.base(), &[]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_no_password(&ws, &[&stdout, &stderr]);
+    // The summary counts the failure as one, not as waiting.
+    assert!(
+        stdout.contains("1 to run, 0 dry run(s), 1 failing before sending, 0 waiting"),
+        "{stdout}"
+    );
     let sent: Vec<Vec<String>> = api.deletes();
     assert_eq!(
         sent,
