@@ -109,6 +109,8 @@ pub(super) struct Fast {
     /// An anchor the line ended with (`key: &a`), for the node below, and
     /// where it stands.
     trailing_anchor: (usize, Pos),
+    /// (line, byte offset, its column) of the last position worked out.
+    column_cache: std::cell::Cell<(u32, usize, usize)>,
 }
 
 impl Fast {
@@ -123,6 +125,7 @@ impl Fast {
             anchors: std::collections::HashMap::new(),
             next_anchor: 1,
             trailing_anchor: (0, Pos::default()),
+            column_cache: std::cell::Cell::new((0, 0, 0)),
         }
     }
 
@@ -208,13 +211,22 @@ impl Fast {
         Ok(fast.finish(b))
     }
 
+    /// The position of byte `at` of the current line. Counted on from the
+    /// last position asked for when `at` is past it, so a line of a
+    /// hundred thousand items costs linear time, not quadratic.
     fn pos(&self, text: &str, at: usize) -> Pos {
-        let before = &text.as_bytes()[..at];
-        let column = if before.is_ascii() {
-            at
-        } else {
-            text[..at].chars().count()
+        let (from, column) = match self.column_cache.get() {
+            (line, from, column) if line == self.line && from <= at => (from, column),
+            _ => (0, 0),
         };
+        let between = &text.as_bytes()[from..at];
+        let column = column
+            + if between.is_ascii() {
+                between.len()
+            } else {
+                text[from..at].chars().count()
+            };
+        self.column_cache.set((self.line, at, column));
         Pos {
             line: self.line,
             column: u32::try_from(column + 1).unwrap_or(u32::MAX),
