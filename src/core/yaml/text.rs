@@ -133,13 +133,7 @@ impl Check {
             let plain = matches!(self.prefix, Prefix::Done)
                 && !matches!(self.prev[1], 0xC2 | 0xE2 | 0xEF)
                 && !matches!(self.prev[0], 0xE2 | 0xEF)
-                && !block.iter().fold(false, |odd, &c| {
-                    odd | ((c < 0x20) & (c != b'\n') & (c != b'\t'))
-                        | (c == 0x7f)
-                        | (c == 0xC2)
-                        | (c == 0xE2)
-                        | (c == 0xEF)
-                });
+                && !suspect(block);
             if plain {
                 self.skip(block);
             } else {
@@ -161,7 +155,17 @@ impl Check {
         };
         match block.iter().rposition(|c| *c == b'\n') {
             Some(last) => {
-                let lines = block.iter().filter(|c| **c == b'\n').count();
+                // Counted in u8 lanes of at most 255 bytes: summing into a
+                // wide integer byte by byte does not vectorise well.
+                let lines: usize = block
+                    .chunks(255)
+                    .map(|lane| {
+                        let n = lane
+                            .iter()
+                            .fold(0u8, |n, c| n.wrapping_add(u8::from(*c == b'\n')));
+                        usize::from(n)
+                    })
+                    .sum();
                 self.line = self
                     .line
                     .saturating_add(u32::try_from(lines).unwrap_or(u32::MAX));
@@ -308,6 +312,26 @@ impl Check {
             ),
         });
     }
+}
+
+/// Whether `block` holds a byte that needs a closer look: a control
+/// character other than tab and LF, DEL, or the lead byte of a character
+/// looked for (0xC2: C1 and U+0085; 0xE2: U+2028/9 and the bidirectional
+/// controls; 0xEF: the BOM and U+FFFE/F). Branch-free over 32-byte lanes,
+/// so the compiler vectorises it.
+fn suspect(block: &[u8]) -> bool {
+    block.chunks(32).any(|lane| {
+        let mut acc = 0u8;
+        for &c in lane {
+            let control = u8::from(c < 0x20) & u8::from(c != b'\n') & u8::from(c != b'\t');
+            acc |= control
+                | u8::from(c == 0x7f)
+                | u8::from(c == 0xC2)
+                | u8::from(c == 0xE2)
+                | u8::from(c == 0xEF);
+        }
+        acc != 0
+    })
 }
 
 fn two_ways(name: &str) -> String {
