@@ -15,3 +15,15 @@ pub mod schema;
 pub mod status;
 pub mod users;
 pub mod yaml;
+
+/// A table of the bytes in `chars`, for scans that a lookup per byte keeps
+/// branch-free (built at compile time).
+pub(crate) const fn byte_set(chars: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < chars.len() {
+        table[chars[i] as usize] = true;
+        i += 1;
+    }
+    table
+}

@@ -128,11 +128,17 @@ pub fn plan_human(plan: &Plan) -> String {
 /// `: 2 from groups, 1 own, 1 user(s) not looked up` (the sources that
 /// add any).
 fn human_counts(counts: &Counts) -> String {
+    counts_by_source(counts, "from groups".to_owned())
+}
+
+/// `: 6 from groups, 1 own, …` (the sources with hashes only), the groups
+/// named as `groups` says.
+fn counts_by_source(c: &Counts, groups: String) -> String {
     let parts: Vec<String> = [
-        (counts.groups, "from groups"),
-        (counts.hashes, "own"),
-        (counts.users, "from users"),
-        (counts.unresolved_users, "user(s) not looked up"),
+        (c.groups, groups),
+        (c.hashes, "own".to_owned()),
+        (c.users, "from users".to_owned()),
+        (c.unresolved_users, "user(s) not looked up".to_owned()),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)
@@ -342,22 +348,7 @@ fn markdown_counts(sent: &Sent<'_>) -> String {
         .map(|(name, n)| format!("<code>{name}</code> {n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let c = sent.counts();
-    let parts: Vec<String> = [
-        (c.groups, format!("from groups ({groups})")),
-        (c.hashes, "own".to_owned()),
-        (c.users, "from users".to_owned()),
-        (c.unresolved_users, "user(s) not looked up".to_owned()),
-    ]
-    .into_iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, what)| format!("{n} {what}"))
-    .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", parts.join(", "))
-    }
+    counts_by_source(&sent.counts(), format!("from groups ({groups})"))
 }
 
 /// A source in a markdown cell: ``group `eu`, user `bob` ``. A username is

@@ -329,29 +329,15 @@ const MATCHED_HASH_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
 /// hashes are checked per file. A test holds it to the schema's pattern.
 pub fn hash_pattern_matches(s: &str) -> bool {
     // A table and a fold without early exit, which the compiler vectorises.
-    static LATER: [bool; 256] = byte_set(b"_.:-");
+    static LATER: [bool; 256] = crate::core::byte_set(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-",
+    );
     let b = s.as_bytes();
     (1..=128).contains(&b.len())
         && b[0].is_ascii_alphanumeric()
         && b[1..]
             .iter()
             .fold(true, |ok, c| ok & LATER[usize::from(*c)])
-}
-
-/// ASCII letters, digits and `extra`, as a table indexed by byte.
-const fn byte_set(extra: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        table[c] = (c as u8).is_ascii_alphanumeric();
-        c += 1;
-    }
-    let mut i = 0;
-    while i < extra.len() {
-        table[extra[i] as usize] = true;
-        i += 1;
-    }
-    table
 }
 
 /// How hashes are checked: the validator compiled from `$defs/Hash`, and

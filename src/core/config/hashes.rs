@@ -25,16 +25,7 @@ pub(super) const HASH_SHAPE_WARNINGS: usize = 20;
 
 /// Crockford base32, 26 characters: the shape of IPRoyal's published hashes.
 fn is_ulid_shaped(hash: &str) -> bool {
-    static CROCKFORD: [bool; 256] = {
-        let mut table = [false; 256];
-        let digits = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-        let mut i = 0;
-        while i < digits.len() {
-            table[digits[i] as usize] = true;
-            i += 1;
-        }
-        table
-    };
+    static CROCKFORD: [bool; 256] = crate::core::byte_set(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ");
     // A fold without early exit, which the compiler vectorises.
     hash.len() == 26
         && hash

@@ -47,6 +47,18 @@ pub(super) enum Tok {
     },
 }
 
+/// `&name` or `*name` at `at`: its token (an anchor or an alias) and the
+/// offset after the name, or `None` when the name is not one read here.
+fn property(s: &[u8], at: usize, flow: bool) -> Option<(Tok, usize)> {
+    let end = name_end(s, at + 1, flow)?;
+    let start = at + 1;
+    let tok = match s[at] {
+        b'&' => Tok::Anchor { at, start, end },
+        _ => Tok::Alias { at, start, end },
+    };
+    Some((tok, end))
+}
+
 /// The end of an anchor or alias name starting at `at` (after `&`/`*`):
 /// letters, digits, `_` and `-` only (stricter than YAML), followed by a
 /// space, the line's end or, in a flow, `,`/`]`/`}`; `None` otherwise.
@@ -160,14 +172,10 @@ impl Inline {
             return Ok(Some(from - 1));
         }
         if s[at] == b'&' {
-            let Some(end) = name_end(s, at + 1, false) else {
+            let Some((tok, end)) = property(s, at, false) else {
                 return bail();
             };
-            self.toks.push(Tok::Anchor {
-                at,
-                start: at + 1,
-                end,
-            });
+            self.toks.push(tok);
             let next = skip_spaces(s, end);
             if next == s.len() || s[next] == b'#' {
                 // `key: &a` and the node on the lines below.
@@ -180,14 +188,10 @@ impl Inline {
             at = next;
         }
         if s[at] == b'*' {
-            let Some(end) = name_end(s, at + 1, false) else {
+            let Some((tok, end)) = property(s, at, false) else {
                 return bail();
             };
-            self.toks.push(Tok::Alias {
-                at,
-                start: at + 1,
-                end,
-            });
+            self.toks.push(tok);
             let rest = skip_spaces(s, end);
             return if rest == s.len() || (s[rest] == b'#' && rest > end) {
                 Ok(None)

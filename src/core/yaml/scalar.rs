@@ -233,28 +233,12 @@ fn canonical(reading: &Reading) -> String {
 
 /// The characters of the core schema's nulls, booleans and numbers
 /// (`.inf`, `.nan` included).
-static SPECIAL_1_2: [bool; 256] = {
-    let mut table = [false; 256];
-    let chars = b"0123456789abcdefABCDEFxo.+-~nNuUlLtTrRsSiI";
-    let mut i = 0;
-    while i < chars.len() {
-        table[chars[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
+static SPECIAL_1_2: [bool; 256] =
+    crate::core::byte_set(b"0123456789abcdefABCDEFxo.+-~nNuUlLtTrRsSiI");
 
 /// The characters of YAML 1.1's nulls, booleans, numbers and special keys.
-static SPECIAL_1_1: [bool; 256] = {
-    let mut table = [false; 256];
-    let chars = b"0123456789+-._:~<=aAbBcCdDeEfFiIlLnNoOrRsStTuUxXyY";
-    let mut i = 0;
-    while i < chars.len() {
-        table[chars[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
+static SPECIAL_1_1: [bool; 256] =
+    crate::core::byte_set(b"0123456789+-._:~<=aAbBcCdDeEfFiIlLnNoOrRsStTuUxXyY");
 
 /// The YAML 1.2 core schema's reading of an untagged plain scalar.
 fn reading_1_2(text: &str) -> Reading {
