@@ -348,7 +348,7 @@ fn markdown_counts(sent: &Sent<'_>) -> String {
         .map(|(name, n)| format!("<code>{name}</code> {n}"))
         .collect::<Vec<_>>()
         .join(", ");
-    counts_by_source(&sent.counts(), format!("from groups ({groups})"))
+    counts_by_source(sent.counts(), format!("from groups ({groups})"))
 }
 
 /// A source in a markdown cell: ``group `eu`, user `bob` ``. A username is
