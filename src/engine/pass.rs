@@ -130,19 +130,17 @@ impl<C: Clock> Reconciler<C> {
         } else {
             None
         };
-        let mut replan = false;
+        // A new token may make a retry due now: planned with it first, so
+        // that the users such a retry names are looked up too.
         if awaits_token && let Some(Ok(fingerprint)) = &token {
             inputs.token = Some(fingerprint.clone());
-            replan = true;
+            plan = crate::plan::plan(config, status, now, &inputs);
         }
         if plan.needs_users()
             && let (Some(Ok(_)), Some(api)) = (&token, self.credentials.current())
         {
             let wanted: Vec<&str> = plan.wanted_users(config).collect();
             inputs.users = self.subusers.users(api, &wanted).await;
-            replan = true;
-        }
-        if replan {
             plan = crate::plan::plan(config, status, now, &inputs);
         }
         let token_error = match (&token, plan.needs_api()) {

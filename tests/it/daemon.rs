@@ -1072,6 +1072,30 @@ fn a_rotated_token_file_retries_a_refused_entry_at_once() {
     wait_for_phase(&daemon, "r1", "Succeeded");
 }
 
+/// A refused token replaced while an entry that names a sub-user waits: the
+/// retry comes at once with the new token, its user looked up, and is not
+/// recorded as a failure "its users were not looked up".
+#[test]
+fn a_rotated_token_retries_at_once_an_entry_naming_users() {
+    let api = FakeApi::start();
+    api.subusers(crate::subusers::account(3));
+    api.script([Reply::Status(401)]);
+    let ws = Workspace::new("resets:\n  - id: r1\n    users: [user-001]\n");
+    let token_file = ws.dir.path().join("token");
+    std::fs::write(&token_file, "tok-OLD-refused-1234").unwrap();
+    let daemon = Daemon::start(&ws, &api, &["--token-file", token_file.to_str().unwrap()]);
+    wait_for_phase(&daemon, "r1", "Failed");
+    assert_eq!(api.deletes().len(), 1);
+    std::fs::write(&token_file, crate::support::TOKEN).unwrap();
+    let status = wait_for_phase(&daemon, "r1", "Succeeded");
+    let history = status["resets"]["r1"]["history"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(api.deletes().len(), 2);
+}
+
 /// Wait until the daemon has read its config `more` more times (each resync
 /// is one read): the window a negative check needs.
 fn wait_for_reads(daemon: &Daemon, more: f64) {

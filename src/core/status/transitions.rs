@@ -178,10 +178,12 @@ impl Status {
     }
 
     /// True when a Failed entry waits to be retried because the API refused
-    /// the token: a new token would retry it at once.
+    /// the token: a new token would retry it at once. Not once its retries
+    /// are over (no `nextRetryAt`): a new token could not bring one.
     pub fn awaits_new_token(&self) -> bool {
         self.resets.values().any(|st| {
             st.phase == Phase::Failed
+                && st.next_retry_at.is_some()
                 && st
                     .retrying
                     .as_ref()
@@ -451,5 +453,32 @@ impl Status {
                 st.run_stopped();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_retry_still_ahead_waits_for_a_new_token() {
+        let now = chrono::DateTime::<Utc>::UNIX_EPOCH;
+        let mut status = Status::default();
+        let mut st = EntryStatus::new(0, "d", 1, now);
+        st.phase = Phase::Failed;
+        st.retrying = Some(Retrying {
+            since: now,
+            retries: 0,
+            refused_token: Some("abcdef012345".into()),
+        });
+        st.next_retry_at = Some(now);
+        status.resets.insert("r1".into(), st);
+        assert!(status.awaits_new_token());
+        // Retries over (`retryFailedFor` or `notAfter` passed): a new token
+        // cannot bring one, so the token file is not watched for it.
+        if let Some(st) = status.resets.get_mut("r1") {
+            st.next_retry_at = None;
+        }
+        assert!(!status.awaits_new_token());
     }
 }
