@@ -175,19 +175,12 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The planner's inputs for this run, with the token at hand and the
-    /// revision the config came from (`crate::revision::of`).
-    pub fn plan_inputs(
-        &self,
-        token: Option<String>,
-        source_revision: Option<String>,
-    ) -> crate::plan::Inputs {
+    /// The planner's inputs the flags give (`--dry-run`, `--retry-backoff`);
+    /// a pass adds the token, the sub-users and the source revision.
+    pub fn plan_inputs(&self) -> crate::plan::Inputs {
         crate::plan::Inputs {
-            cli_dry_run: self.dry_run,
-            token,
             retry_backoff: self.retry_backoff,
-            users: crate::plan::Users::NotFetched,
-            source_revision,
+            ..crate::plan::Inputs::new(self.dry_run)
         }
     }
 }

@@ -45,10 +45,8 @@ pub struct Reconciler<C: Clock> {
     subusers: SubUsers,
     limiter: RateLimiter,
     pub clock: C,
-    /// `--dry-run`.
-    cli_dry_run: bool,
-    /// `--retry-backoff`: the first wait before a failed entry is retried.
-    retry_backoff: Duration,
+    /// What the flags give the planner (`--dry-run`, `--retry-backoff`).
+    flags: Inputs,
     /// `--shutdown-timeout`: how long a request in flight may finish after
     /// a stop.
     grace: Duration,
@@ -97,8 +95,7 @@ impl<C: Clock> Reconciler<C> {
             },
             limiter: RateLimiter::new(None),
             clock,
-            cli_dry_run: args.dry_run,
-            retry_backoff: args.retry_backoff,
+            flags: args.plan_inputs(),
             grace: args.shutdown_timeout,
             token_wait: None,
             max_token_wait: args.resync,
@@ -117,8 +114,7 @@ impl<C: Clock> Reconciler<C> {
         let now = self.clock.now();
         let mut inputs = Inputs {
             source_revision: ports.source_revision.clone(),
-            retry_backoff: self.retry_backoff,
-            ..Inputs::new(self.cli_dry_run)
+            ..self.flags.clone()
         };
         let mut plan = crate::plan::plan(config, status, now, &inputs);
         // The token, read once and only if a request may be due: a run, or

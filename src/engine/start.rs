@@ -43,7 +43,7 @@ pub fn open(args: &RunArgs, config: &Config, now: DateTime<Utc>) -> anyhow::Resu
     } else {
         let unlocked = store::read_unlocked(&path)?;
         // The token read here serves the first pass too.
-        let inputs = args.plan_inputs(None, None);
+        let inputs = args.plan_inputs();
         if crate::plan::plan(config, &unlocked.status, now, &inputs).needs_api() {
             credentials.api().map_err(|e| {
                 anyhow::anyhow!("{e}; resets are due and not in dry run (nothing was sent)")

@@ -289,12 +289,7 @@ impl Fast {
         }
         match self.pending {
             Pending::Start => b.event(Event::DocumentStart, self.pos(text, 0))?,
-            Pending::Empty {
-                colon,
-                anchor,
-                anchor_at,
-                ..
-            } if !opened => b.event(null(anchor), if anchor == 0 { colon } else { anchor_at })?,
+            Pending::Empty { .. } if !opened => self.pending_null(b)?,
             Pending::Empty { .. } | Pending::Done => {}
         }
         if opened {
@@ -371,12 +366,9 @@ impl Fast {
         Ok(())
     }
 
-    /// The end of the text: a pending empty value is null; every open
-    /// collection closes.
-    fn finish(&mut self, b: &mut Builder) -> Result<(), Stop> {
-        if let Some(e) = self.deferred.take() {
-            return Err(Stop::Error(e));
-        }
+    /// A pending empty value (`key:` with nothing below) is null: at its
+    /// anchor when it has one, as saphyr places it, else at the colon.
+    fn pending_null(&self, b: &mut Builder) -> Result<(), Stop> {
         if let Pending::Empty {
             colon,
             anchor,
@@ -384,8 +376,19 @@ impl Fast {
             ..
         } = self.pending
         {
-            b.event(null(anchor), if anchor == 0 { colon } else { anchor_at })?;
+            let at = if anchor == 0 { colon } else { anchor_at };
+            b.event(null(anchor), at)?;
         }
+        Ok(())
+    }
+
+    /// The end of the text: a pending empty value is null; every open
+    /// collection closes.
+    fn finish(&mut self, b: &mut Builder) -> Result<(), Stop> {
+        if let Some(e) = self.deferred.take() {
+            return Err(Stop::Error(e));
+        }
+        self.pending_null(b)?;
         let at = Pos {
             line: self.line + 1,
             column: 1,
