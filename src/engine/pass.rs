@@ -139,9 +139,10 @@ impl<C: Clock> Reconciler<C> {
             inputs.users = self.subusers.users(api, &wanted).await;
             plan = crate::plan::plan(config, status, now, &inputs);
         }
+        // The token was read whenever the first plan needed the API, and
+        // only a token read makes a later plan need it.
         let token_error = match (&token, plan.needs_api()) {
             (Some(Err(e)), true) => Some(format!("{e:#}")),
-            (None, true) => Some("the token was not read".to_owned()),
             _ => None,
         };
         let blocked = match &token_error {
