@@ -125,7 +125,7 @@ fn metrics_are_openmetrics_when_asked_for_and_prometheus_text_otherwise() {
 
 /// The documents of a YAML stream, each parsed by resetd's own strict YAML
 /// 1.2 loader (duplicate keys and unknown tags are errors).
-fn yaml_documents(path: &Path) -> Vec<Value> {
+pub(crate) fn yaml_documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
     text.split("\n---\n")
         .enumerate()
@@ -299,7 +299,7 @@ fn the_kubernetes_example_is_hardened_and_its_container_runs() {
 }
 
 /// `key=value` settings of a unit file, continuation lines joined.
-fn unit_settings(text: &str) -> Vec<(String, String)> {
+pub(crate) fn unit_settings(text: &str) -> Vec<(String, String)> {
     let joined = text.replace("\\\n", " ");
     joined
         .lines()
