@@ -466,6 +466,8 @@ fn every_alert_has_for_a_severity_a_summary_and_a_runbook_in_the_readme() {
         "ResetdMetricsAbsent",
         "ResetdHANoLeader",
         "ResetdHAMultipleLeaders",
+        "ResetdHAEtcdUnreachable",
+        "ResetdHALeaderFlapping",
     ] {
         assert!(names.contains(required), "no alert {required}");
     }
