@@ -79,8 +79,8 @@ free_port() {
 
 # make_etcd_tls <dir>: a CA, a certificate for etcd's members (server and
 # peer, valid for localhost and 127.0.0.1) and a client certificate for
-# resetd (CN resetd), made with the openssl commands of README's "etcd auth
-# and TLS": ca.crt, etcd.crt/.key, resetd.crt/.key.
+# resetd (no common name), made with the openssl commands of README's "etcd
+# auth and TLS": ca.crt, etcd.crt/.key, resetd.crt/.key.
 make_etcd_tls() {
   local dir=$1
   mkdir -p "$dir"
@@ -94,7 +94,7 @@ make_etcd_tls() {
       'extendedKeyUsage=serverAuth,clientAuth' > etcd.ext
     openssl x509 -req -in etcd.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
       -extfile etcd.ext -out etcd.crt 2>/dev/null
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=resetd \
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /O=resetd \
       -keyout resetd.key -out resetd.csr 2>/dev/null
     echo 'extendedKeyUsage=clientAuth' > resetd.ext
     openssl x509 -req -in resetd.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
@@ -125,4 +125,23 @@ start_etcd() {
       --cert "$tls/resetd.crt" --key "$tls/resetd.key" endpoint health >/dev/null 2>&1
   }
   deadline_loop 30 "healthy etcd" etcd_healthy
+}
+
+# enable_etcd_auth <tls dir> <password>: README's "etcd auth and TLS" etcdctl
+# commands on the etcd of start_etcd: a root user, a role that may read and
+# write /resetd/default/ only, the user resetd with that role and password,
+# and authentication on.
+enable_etcd_auth() {
+  local tls=$1 password=$2
+  e() {
+    ETCDCTL_API=3 etcdctl --endpoints "$etcd_url" --cacert "$tls/ca.crt" \
+      --cert "$tls/resetd.crt" --key "$tls/resetd.key" "$@" >/dev/null
+  }
+  e user add root --new-user-password "$(openssl rand -hex 16)"
+  e user grant-role root root
+  e role add resetd
+  e role grant-permission resetd --prefix=true readwrite /resetd/default/
+  e user add resetd --new-user-password "$password"
+  e user grant-role resetd resetd
+  e auth enable
 }

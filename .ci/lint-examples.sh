@@ -118,7 +118,7 @@ sandbox_check() {
   RESETD_API_BASE=$api start_daemon "$run/log" strace -f -qq -o "$run/trace" "${argv[@]}"
   resetd_pid=$(pgrep -P "$daemon_pid" -x resetd)
   sent() { tail -n +"$((api_seen + 1))" "$work/api" | grep -q '^DELETE /v1/sessions'; }
-  deadline_loop 30 "DELETE at the mock API" sent
+  deadline_loop 30 "DELETE at the mock API" sent || { tail -n 20 "$run/log" >&2; exit 1; }
   echo "# edited" >> "$run/etc/resets.yaml"
   reloads() { grep -c 'config reloaded' "$run/log" || true; }
   reloaded() { [ "$(reloads)" -ge "$1" ]; }
@@ -169,14 +169,18 @@ if $ha_pending; then
     exit 1
   fi
 else
-  # A real etcd over TLS with client certificates, as the unit's header
-  # describes it; the certificates are made as README's "etcd auth and TLS"
-  # makes them.
+  # A real etcd over TLS with client certificates and its authentication
+  # on, as README's "etcd auth and TLS" sets it up; the endpoints and the
+  # user as the unit's ha.env gives them.
   need etcd etcd-server
+  need etcdctl etcd-client
   need openssl openssl
   make_etcd_tls "$work/tls"
   start_etcd "$work/etcd" "$work/tls"
-  RESETD_ETCD_ENDPOINTS=$etcd_url sandbox_check examples/systemd/resetd-ha.service \
+  etcd_password=$(openssl rand -hex 16)
+  enable_etcd_auth "$work/tls" "$etcd_password"
+  RESETD_ETCD_ENDPOINTS=$etcd_url RESETD_ETCD_USERNAME=resetd RESETD_ETCD_PASSWORD=$etcd_password \
+    sandbox_check examples/systemd/resetd-ha.service \
     etcd-ca="$work/tls/ca.crt" etcd-cert="$work/tls/resetd.crt" etcd-key="$work/tls/resetd.key"
 fi
 
