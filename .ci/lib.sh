@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers for the CI scripts (sourced, not run).
-# shellcheck disable=SC2317 # functions called through deadline_loop
+# shellcheck disable=SC2317,SC2329 # functions called through deadline_loop
 
 # apt_install <Debian package>: install it, quietly. CI runs as root on
 # Debian 12.
@@ -85,7 +85,7 @@ make_etcd_tls() {
   local dir=$1
   mkdir -p "$dir"
   (
-    cd "$dir"
+    cd "$dir" || exit 1
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
       -subj /CN=resetd-etcd-ca -keyout ca.key -out ca.crt 2>/dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=etcd \
@@ -119,6 +119,7 @@ start_etcd() {
     --peer-client-cert-auth --peer-trusted-ca-file "$tls/ca.crt" \
     --peer-cert-file "$tls/etcd.crt" --peer-key-file "$tls/etcd.key" \
     >"$data.log" 2>&1 &
+  # shellcheck disable=SC2034 # for the caller, which stops it
   etcd_pid=$!
   etcd_healthy() {
     ETCDCTL_API=3 etcdctl --endpoints "$etcd_url" --cacert "$tls/ca.crt" \

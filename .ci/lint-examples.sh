@@ -89,8 +89,8 @@ expand() {
 # SIGTERM; then its system calls, socket families and mappings against the
 # unit's sandbox. The environment (etcd's endpoints) is the caller's.
 sandbox_check() {
-  local unit=$1; shift
-  local run=$work/run-$(basename "$unit" .service)
+  local unit=$1 run; shift
+  run=$work/run-$(basename "$unit" .service)
   echo "== the sandbox of $unit against what resetd does"
   mkdir "$run" "$run/etc" "$run/state" "$run/credentials"
   # Settings, continuation lines joined; `setting <Key>` prints its values.
@@ -107,6 +107,7 @@ sandbox_check() {
   # variables given their values (%H: a host name; $IMPORT_STATUS: empty,
   # as its default). Word splitting is wanted: the units' ExecStart has no
   # quoted arguments.
+  # shellcheck disable=SC2016 # $IMPORT_STATUS is the unit's text, not ours
   read -r -a argv <<<"$(setting ExecStart | sed \
     -e "s|/usr/local/bin/resetd|$bin|" \
     -e "s|/etc/resetd/|$run/etc/|g" \
