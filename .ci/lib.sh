@@ -42,7 +42,7 @@ start_daemon() {
   daemon_pid=$!
   daemon_addr=
   listening() {
-    daemon_addr=$(grep -o -m1 'listening on [0-9.:]*' "$log" | awk '{print $3}') || true
+    daemon_addr=$(grep -s -o -m1 'listening on [0-9.:]*' "$log" | awk '{print $3}') || true
     [ -n "$daemon_addr" ] && return 0
     kill -0 "$daemon_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
     return 1

@@ -12,6 +12,9 @@
 #    reader, as kubectl's is lenient where resetd's is strict) and validated
 #    against Kubernetes' own schemas, unknown fields refused
 #    (kubernetes-validate from PyPI, which ships the schemas: no cluster);
+#    resetd-ha.yaml's container run as two members (its env resolved from
+#    the manifest's ConfigMap and Secrets) against that etcd: one leads and
+#    sends; killed, the other takes over;
 #  - README's install commands (cargo install in debug mode, reusing CI's
 #    build).
 # The Kubernetes manifests' structure is checked and the single instance's
@@ -33,9 +36,11 @@ ha_pending=true
 units=(examples/systemd/resetd.service examples/systemd/resetd-ha.service)
 max_exposure=2.0
 work=$(mktemp -d)
-daemon_pid='' api_pid='' resetd_pid='' etcd_pid=''
+daemon_pid='' api_pid='' resetd_pid='' etcd_pid='' members=()
 # Under strace, the daemon is strace's child: stop resetd, then strace ends.
 cleanup() {
+  local member
+  for member in "${members[@]}"; do kill -KILL "$member" 2>/dev/null || true; done
   [ -z "$resetd_pid" ] || kill -TERM "$resetd_pid" 2>/dev/null || true
   [ -z "$daemon_pid" ] || wait "$daemon_pid" 2>/dev/null || true
   [ -z "$api_pid" ] || kill "$api_pid" 2>/dev/null || true
@@ -178,7 +183,10 @@ else
   need openssl openssl
   make_etcd_tls "$work/tls"
   start_etcd "$work/etcd" "$work/tls"
-  etcd_password=$(openssl rand -hex 16)
+  # The user's password is the Kubernetes example's Secret's, for its run
+  # below.
+  etcd_password=$(sed -n 's/^  password: "\(.*\)"$/\1/p' examples/kubernetes/resetd-ha.yaml)
+  [ -n "$etcd_password" ] || { echo "no password in resetd-ha.yaml's Secret" >&2; exit 1; }
   enable_etcd_auth "$work/tls" "$etcd_password"
   RESETD_ETCD_ENDPOINTS=$etcd_url RESETD_ETCD_USERNAME=resetd RESETD_ETCD_PASSWORD=$etcd_password \
     sandbox_check examples/systemd/resetd-ha.service \
@@ -200,6 +208,93 @@ for path in sys.argv[1:]:
 PY
 "$work/venv/bin/kubernetes-validate" --strict --quiet "${manifests[@]}"
 echo "kubernetes-validate --strict: ${#manifests[@]} files valid against its default Kubernetes version"
+
+# member_env <pod name> <root>: the resetd container of resetd-ha.yaml as
+# shell assignments: argv (its args, the mounts mapped under <root>, the
+# listener on an ephemeral port, $(VAR) expanded), the environment with its
+# references resolved from the manifest itself (ConfigMap, Secret, the
+# pod's name), the mounts to create and the ConfigMap's config.
+member_env() {
+  "$work/venv/bin/python" - "$1" "$2" <<'PY'
+import shlex, sys, yaml
+pod, root = sys.argv[1:]
+docs = [d for d in yaml.safe_load_all(open("examples/kubernetes/resetd-ha.yaml")) if d]
+def find(kind, name):
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+container = find("Deployment", "resetd")["spec"]["template"]["spec"]["containers"][0]
+env = {}
+for var in container["env"]:
+    source = var.get("valueFrom", {})
+    if "value" in var:
+        env[var["name"]] = var["value"]
+    elif "fieldRef" in source:
+        assert source["fieldRef"]["fieldPath"] == "metadata.name"
+        env[var["name"]] = pod
+    elif "configMapKeyRef" in source:
+        ref = source["configMapKeyRef"]
+        env[var["name"]] = find("ConfigMap", ref["name"])["data"][ref["key"]]
+    else:
+        ref = source["secretKeyRef"]
+        env[var["name"]] = find("Secret", ref["name"])["stringData"][ref["key"]]
+argv = []
+for arg in container["args"]:
+    for mount in container["volumeMounts"]:
+        arg = arg.replace(mount["mountPath"] + "/", f"{root}/{mount['name']}/")
+    for name, value in env.items():
+        arg = arg.replace(f"$({name})", value)
+    argv.append(arg.replace("0.0.0.0:9090", "127.0.0.1:0"))
+print("argv=(" + " ".join(map(shlex.quote, argv)) + ")")
+print("env=(" + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + ")")
+print("mounts=(" + " ".join(m["name"] for m in container["volumeMounts"]) + ")")
+print("config=" + shlex.quote(find("ConfigMap", "resetd-config")["data"]["resets.yaml"]))
+PY
+}
+
+if ! $ha_pending; then
+  echo "== resetd-ha.yaml's container: two members against that etcd, the leader killed"
+  # The etcd of the HA unit's run, its endpoints in place of the cluster's
+  # DNS names (the user and password are the example Secret's).
+  api_seen=$(wc -l < "$work/api")
+  declare -A addr=() pid=()
+  for name in resetd-6c9f7-a resetd-6c9f7-b; do
+    root=$work/$name
+    argv=() env=() mounts=() config=''
+    eval "$(member_env "$name" "$root")"
+    for mount in "${mounts[@]}"; do mkdir -p "$root/$mount"; done
+    printf '%s  - id: now\n    hashes: [AAAA1]\n' "$config" > "$root/config/resets.yaml"
+    echo "ci-token" > "$root/token/token"
+    cp "$work/tls/ca.crt" "$root/etcd-tls/ca.crt"
+    cp "$work/tls/resetd.crt" "$root/etcd-tls/tls.crt"
+    cp "$work/tls/resetd.key" "$root/etcd-tls/tls.key"
+    env "${env[@]}" RESETD_ETCD_ENDPOINTS="$etcd_url" RESETD_API_BASE="$api" \
+      RESETD_LOG_FORMAT=text NO_COLOR=1 "$bin" "${argv[@]}" >/dev/null 2>"$root.log" &
+    pid[$name]=$!
+    members+=("$!")
+  done
+  for name in "${!pid[@]}"; do
+    listening() { addr[$name]=$(grep -s -o -m1 'listening on [0-9.:]*' "$work/$name.log" | awk '{print $3}'); [ -n "${addr[$name]}" ]; }
+    deadline_loop 30 "$name listening" listening || { cat "$work/$name.log" >&2; exit 1; }
+  done
+  # get from one member; the gauge of one metric.
+  member_get() { daemon_addr=${addr[$1]} get "$2"; }
+  gauge() { member_get "$1" /metrics | body | awk -v m="$2" '$1 == m {print $2}'; }
+  both_ready() { for name in "${!pid[@]}"; do [[ "$(member_get "$name" /readyz)" == "HTTP/1."?" 200 "* ]] || return 1; done; }
+  deadline_loop 30 "both members ready" both_ready
+  sent() { tail -n +"$((api_seen + 1))" "$work/api" | grep -q '^DELETE /v1/sessions'; }
+  deadline_loop 30 "a DELETE from the leader" sent
+  leaders=$(for name in "${!pid[@]}"; do if [ "$(gauge "$name" resetd_ha_leader)" = 1 ]; then echo "$name"; fi; done)
+  [ "$(wc -l <<<"$leaders")" = 1 ] || { echo "leaders: '$leaders'" >&2; exit 1; }
+  for name in "${!pid[@]}"; do if [ "$name" != "$leaders" ]; then standby=$name; fi; done
+  start=$(date +%s%N)
+  kill -KILL "${pid[$leaders]}"
+  wait "${pid[$leaders]}" 2>/dev/null || true
+  took_over() { [ "$(gauge "$standby" resetd_ha_leader)" = 1 ]; }
+  # The contract is the lease (5s) plus 1 s; a loaded CI machine gets slack.
+  deadline_loop 20 "$standby taking over" took_over
+  echo "$leaders killed; $standby leads after $((($(date +%s%N) - start) / 1000000)) ms (--ha-lease 5s)"
+  kill -TERM "${pid[$standby]}"
+  wait "${pid[$standby]}" || { cat "$work/$standby.log" >&2; exit 1; }
+fi
 
 echo "== README \"Install\": its commands, cargo install in debug mode"
 # The first sh block under "## Install", run line by line; `cargo install`
