@@ -141,8 +141,12 @@ pub struct Shared {
 
 impl Shared {
     pub fn new() -> Self {
+        Self::with_metrics(Metrics::new())
+    }
+
+    pub fn with_metrics(metrics: Metrics) -> Self {
         Shared {
-            metrics: Metrics::new(),
+            metrics,
             status: RwLock::new(serde_json::Value::Null),
             ready: AtomicBool::new(false),
         }

@@ -1,0 +1,293 @@
+//! `EtcdStore`: the `StatusStore` of an HA leader, the shared status in etcd.
+//!
+//! # Guarantees
+//! - Every write is one fenced transaction: it succeeds only while the
+//!   leader key's create revision is this term's; a failed compare is
+//!   `Deposed` and the member steps down at once.
+//! - A durable record (a batch in flight) is acknowledged by etcd before
+//!   `record` returns. Non-durable records (a confirmation, the start of a
+//!   run) ride in the next transaction, so a batch costs one transaction
+//!   whatever the status holds; a kill loses at most the confirmation of the
+//!   batch in flight, which is then sent again (at-least-once).
+//! - `save` writes only the keys whose value changed since this term last
+//!   wrote or read them, in transactions of at most `MAX_OPS` operations.
+//! - A run's hash list is written once per run, before its first request,
+//!   in chunks of at most `CHUNK_BYTES`.
+//! - `may_send` is `Err` once the lease may have expired or the term ended.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::client::{Client, EtcdError, Op};
+use super::layout::{self, EntryRef, Keys, Meta, RunList};
+use super::leader::{Leadership, LostLeadership, Term};
+use crate::status::Status;
+use crate::store::{StatusStore, StoreError};
+
+/// etcd's default `--max-txn-ops`.
+pub const MAX_OPS: usize = 128;
+/// Bytes of values per transaction: under etcd's 1.5 MiB request limit
+/// with room for keys and base64 (4/3).
+const MAX_TXN_BYTES: usize = 768 * 1024;
+/// One chunk of a run's hash list.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Why the etcd store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Lost(#[from] LostLeadership),
+    #[error("cannot write the shared status: {0}")]
+    Etcd(#[from] EtcdError),
+}
+
+impl From<Failure> for StoreError {
+    fn from(f: Failure) -> StoreError {
+        StoreError::Shared(f.to_string())
+    }
+}
+
+/// The status store of one leader term.
+pub struct EtcdStore {
+    client: Arc<Client>,
+    keys: Keys,
+    leadership: Arc<Leadership>,
+    term: Term,
+    runtime: tokio::runtime::Handle,
+    timeout: Duration,
+    /// Digest of each key's value as this term last wrote or read it.
+    written: HashMap<String, [u8; 32]>,
+    /// Non-durable writes waiting for the next transaction, by key.
+    pending: BTreeMap<String, Op>,
+    /// Runs whose hash list is in etcd, by entry id.
+    listed: BTreeMap<String, RunList>,
+    /// What `status/meta` holds besides the fields of `Status`.
+    meta: Meta,
+}
+
+impl std::fmt::Debug for EtcdStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdStore")
+            .field("term", &self.term)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EtcdStore {
+    /// The store of `term`, over a status just `loaded` from etcd. Must be
+    /// used on a multi-threaded tokio runtime (`record` blocks in place).
+    pub fn new(
+        client: Arc<Client>,
+        keys: Keys,
+        leadership: Arc<Leadership>,
+        term: Term,
+        loaded: &layout::Loaded,
+    ) -> Result<EtcdStore, StoreError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| StoreError::Shared(format!("no async runtime: {e}")))?;
+        Ok(EtcdStore {
+            timeout: leadership.options.call_timeout(),
+            written: loaded
+                .digests
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            listed: loaded.listed.clone(),
+            meta: loaded.meta.clone().unwrap_or_default(),
+            pending: BTreeMap::new(),
+            client,
+            keys,
+            leadership,
+            term,
+            runtime,
+        })
+    }
+
+    /// Mark the status as imported from `from` (written with the next save).
+    pub fn imported(&mut self, from: &str) {
+        self.meta.imported_from = Some(from.to_owned());
+        self.meta.imported_at = Some(chrono::Utc::now());
+        // Whatever was read is rewritten: the import replaces it.
+        self.written.clear();
+    }
+
+    /// Run `future` to its end from this synchronous call.
+    fn block<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        tokio::task::block_in_place(|| self.runtime.block_on(future))
+    }
+
+    /// One fenced transaction of `ops`.
+    fn commit(&mut self, ops: Vec<(String, Op)>) -> Result<(), Failure> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let leader = self.keys.leader();
+        let revision = self.term.revision;
+        let just_ops: Vec<Op> = ops.iter().map(|(_, op)| op.clone()).collect();
+        let client = Arc::clone(&self.client);
+        let timeout = self.timeout;
+        let result = self.block(async move {
+            client
+                .txn(&[(&leader, revision)], &just_ops, &[], timeout)
+                .await
+        });
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // Whether it was applied is unknown; a leader that cannot
+                // tell may not go on.
+                self.leadership
+                    .step_down(self.term, &LostLeadership::Expired);
+                return Err(e.into());
+            }
+        };
+        if !result.succeeded {
+            self.leadership
+                .step_down(self.term, &LostLeadership::Deposed);
+            return Err(LostLeadership::Deposed.into());
+        }
+        for (key, op) in ops {
+            if let Op::Put { value, .. } = &op {
+                self.written.insert(key, layout::digest(value));
+            }
+        }
+        Ok(())
+    }
+
+    /// Write `ops` in as few transactions as the limits allow.
+    fn commit_all(&mut self, ops: Vec<(String, Op)>) -> Result<(), Failure> {
+        let mut txn = Vec::new();
+        let mut bytes = 0;
+        for (key, op) in ops {
+            let size = op_size(&op);
+            if !txn.is_empty() && (txn.len() >= MAX_OPS || bytes + size > MAX_TXN_BYTES) {
+                self.commit(std::mem::take(&mut txn))?;
+                bytes = 0;
+            }
+            bytes += size;
+            txn.push((key, op));
+        }
+        self.commit(txn)
+    }
+
+    /// The writes a record of `id` needs, queued; a run's list, when it is
+    /// too large to ride along, written at once.
+    fn queue(&mut self, status: &Status, id: &str) -> Result<(), Failure> {
+        let Some(entry) = status.resets.get(id) else {
+            return Ok(());
+        };
+        let list = status.run_hashes.get(id).filter(|_| entry.run.is_some());
+        let mut run_list = self.listed.get(id).copied();
+        if let Some(l) = list
+            && run_list.map(|r| r.started_at) != Some(l.started_at)
+        {
+            let parts = layout::chunks(&l.hashes, CHUNK_BYTES);
+            let new = RunList {
+                started_at: l.started_at,
+                chunks: parts.len(),
+                hashes: l.hashes.len(),
+            };
+            let ops: Vec<(String, Op)> = parts
+                .into_iter()
+                .enumerate()
+                .map(|(n, value)| {
+                    let key = self.keys.chunk(id, l.started_at, n);
+                    (
+                        key.clone(),
+                        Op::Put {
+                            key,
+                            value,
+                            lease: 0,
+                        },
+                    )
+                })
+                .collect();
+            if let Some(old) = run_list {
+                let prefix = self.keys.run(id, old.started_at);
+                self.pending
+                    .insert(prefix.clone(), Op::DeletePrefix(prefix));
+            }
+            if ops.len() == 1 {
+                self.pending.extend(ops);
+            } else {
+                // Before the entry that points at them, in their own
+                // transactions.
+                self.commit_all(ops)?;
+            }
+            self.listed.insert(id.to_owned(), new);
+            run_list = Some(new);
+        }
+        if entry.run.is_none()
+            && let Some(old) = self.listed.remove(id)
+        {
+            let prefix = self.keys.run(id, old.started_at);
+            self.pending
+                .insert(prefix.clone(), Op::DeletePrefix(prefix));
+            run_list = None;
+        }
+        let value = serde_json::to_vec(&EntryRef { entry, run_list }).unwrap_or_default();
+        let key = self.keys.entry(id);
+        self.pending.insert(
+            key.clone(),
+            Op::Put {
+                key,
+                value,
+                lease: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Failure> {
+        let ops: Vec<(String, Op)> = std::mem::take(&mut self.pending).into_iter().collect();
+        self.commit_all(ops)
+    }
+}
+
+fn op_size(op: &Op) -> usize {
+    match op {
+        Op::Put { key, value, .. } => key.len() + value.len(),
+        Op::DeletePrefix(key) | Op::Get(key) => key.len(),
+    }
+}
+
+impl StatusStore for EtcdStore {
+    fn record(&mut self, status: &Status, id: &str, durable: bool) -> Result<(), StoreError> {
+        self.queue(status, id)?;
+        if durable || self.pending.len() >= MAX_OPS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, status: &mut Status) -> Result<(), StoreError> {
+        let ids: Vec<String> = status.resets.keys().cloned().collect();
+        for id in &ids {
+            self.queue(status, id)?;
+        }
+        self.meta.updated_at = status.updated_at;
+        self.meta.config_digest.clone_from(&status.config_digest);
+        let key = self.keys.meta();
+        let value = serde_json::to_vec(&self.meta).unwrap_or_default();
+        self.pending.insert(
+            key.clone(),
+            Op::Put {
+                key,
+                value,
+                lease: 0,
+            },
+        );
+        // Only what changed since it was last written or read.
+        let written = &self.written;
+        self.pending.retain(|key, op| match op {
+            Op::Put { value, .. } => written.get(key) != Some(&layout::digest(value)),
+            _ => true,
+        });
+        Ok(self.flush()?)
+    }
+
+    fn may_send(&mut self) -> Result<(), StoreError> {
+        Ok(self.leadership.may_send(self.term).map_err(Failure::from)?)
+    }
+}
