@@ -120,3 +120,90 @@ fn two_members_one_sends() {
         "exactly one leads:\n{ma}\n{mb}"
     );
 }
+
+/// Which batch (by index) a request sent, for a config of `config(n, batch)`.
+fn batch_of(hashes: &[String], batch: usize) -> usize {
+    hashes[0][1..].parse::<usize>().unwrap() / batch
+}
+
+/// Start two members, SIGKILL whichever leads in the middle of the run:
+/// the other takes over within TTL + 1 s and finishes; nothing is lost and
+/// at most the batch in flight is sent twice.
+fn failover_after_sigkill(test: &str, lease: u64) {
+    let Some(etcd) = Etcd::single(test) else {
+        return;
+    };
+    const HASHES: usize = 200;
+    let ws = Workspace::new(&config(HASHES, 2));
+    let apis = [FakeApi::start(), FakeApi::start()];
+    for api in &apis {
+        api.default_reply(Reply::Delay(
+            Duration::from_millis(20),
+            Box::new(Reply::Status(204)),
+        ));
+    }
+    let lease_flag = format!("{lease}s");
+    let extra = ["--ha-lease", lease_flag.as_str()];
+    let mut members = [
+        Some(member(&ws, &apis[0], &etcd.endpoints(), "a", &extra)),
+        Some(member(&ws, &apis[1], &etcd.endpoints(), "b", &extra)),
+    ];
+    // Wait for the leader's tenth request, then kill it.
+    wait_until(Duration::from_secs(20), "ten requests", || {
+        apis.iter().map(|a| a.deletes().len()).sum::<usize>() >= 10
+    });
+    let leader = usize::from(apis[0].deletes().is_empty());
+    let killed_at = Instant::now();
+    members[leader].as_ref().unwrap().signal("KILL");
+    members[leader] = None;
+    let before = apis[leader].deletes();
+    let other = 1 - leader;
+    let deadline = Instant::now() + Duration::from_secs(lease + 5);
+    let took_over = loop {
+        let found = apis[other]
+            .requests()
+            .iter()
+            .find(|r| r.method == "DELETE" && r.received > killed_at)
+            .map(|r| r.received);
+        if let Some(at) = found {
+            break at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no DELETE from the standby after the kill; its log:\n{}",
+            members[other].as_ref().unwrap().logs().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let failover = took_over - killed_at;
+    println!("lease {lease}s: the standby sent {failover:?} after the leader's SIGKILL");
+    assert!(
+        failover <= Duration::from_secs(lease + 1),
+        "failover took {failover:?} with a {lease}s lease"
+    );
+    wait_until(Duration::from_secs(30), "the run succeeded", || {
+        shared(&ws, &etcd.endpoints())["status"]["resets"]["ha"]["phase"] == "Succeeded"
+    });
+    // Every hash confirmed; the new leader re-sent at most one batch of
+    // those the old one sent.
+    let after = apis[other].deletes();
+    let sent_before: HashSet<usize> = before.iter().map(|h| batch_of(h, 2)).collect();
+    let resent = after
+        .iter()
+        .filter(|h| sent_before.contains(&batch_of(h, 2)))
+        .count();
+    assert!(resent <= 1, "{resent} batches re-sent after one kill");
+    let all: HashSet<&String> = before.iter().chain(&after).flatten().collect();
+    assert_eq!(all.len(), HASHES);
+    drop(members);
+}
+
+#[test]
+fn a_killed_leader_is_replaced_within_the_lease_plus_a_second() {
+    failover_after_sigkill("ha::failover_5s", 5);
+}
+
+#[test]
+fn a_killed_leader_is_replaced_within_a_short_lease_plus_a_second() {
+    failover_after_sigkill("ha::failover_2s", 2);
+}
