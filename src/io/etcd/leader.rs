@@ -452,3 +452,67 @@ async fn publish(
         .await
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leading(until: Instant) -> (Arc<Leadership>, Term) {
+        let leadership = Leadership::new(Options {
+            member: "a".into(),
+            ttl: Duration::from_secs(2),
+        });
+        let term = Term {
+            lease: 7,
+            revision: 42,
+        };
+        {
+            let mut state = leadership.state();
+            state.lease = Some((7, until));
+            state.term = Some(term);
+        }
+        (leadership, term)
+    }
+
+    #[test]
+    fn a_leader_may_send_only_before_its_deadline() {
+        let (leadership, term) = leading(Instant::now() + Duration::from_secs(60));
+        assert!(leadership.may_send(term).is_ok());
+        // Another term's store may not.
+        let old = Term {
+            revision: 41,
+            ..term
+        };
+        assert!(matches!(
+            leadership.may_send(old),
+            Err(LostLeadership::NotLeader)
+        ));
+
+        let (leadership, term) = leading(Instant::now());
+        assert!(matches!(
+            leadership.may_send(term),
+            Err(LostLeadership::Expired)
+        ));
+        // It stepped down, abandoning the lease, and counted the change.
+        assert_eq!(leadership.term(), None);
+        assert!(leadership.state().lease.is_none());
+        assert_eq!(leadership.changes(), 1);
+        assert!(matches!(
+            leadership.may_send(term),
+            Err(LostLeadership::NotLeader)
+        ));
+    }
+
+    #[test]
+    fn the_margin_and_periods_follow_the_ttl() {
+        let o = |s| Options {
+            member: "a".into(),
+            ttl: Duration::from_secs(s),
+        };
+        assert_eq!(o(2).margin(), Duration::from_millis(500));
+        assert_eq!(o(10).margin(), Duration::from_secs(2));
+        assert!(o(2).call_timeout() <= Duration::from_secs(2) / 3);
+        assert_eq!(o(60).call_timeout(), Duration::from_secs(1));
+        assert_eq!(o(2).campaign_every(), Duration::from_millis(250));
+    }
+}
