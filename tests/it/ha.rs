@@ -2,7 +2,7 @@
 //! cluster of three (`support::etcd`), real daemons, real signals. Each
 //! member talks to its own fake API, so who sent what is plain.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::daemon::Daemon;
@@ -523,4 +523,140 @@ fn losing_the_etcd_quorum_stops_sending_and_recovers() {
     );
     let batches: HashSet<usize> = all_deletes(&apis, 2).iter().map(|(_, b)| *b).collect();
     assert_eq!(batches.len(), HASHES / 2);
+}
+
+/// From one instance to a group and back: the group's first leader imports
+/// the status file (once), and sends nothing that already ran; the export
+/// is a status file a single instance runs on without sending anything.
+#[test]
+fn import_then_export_replays_nothing() {
+    let Some(etcd) = Etcd::single("ha::import_then_export") else {
+        return;
+    };
+    let endpoints = etcd.endpoints();
+    let ws = Workspace::new(
+        "resets:\n  - id: one\n    hashes: [A1, A2, A3]\n  - id: two\n    hashes: [B1]\n",
+    );
+    let api = FakeApi::start();
+    let (code, _, err) = ws.run_once(&api.base(), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(api.deletes().len(), 2);
+    let before = ws.status();
+
+    let status = ws.status.to_str().unwrap().to_owned();
+    let leader = member(&ws, &api, &endpoints, "a", &["--status", &status]);
+    leader.wait_for_log("imported it from the status file");
+    wait_until(
+        Duration::from_secs(10),
+        "a pass over the imported status",
+        || metric(&leader, "resetd_last_reconcile_timestamp_seconds").is_some_and(|t| t > 0.0),
+    );
+    assert_eq!(api.deletes().len(), 2, "the leader re-sent what had run");
+    let view = shared(&ws, &endpoints);
+    assert_eq!(view["status"]["resets"]["one"]["phase"], "Succeeded");
+    assert_eq!(view["status"]["resets"]["two"]["phase"], "Succeeded");
+
+    // `plan --etcd` plans against the shared status: nothing is new.
+    let mut plan = crate::support::resetd();
+    plan.args(["plan", "--config"]).arg(&ws.config).args([
+        "--etcd",
+        &endpoints,
+        "--ha-group",
+        "test",
+        "--format",
+        "json",
+    ]);
+    let (code, out, err) = crate::support::run(&mut plan);
+    assert_eq!(code, 0, "{err}");
+    let planned: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(planned["statusSource"], "etcd", "{out}");
+    assert!(
+        !out.contains("\"run\""),
+        "the plan against etcd runs something: {out}"
+    );
+
+    let export = ws.dir.path().join("exported.status.yaml");
+    let mut cmd = crate::support::resetd();
+    cmd.args([
+        "status",
+        "--etcd",
+        &endpoints,
+        "--ha-group",
+        "test",
+        "--export",
+    ])
+    .arg(&export);
+    let (code, out, err) = ws.run_checked(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("exported 2 entries"), "{out}");
+    drop(leader);
+    let exported = resetd::store::read(&export).unwrap();
+    assert_eq!(
+        exported.resets, before.resets,
+        "the round trip changed the entries"
+    );
+
+    let (code, _, err) = ws.run_once(&api.base(), &["--status", export.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        api.deletes().len(),
+        2,
+        "a single instance re-sent after the export"
+    );
+}
+
+/// Each member publishes its config digest: `status --etcd` lists the
+/// members, the leader and each one's digest (a rolling update half done).
+#[test]
+fn status_lists_members_their_digests_and_the_leader() {
+    let Some(etcd) = Etcd::single("ha::status_lists_members") else {
+        return;
+    };
+    let endpoints = etcd.endpoints();
+    let old = Workspace::new("resets:\n  - id: one\n    hashes: [A1]\n");
+    let new = Workspace::new("resets:\n  - id: one\n    hashes: [A1, A2]\n");
+    let api = FakeApi::start();
+    let a = member(&old, &api, &endpoints, "old-one", &["--ha-lease", "2s"]);
+    let b = member(&new, &api, &endpoints, "new-one", &["--ha-lease", "2s"]);
+    let digest = |ws: &Workspace| resetd::digest::hex_digest(&std::fs::read(&ws.config).unwrap());
+    let mut view = serde_json::Value::Null;
+    wait_until(
+        Duration::from_secs(10),
+        "both members listed with a leader",
+        || {
+            view = shared(&old, &endpoints);
+            view["members"].as_array().is_some_and(|m| m.len() == 2) && view["leader"].is_string()
+        },
+    );
+    let digests: HashMap<String, String> = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_owned(),
+                m["configDigest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(digests["old-one"], digest(&old));
+    assert_eq!(digests["new-one"], digest(&new));
+    let leader = view["leader"].as_str().unwrap();
+    let roles: Vec<(&str, &str)> = view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert!(roles.contains(&(leader, "leader")), "{roles:?}");
+    let mut cmd = crate::support::resetd();
+    cmd.args(["status", "--etcd", &endpoints, "--ha-group", "test"]);
+    let (code, out, err) = crate::support::run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("leader {leader}")), "{out}");
+    assert!(
+        out.contains(&digest(&old)) && out.contains(&digest(&new)),
+        "{out}"
+    );
+    drop((a, b));
 }
