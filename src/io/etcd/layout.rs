@@ -25,7 +25,7 @@ use crate::status::{EntryStatus, RunHashes, Status};
 /// The most keys a status read accepts (entries + run chunks + meta).
 pub const MAX_KEYS: usize = 2_000_000;
 /// Keys per page of a status read.
-const PAGE: usize = 1_000;
+const PAGE: usize = 100;
 
 /// The keys of one HA group.
 #[derive(Debug, Clone)]

@@ -71,10 +71,14 @@ impl Options {
         self.ttl / 3
     }
 
-    /// The deadline of etcd calls that keep the lease: a keep-alive that
-    /// takes longer is no proof anyway.
+    /// The deadline of every etcd call a member makes while it runs: a
+    /// keep-alive that takes longer is no proof anyway, and no call may
+    /// outlast the margin (`may_send` reads the clock itself, but a write
+    /// answered after the deadline proves nothing either).
     pub fn call_timeout(&self) -> Duration {
-        (self.ttl / 3).min(Duration::from_secs(1))
+        (self.ttl / 3)
+            .min(self.margin())
+            .min(Duration::from_secs(1))
     }
 
     /// How often a standby tries to take the leader key. etcd notices an
@@ -102,6 +106,27 @@ struct State {
     /// This member's lease and the instant it may be trusted until.
     lease: Option<(i64, Instant)>,
     term: Option<Term>,
+    /// Leases given up but maybe still alive in etcd (after a quorum loss
+    /// etcd renews every lease when it elects a raft leader): revoked, and
+    /// retried until etcd confirms, so their keys go and an election can
+    /// happen at once. Never kept alive again.
+    abandoned: Vec<i64>,
+}
+
+/// At most this many leases wait to be revoked; an older one has expired by
+/// itself long since (nothing keeps it alive).
+const MAX_ABANDONED: usize = 16;
+
+impl State {
+    /// Stop using the lease; revoke it soon.
+    fn abandon(&mut self) {
+        if let Some((id, _)) = self.lease.take() {
+            if self.abandoned.len() >= MAX_ABANDONED {
+                self.abandoned.remove(0);
+            }
+            self.abandoned.push(id);
+        }
+    }
 }
 
 /// The shared leadership state of this member.
@@ -186,7 +211,7 @@ impl Leadership {
         }
         state.term = None;
         if state.lease.is_some_and(|(lease, _)| lease == term.lease) {
-            state.lease = None;
+            state.abandon();
         }
         drop(state);
         self.changes.fetch_add(1, Ordering::Relaxed);
@@ -209,29 +234,25 @@ pub async fn drive(
     let timeout = options.call_timeout();
     let mut next_keep_alive = Instant::now();
     let mut leader_seen: Option<String> = None;
-    let mut abandoned: Option<i64> = None;
     let mut skew = super::skew::Skew::default();
     loop {
         if *stop.borrow() {
             break;
         }
-        if let Some(old) = abandoned.take() {
-            // Best effort: a lease revoked goes with its keys at once; one
-            // that cannot be revoked expires by itself within a TTL.
-            let _ = client.revoke(old, timeout).await;
-        }
+        revoke_abandoned(&leadership, &client, timeout).await;
         let lease = leadership.state().lease;
         let lease = match lease {
             Some((id, until)) if Instant::now() < until => id,
-            stale => {
-                if let Some((id, _)) = stale {
-                    if let Some(term) = leadership.term() {
-                        leadership.step_down(term, &LostLeadership::Expired);
-                    }
-                    leadership.state().lease = None;
-                    abandoned = Some(id);
-                    continue;
+            Some(_) => {
+                // Not renewed in time: whatever this member held it may
+                // have lost; it starts again with a new lease.
+                if let Some(term) = leadership.term() {
+                    leadership.step_down(term, &LostLeadership::Expired);
                 }
+                leadership.state().abandon();
+                continue;
+            }
+            None => {
                 let sent = Instant::now();
                 match client.grant(options.ttl, timeout).await {
                     Ok(id) => {
@@ -240,13 +261,9 @@ pub async fn drive(
                             Some((id, sent + options.ttl.saturating_sub(options.margin())));
                         next_keep_alive = sent + options.keep_alive_every();
                         let current = info.borrow_and_update().clone();
-                        let role = if leadership.term().is_some() {
-                            "leader"
-                        } else {
-                            "standby"
-                        };
                         let published =
-                            publish(&client, &keys, &options, id, &current, role, timeout).await;
+                            publish(&client, &keys, &options, id, &current, "standby", timeout)
+                                .await;
                         if let Err(e) = published {
                             tracing::debug!("cannot publish the member key: {e}");
                         }
@@ -358,9 +375,25 @@ pub async fn drive(
     if let Some(term) = leadership.term() {
         leadership.step_down(term, &LostLeadership::NotLeader);
     }
-    let lease = leadership.state().lease.take();
-    if let Some((id, _)) = lease.or(abandoned.map(|id| (id, Instant::now()))) {
-        let _ = client.revoke(id, timeout).await;
+    leadership.state().abandon();
+    revoke_abandoned(&leadership, &client, timeout).await;
+}
+
+/// Revoke the leases given up; keep those etcd could not be asked about.
+async fn revoke_abandoned(leadership: &Leadership, client: &Client, timeout: Duration) {
+    let abandoned = std::mem::take(&mut leadership.state().abandoned);
+    let mut left = Vec::new();
+    for id in abandoned {
+        if let Err(e) = client.revoke(id, timeout).await {
+            tracing::debug!(lease = id, "cannot revoke an abandoned lease yet: {e}");
+            left.push(id);
+        }
+    }
+    if !left.is_empty() {
+        let mut state = leadership.state();
+        left.append(&mut state.abandoned);
+        left.truncate(MAX_ABANDONED);
+        state.abandoned = left;
     }
 }
 
@@ -493,9 +526,11 @@ mod tests {
             leadership.may_send(term),
             Err(LostLeadership::Expired)
         ));
-        // It stepped down, abandoning the lease, and counted the change.
+        // It stepped down, abandoning the lease (to be revoked), and
+        // counted the change.
         assert_eq!(leadership.term(), None);
         assert!(leadership.state().lease.is_none());
+        assert_eq!(leadership.state().abandoned, [7]);
         assert_eq!(leadership.changes(), 1);
         assert!(matches!(
             leadership.may_send(term),
@@ -511,6 +546,7 @@ mod tests {
         };
         assert_eq!(o(2).margin(), Duration::from_millis(500));
         assert_eq!(o(10).margin(), Duration::from_secs(2));
+        assert!(o(2).call_timeout() <= o(2).margin());
         assert!(o(2).call_timeout() <= Duration::from_secs(2) / 3);
         assert_eq!(o(60).call_timeout(), Duration::from_secs(1));
         assert_eq!(o(2).campaign_every(), Duration::from_millis(250));
