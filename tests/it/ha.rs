@@ -660,3 +660,108 @@ fn status_lists_members_their_digests_and_the_leader() {
     );
     drop((a, b));
 }
+
+/// Only the leader notifies: a run's outcome and a rejected config (which
+/// every member rejects) each reach the receiver once.
+#[test]
+fn only_the_leader_notifies() {
+    let Some(etcd) = Etcd::single("ha::only_the_leader_notifies") else {
+        return;
+    };
+    let endpoints = etcd.endpoints();
+    let receiver = FakeApi::receiver();
+    let body = "notifications:
+  - name: audit
+    type: webhook
+    urlFrom: { env: AUDIT_URL }
+    on: [Succeeded, ConfigRejected]
+resets:
+  - id: one
+    hashes: [01H7YCG0R9GYY1YCPS2S4QA6WB]
+";
+    let ws = Workspace::new(body);
+    let api = FakeApi::start();
+    let start = |name: &str| {
+        let mut cmd = ws.command(&api.base());
+        cmd.env("AUDIT_URL", format!("http://{}/audit", receiver.addr()))
+            .env("RESETD_LOG_FORMAT", "json")
+            .args(["run", "--config"])
+            .arg(&ws.config)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--debounce",
+                "50ms",
+                "--resync",
+                "1h",
+            ])
+            .args(["--etcd", &endpoints, "--ha-group", "test", "--member", name])
+            .args(["--ha-lease", "2s"]);
+        Daemon::spawn(cmd)
+    };
+    let members = [start("a"), start("b")];
+    let events = || -> Vec<String> {
+        receiver
+            .requests()
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    receiver.wait_until(Duration::from_secs(20), "the run's notification", |r| {
+        !r.is_empty()
+    });
+    ws.write_config(&body.replace("hashes:", "hashes: 1\n    oops:"));
+    for m in &members {
+        m.wait_for_log("config rejected");
+    }
+    receiver.wait_until(
+        Duration::from_secs(10),
+        "the rejection's notification",
+        |r| r.len() >= 2,
+    );
+    // The standby got past its rejection too (logged above) without a
+    // notification; nothing more arrives.
+    let end = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < end {
+        assert_eq!(events().len(), 2, "{:?}", events());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut seen = events();
+    seen.sort();
+    assert_eq!(seen, ["ConfigRejected", "Succeeded"]);
+}
+
+/// Fencing: the leader key taken from under the leader (deleted, then won
+/// by the other member) makes the old leader's next write fail its compare:
+/// it steps down at once, stays up, and the run completes.
+#[test]
+fn a_deposed_leader_steps_down_at_its_next_write() {
+    let Some(etcd) = Etcd::single("ha::a_deposed_leader") else {
+        return;
+    };
+    let ws = Workspace::new(&config_at(40, 2, 4));
+    let apis = [FakeApi::start(), FakeApi::start()];
+    let endpoints = etcd.endpoints();
+    let extra = ["--ha-lease", "2s"];
+    let members = [
+        member(&ws, &apis[0], &endpoints, "a", &extra),
+        member(&ws, &apis[1], &endpoints, "b", &extra),
+    ];
+    wait_until(Duration::from_secs(20), "two requests", || {
+        apis.iter().map(|a| a.deletes().len()).sum::<usize>() >= 2
+    });
+    let leader = usize::from(apis[0].deletes().is_empty());
+    etcd.ctl(&["del", "/resetd/test/leader"]);
+    members[leader].wait_for_log("no longer the HA leader");
+    wait_until(Duration::from_secs(20), "the run succeeded", || {
+        shared(&ws, &endpoints)["status"]["resets"]["ha"]["phase"] == "Succeeded"
+    });
+    assert_eq!(members[leader].get("/healthz").0, 200);
+    let batches: HashSet<usize> = all_deletes(&apis, 2).iter().map(|(_, b)| *b).collect();
+    assert_eq!(batches.len(), 20);
+}

@@ -206,6 +206,25 @@ impl Etcd {
     }
 }
 
+impl Etcd {
+    /// Run `etcdctl` (beside the etcd binary) against every member; its
+    /// stdout.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let out = Command::new(self.binary.with_file_name("etcdctl"))
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.endpoints()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
 impl Drop for Etcd {
     fn drop(&mut self) {
         for i in 0..self.members.len() {
