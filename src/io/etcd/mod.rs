@@ -1,5 +1,5 @@
 //! High availability on etcd (SPEC §7): the client of etcd's v3 JSON
-//! gateway (`client`), the key layout and status reads (`layout`),
+//! gateway (`client`, its JSON in `wire`), the key layout and status reads (`layout`),
 //! leadership with its lease, fencing token and self-stop deadline
 //! (`leader`), the leader's `StatusStore` (`store`) and config skew
 //! between members (`skew`). The only code that knows etcd exists; the
@@ -11,6 +11,7 @@ pub mod layout;
 pub mod leader;
 pub mod skew;
 pub mod store;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
