@@ -276,21 +276,26 @@ fn twenty_leader_kills_resend_at_most_one_batch_each() {
         // The leader is whoever sent since the last takeover; kill it after
         // a random number of its requests.
         let wanted = 1 + random(6) as usize;
-        let mut leader = 0;
-        wait_until(Duration::from_secs(10), "the leader's requests", || {
-            for (i, api) in apis.iter().enumerate() {
-                let n = api
-                    .requests()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let leader = loop {
+            let counts = apis.each_ref().map(|api| {
+                api.requests()
                     .iter()
                     .filter(|r| r.method == "DELETE" && r.received > since)
-                    .count();
-                if n >= wanted {
-                    leader = i;
-                    return true;
-                }
+                    .count()
+            });
+            if let Some(i) = counts.iter().position(|n| *n >= wanted) {
+                break i;
             }
-            false
-        });
+            assert!(
+                Instant::now() < deadline,
+                "kill {k}: not {wanted} requests of a leader within 10 s ({counts:?}; seed \
+                 {seed}); the members' logs:\n{}\n\n{}",
+                members[0].as_ref().unwrap().logs().join("\n"),
+                members[1].as_ref().unwrap().logs().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
         // The random moment is the experiment, not synchronisation.
         std::thread::sleep(Duration::from_millis(random(15)));
         let killed_at = Instant::now();
@@ -306,11 +311,19 @@ fn twenty_leader_kills_resend_at_most_one_batch_each() {
         // A request the killed leader had on the wire may land just after
         // the kill; no successor can start within 50 ms of it.
         let successor = killed_at + Duration::from_millis(50);
-        wait_until(Duration::from_secs(6), "a DELETE after the kill", || {
-            all_deletes(&apis, BATCH)
-                .iter()
-                .any(|(at, _)| *at > successor)
-        });
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while !all_deletes(&apis, BATCH)
+            .iter()
+            .any(|(at, _)| *at > successor)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no DELETE within 6 s of kill {k} (seed {seed}); the members' logs:\n{}\n\n{}",
+                members[0].as_ref().unwrap().logs().join("\n"),
+                members[1].as_ref().unwrap().logs().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let next = all_deletes(&apis, BATCH)
             .into_iter()
             .find(|(at, _)| *at > successor)

@@ -163,12 +163,19 @@ impl Ha {
                     biased;
                     _ = stop.wait_for(|s| *s) => break 'member,
                     _ = terms.changed() => {}
-                    _ = configs.changed() => {
-                        daemon.config = Arc::clone(&configs.borrow_and_update());
+                    changed = configs.changed() => {
+                        if changed.is_err() {
+                            // The reloader only ends at shutdown.
+                            break 'member;
+                        }
                     }
                     () = tokio::time::sleep(STANDBY_REFRESH) => {}
                 }
-                self.publish(daemon, &mut published, &info_tx).await;
+                // Published, not taken: the leader's pass takes it (and
+                // restarts the notifier if its receivers changed).
+                let current = Arc::clone(&configs.borrow());
+                self.publish(daemon, &current, &mut published, &info_tx)
+                    .await;
             };
             // Leader: the status as etcd has it now.
             match self.open(term).await {
@@ -200,7 +207,9 @@ impl Ha {
                         continue 'member;
                     }
                 };
-                self.publish(daemon, &mut published, &info_tx).await;
+                let current = Arc::clone(&daemon.config);
+                self.publish(daemon, &current, &mut published, &info_tx)
+                    .await;
                 if *daemon.stop.borrow() {
                     break 'member;
                 }
@@ -289,19 +298,23 @@ impl Ha {
         }
     }
 
-    /// Publish the config in force when it changed.
+    /// Publish the config this member runs on (`current`) when it changed.
     async fn publish<C: Clock>(
         &self,
-        daemon: &mut Daemon<C>,
+        daemon: &Daemon<C>,
+        current: &Config,
         published: &mut String,
         info: &watch::Sender<MemberInfo>,
     ) {
-        if daemon.config.digest == *published {
+        if current.digest == *published {
             return;
         }
-        published.clone_from(&daemon.config.digest);
+        published.clone_from(&current.digest);
         let revision = source_revision(&daemon.args).await;
-        info.send_replace(self.member_info(daemon, revision));
+        info.send_replace(MemberInfo {
+            config_digest: Some(current.digest.clone()),
+            ..self.member_info(daemon, revision)
+        });
     }
 
     fn member_info<C: Clock>(&self, daemon: &Daemon<C>, revision: Option<String>) -> MemberInfo {

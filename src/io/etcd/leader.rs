@@ -81,11 +81,12 @@ impl Options {
             .min(Duration::from_secs(1))
     }
 
-    /// How often a standby tries to take the leader key. etcd notices an
-    /// expired lease up to 500 ms late, so this stays well under that for
-    /// a failover within TTL + 1 s.
+    /// How often a standby tries to take the leader key (one small
+    /// transaction). etcd notices an expired lease up to 500 ms late, and a
+    /// new leader reads the status before its first request: this stays
+    /// far under the rest of the second a failover may take beyond the TTL.
     pub fn campaign_every(&self) -> Duration {
-        (self.ttl / 8).min(Duration::from_millis(250))
+        (self.ttl / 20).min(Duration::from_millis(100))
     }
 }
 
@@ -112,6 +113,10 @@ struct State {
     /// happen at once. Never kept alive again.
     abandoned: Vec<i64>,
 }
+
+/// How often the leader reads the members' config digests: the warning
+/// comes after a minute of skew, so a few seconds more are nothing.
+const SKEW_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// At most this many leases wait to be revoked; an older one has expired by
 /// itself long since (nothing keeps it alive).
@@ -235,6 +240,7 @@ pub async fn drive(
     let mut next_keep_alive = Instant::now();
     let mut leader_seen: Option<String> = None;
     let mut skew = super::skew::Skew::default();
+    let mut next_skew_check = Instant::now();
     loop {
         if *stop.borrow() {
             break;
@@ -351,12 +357,13 @@ pub async fn drive(
                 }
                 Err(e) => down(&leadership, &e),
             },
-            Some(term) => {
+            Some(_) if Instant::now() >= next_skew_check => {
+                next_skew_check = Instant::now() + SKEW_CHECK_EVERY;
                 let own = info.borrow().config_digest.clone();
                 skew.check(&client, &keys, &options.member, own.as_deref(), timeout)
                     .await;
-                let _ = term;
             }
+            Some(_) => {}
         }
         let pause = match leadership.term() {
             None => options.campaign_every(),
@@ -549,6 +556,6 @@ mod tests {
         assert!(o(2).call_timeout() <= o(2).margin());
         assert!(o(2).call_timeout() <= Duration::from_secs(2) / 3);
         assert_eq!(o(60).call_timeout(), Duration::from_secs(1));
-        assert_eq!(o(2).campaign_every(), Duration::from_millis(250));
+        assert_eq!(o(2).campaign_every(), Duration::from_millis(100));
     }
 }
