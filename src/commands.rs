@@ -207,6 +207,9 @@ fn plan_command(
     let Some(config) = load_config(config_path)? else {
         return Ok(Outcome::Failed);
     };
+    if etcd.etcd.is_some() && (status.is_some() || status_url.is_some()) {
+        anyhow::bail!("give one of --status, --status-url and --etcd: the status to plan against");
+    }
     let (st, source) = match (status, status_url) {
         (None, None) if etcd.etcd.is_some() => {
             (crate::etcd::command::read(etcd)?, StatusSource::Etcd)

@@ -10,6 +10,18 @@ use crate::fake_api::{FakeApi, Reply};
 use crate::support::Workspace;
 use crate::support::etcd::Etcd;
 
+/// Held by the tests that measure a failover against the TTL: run one at a
+/// time, they do not slow one another down on a small machine (a failover
+/// may take TTL + ~0.6 s by design: etcd notices an expired lease up to
+/// 500 ms late).
+static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn timed() -> std::sync::MutexGuard<'static, ()> {
+    TIMED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A member of the group under test.
 fn member(ws: &Workspace, api: &FakeApi, etcd: &str, name: &str, extra: &[&str]) -> Daemon {
     let mut cmd = ws.command(&api.base());
@@ -135,6 +147,7 @@ fn batch_of(hashes: &[String], batch: usize) -> usize {
 /// the other takes over within TTL + 1 s and finishes; nothing is lost and
 /// at most the batch in flight is sent twice.
 fn failover_after_sigkill(test: &str, lease: u64) {
+    let _timed = timed();
     let Some(etcd) = Etcd::single(test) else {
         return;
     };
@@ -231,6 +244,7 @@ fn all_deletes(apis: &[FakeApi], batch: usize) -> Vec<(Instant, usize)> {
 /// every hash confirmed. The seed is printed; `HA_SEED` replays it.
 #[test]
 fn twenty_leader_kills_resend_at_most_one_batch_each() {
+    let _timed = timed();
     let Some(etcd) = Etcd::single("ha::twenty_leader_kills") else {
         return;
     };
@@ -387,6 +401,7 @@ fn metric(d: &Daemon, name: &str) -> Option<f64> {
 /// stays up as a standby.
 #[test]
 fn a_paused_leader_sends_nothing_when_it_wakes() {
+    let _timed = timed();
     let Some(etcd) = Etcd::single("ha::a_paused_leader") else {
         return;
     };
@@ -456,6 +471,7 @@ fn a_paused_leader_sends_nothing_when_it_wakes() {
 /// without a restart of resetd, re-sending at most one batch.
 #[test]
 fn losing_the_etcd_quorum_stops_sending_and_recovers() {
+    let _timed = timed();
     let Some(mut etcd) = Etcd::cluster("ha::losing_the_etcd_quorum", 3) else {
         return;
     };

@@ -150,15 +150,24 @@ impl Ha {
         let mut terms = self.leadership.terms();
         let mut stop = daemon.stop.clone();
         let mut published = daemon.config.digest.clone();
+        // The newest change of the shared status `/status` shows.
+        let mut shown = -1;
         'member: loop {
-            // Standby.
+            // Standby: it neither notifies nor counts entries.
             may_notify.store(false, Ordering::Relaxed);
             daemon.store = AnyStore::Standby;
+            daemon.shared.metrics.status(&Status::default());
             let term = loop {
                 if let Some(term) = *terms.borrow_and_update() {
                     break term;
                 }
-                self.refresh_status(daemon).await;
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => break 'member,
+                    // An election does not wait for a read of the status.
+                    _ = terms.changed() => continue,
+                    () = self.refresh_status(daemon, &mut shown) => {}
+                }
                 tokio::select! {
                     biased;
                     _ = stop.wait_for(|s| *s) => break 'member,
@@ -265,21 +274,21 @@ impl Ha {
             &loaded,
         )?;
         let mut status = loaded.status;
-        let empty = loaded.meta.is_none() && status.resets.is_empty();
-        if let (true, Some(path)) = (empty, &self.import) {
-            let file = {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || crate::store::read(&path)).await??
-            };
-            let entries = file.resets.len();
-            status = file;
-            status.journal_seq = 0;
-            store.imported(&path.display().to_string());
-            store.save(&mut status)?;
-            tracing::info!(
-                file = %path.display(), entries,
-                "HA: the group had no status; imported it from the status file (once)"
-            );
+        let unfinished = store.unfinished_import().map(str::to_owned);
+        match (&loaded.meta, &self.import, unfinished) {
+            // A group without a status, or an import cut short: import the
+            // file (again, whole: it replaces whatever the first try wrote).
+            (None, Some(path), _) | (Some(_), Some(path), Some(_)) => {
+                status = self.import(&mut store, path).await?;
+            }
+            (Some(_), None, Some(from)) => anyhow::bail!(
+                "an import of {from} into this HA group was cut short; start a member with \
+                 --status {from} to finish it (nothing was sent)"
+            ),
+            // Marked as started at once, so a later member given --status
+            // cannot import over what this one will send.
+            (None, None, _) => store.write_meta()?,
+            (Some(_), _, None) => {}
         }
         tracing::info!(
             entries = status.resets.len(),
@@ -289,11 +298,50 @@ impl Ha {
         Ok((store, status))
     }
 
-    /// A standby's `/status`: the shared status as etcd has it.
-    async fn refresh_status<C: Clock>(&self, daemon: &mut Daemon<C>) {
+    /// Import the status file `path` into the group: marked as begun, every
+    /// entry written, marked as done.
+    async fn import(
+        &self,
+        store: &mut EtcdStore,
+        path: &std::path::Path,
+    ) -> anyhow::Result<Status> {
+        let mut status = {
+            let path = path.to_owned();
+            tokio::task::spawn_blocking(move || crate::store::read(&path)).await??
+        };
+        status.journal_seq = 0;
+        let shown = path.display().to_string();
+        store.begin_import(&shown)?;
+        store.end_import();
+        store.save(&mut status)?;
+        tracing::info!(
+            file = %shown, entries = status.resets.len(),
+            "HA: the group had no status; imported it from the status file (once)"
+        );
+        Ok(status)
+    }
+
+    /// A standby's `/status`: the shared status as etcd has it, read again
+    /// only when a key of it changed (one key's read otherwise).
+    async fn refresh_status<C: Clock>(&self, daemon: &Daemon<C>, shown: &mut i64) {
         let timeout = self.leadership.options.call_timeout();
+        let newest = match self
+            .client
+            .newest_change(&self.keys.status(), timeout)
+            .await
+        {
+            Ok(n) if n == *shown => return,
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!("cannot read the shared status: {e}");
+                return;
+            }
+        };
         match etcd::layout::load(&self.client, &self.keys, timeout).await {
-            Ok(loaded) => daemon.shared.set_status(&loaded.status),
+            Ok(loaded) => {
+                daemon.shared.show_status(&loaded.status);
+                *shown = newest;
+            }
             Err(e) => tracing::debug!("cannot read the shared status: {e}"),
         }
     }

@@ -34,6 +34,11 @@ pub const PASSWORD_ENV: &str = "RESETD_ETCD_PASSWORD";
 pub enum EtcdError {
     #[error("bad etcd endpoint `{0}`: give http:// or https:// URLs, comma-separated")]
     BadEndpoint(String),
+    #[error(
+        "etcd endpoint {0} carries credentials: give them in RESETD_ETCD_USERNAME and \
+         RESETD_ETCD_PASSWORD instead"
+    )]
+    Credentials(String),
     #[error("etcd TLS: {0}")]
     Tls(String),
     #[error("no etcd endpoint answered {what} ({tried}): {last}")]
@@ -115,6 +120,19 @@ pub struct Kv {
     pub lease: i64,
 }
 
+/// How much one range read may keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub keys: usize,
+    pub bytes: usize,
+}
+
+/// The members of a group: a few hundred bytes each.
+pub const MEMBERS: Limits = Limits {
+    keys: 10_000,
+    bytes: 4 * 1024 * 1024,
+};
+
 /// One operation of a transaction.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -152,6 +170,11 @@ impl Client {
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
                 .ok_or_else(|| EtcdError::BadEndpoint(crate::api::shown_url_text(raw)))?;
+            if !url.username().is_empty() || url.password().is_some() {
+                // reqwest would send it as Basic auth, which etcd reads as a
+                // (bad) token.
+                return Err(EtcdError::Credentials(shown_url(&url)));
+            }
             urls.push(url);
         }
         if urls.is_empty() || urls.len() > 32 {
@@ -360,18 +383,26 @@ impl Client {
     }
 
     /// Every key under `prefix`, in key order, read in pages of `page` keys
-    /// at one revision (so the pages agree). Bounded by `max_keys`.
+    /// at one revision (so the pages agree). Bounded in keys and in the
+    /// bytes kept over all pages; an answer whose keys are not in order
+    /// under the prefix is refused at once.
     pub async fn range_prefix(
         &self,
         prefix: &str,
         page: usize,
-        max_keys: usize,
+        limits: Limits,
         timeout: Duration,
     ) -> Result<Vec<Kv>> {
         let end = prefix_end(prefix);
-        let mut out = Vec::new();
+        let mut out: Vec<Kv> = Vec::new();
+        let mut bytes = 0_usize;
         let mut start = prefix.to_owned();
         let mut revision = 0_i64;
+        let bad = |reason: String| EtcdError::BadAnswer {
+            url: self.endpoints(),
+            what: "a range read",
+            reason,
+        };
         loop {
             let body = json!({
                 "key": b64(start.as_bytes()),
@@ -387,15 +418,29 @@ impl Client {
                 revision = answer.header.revision.0;
             }
             let more = answer.more;
-            for kv in answer.kvs {
-                out.push(kv.into_kv(self)?);
+            if more && answer.kvs.is_empty() {
+                return Err(bad(format!(
+                    "an empty page under {prefix} that says more follow"
+                )));
             }
-            if out.len() > max_keys {
-                return Err(EtcdError::BadAnswer {
-                    url: self.endpoints(),
-                    what: "a range read",
-                    reason: format!("more than {max_keys} keys under {prefix}"),
-                });
+            for kv in answer.kvs {
+                let kv = kv.into_kv(self)?;
+                let in_order = out.last().is_none_or(|last| kv.key > last.key);
+                if !kv.key.starts_with(prefix) || !in_order {
+                    return Err(bad(format!(
+                        "key {:?} is not the next key under {prefix}",
+                        kv.key.chars().take(200).collect::<String>()
+                    )));
+                }
+                bytes = bytes.saturating_add(kv.key.len() + kv.value.len());
+                out.push(kv);
+            }
+            if out.len() > limits.keys || bytes > limits.bytes {
+                return Err(bad(format!(
+                    "more than {} keys or {} MiB under {prefix}",
+                    limits.keys,
+                    limits.bytes / (1024 * 1024)
+                )));
             }
             match (more, out.last()) {
                 (true, Some(last)) => {
@@ -405,6 +450,24 @@ impl Client {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// The newest `mod_revision` of any key under `prefix` (0: none): one
+    /// key, no value, however many keys there are.
+    pub async fn newest_change(&self, prefix: &str, timeout: Duration) -> Result<i64> {
+        let body = json!({
+            "key": b64(prefix.as_bytes()),
+            "range_end": b64(&prefix_end(prefix)),
+            "limit": "1",
+            "keys_only": true,
+            "sort_order": "DESCEND",
+            "sort_target": "MOD",
+        });
+        let value = self
+            .call("a range read", "/v3/kv/range", &body, timeout)
+            .await?;
+        let answer: RangeAnswer = decode(self, "a range read", value)?;
+        Ok(answer.kvs.first().map_or(0, |kv| kv.mod_revision.0))
     }
 
     /// One key (a linearizable read: it needs an etcd quorum).
@@ -590,5 +653,8 @@ mod tests {
         for bad in ["", "127.0.0.1:2379", "ftp://x", "http://a:b@:1"] {
             assert!(Client::new(bad, &tls, None).is_err(), "{bad}");
         }
+        let e = Client::new("http://u:pw-SECRET@127.0.0.1:2379", &tls, None).unwrap_err();
+        assert!(matches!(e, EtcdError::Credentials(_)), "{e}");
+        assert!(!e.to_string().contains("pw-SECRET"), "{e}");
     }
 }

@@ -39,6 +39,19 @@ pub fn status(
         Ok::<_, anyhow::Error>((group, loaded))
     })?;
     if let Some(path) = export {
+        // A journal beside the file (left by a single instance killed before
+        // the move to HA) would be replayed over the export when it is read.
+        let mut journal = path.as_os_str().to_owned();
+        journal.push(".journal");
+        let journal = std::path::PathBuf::from(journal);
+        if std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0) {
+            anyhow::bail!(
+                "{} has a journal beside it ({}), which a run would replay over the export; \
+                 move both away first, or export to another path (nothing was written)",
+                path.display(),
+                journal.display()
+            );
+        }
         crate::store::write_status(path, &loaded.status)?;
         return Ok(format!(
             "exported {} entr{} of HA group {} to {}\n",

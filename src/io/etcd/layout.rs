@@ -20,10 +20,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::client::{Client, EtcdError, Kv};
+
 use crate::status::{EntryStatus, RunHashes, Status};
 
-/// The most keys a status read accepts (entries + run chunks + meta).
-pub const MAX_KEYS: usize = 2_000_000;
+/// The most a status read keeps: entries, run chunks and meta. A million
+/// hashes in runs and 100,000 entries fit many times over.
+const LIMITS: super::client::Limits = super::client::Limits {
+    keys: 2_000_000,
+    bytes: 256 * 1024 * 1024,
+};
 /// Keys per page of a status read.
 const PAGE: usize = 100;
 
@@ -88,6 +93,10 @@ impl Keys {
 pub struct Meta {
     pub updated_at: Option<DateTime<Utc>>,
     pub config_digest: Option<String>,
+    /// An import under way (the file): set before its first entry is
+    /// written, cleared by the save that completes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importing: Option<String>,
     /// The status file this group's status was imported from, once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imported_from: Option<String>,
@@ -151,7 +160,7 @@ pub fn digest(bytes: &[u8]) -> [u8; 32] {
 /// Read the whole status of a group.
 pub async fn load(client: &Client, keys: &Keys, timeout: Duration) -> Result<Loaded, LoadError> {
     let kvs = client
-        .range_prefix(&keys.status(), PAGE, MAX_KEYS, timeout)
+        .range_prefix(&keys.status(), PAGE, LIMITS, timeout)
         .await?;
     assemble(keys, kvs)
 }

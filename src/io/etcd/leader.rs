@@ -102,6 +102,17 @@ pub struct MemberInfo {
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl MemberInfo {
+    /// A member key's value; `None` (skipped) when it is not one, or larger
+    /// than any member writes.
+    pub fn read(value: &[u8]) -> Option<MemberInfo> {
+        if value.len() > 4096 {
+            return None;
+        }
+        serde_json::from_slice(value).ok()
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// This member's lease and the instant it may be trusted until.
@@ -455,12 +466,18 @@ async fn campaign(
     if result.succeeded {
         return Ok(Campaign::Won(result.revision));
     }
-    let name = result
-        .kvs
-        .first()
-        .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
-        .unwrap_or_default();
-    Ok(Campaign::Held(name))
+    let Some(held) = result.kvs.first() else {
+        // Gone between the compare and the read: try again next time.
+        return Ok(Campaign::Held(String::new()));
+    };
+    // A campaign of ours whose answer was lost (a timeout, or a retry on
+    // another endpoint) did take the key: it is bound to our own lease.
+    if held.lease == lease {
+        return Ok(Campaign::Won(held.create_revision));
+    }
+    Ok(Campaign::Held(
+        String::from_utf8_lossy(&held.value).into_owned(),
+    ))
 }
 
 async fn publish(

@@ -50,12 +50,12 @@ pub async fn group(client: &Client, keys: &Keys, name: &str) -> Result<Group, Et
         .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
     let prefix = keys.members();
     let members = client
-        .range_prefix(&prefix, 100, 10_000, COMMAND_TIMEOUT)
+        .range_prefix(&prefix, 100, client::MEMBERS, COMMAND_TIMEOUT)
         .await?
         .into_iter()
         .filter_map(|kv| {
             let name = kv.key.strip_prefix(&prefix)?.to_owned();
-            let info: MemberInfo = serde_json::from_slice(&kv.value).ok()?;
+            let info = MemberInfo::read(&kv.value)?;
             Some(Member {
                 role: if leader.as_deref() == Some(name.as_str()) {
                     "leader".into()

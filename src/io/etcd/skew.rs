@@ -40,7 +40,7 @@ impl Skew {
             return;
         };
         let Ok(kvs) = client
-            .range_prefix(&keys.members(), 100, 10_000, timeout)
+            .range_prefix(&keys.members(), 100, super::client::MEMBERS, timeout)
             .await
         else {
             return;
@@ -54,7 +54,7 @@ impl Skew {
             if name == me {
                 continue;
             }
-            let Ok(info) = serde_json::from_slice::<MemberInfo>(&kv.value) else {
+            let Some(info) = MemberInfo::read(&kv.value) else {
                 continue;
             };
             members.push((name.to_owned(), info.config_digest));

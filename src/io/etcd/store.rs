@@ -104,12 +104,45 @@ impl EtcdStore {
         })
     }
 
-    /// Mark the status as imported from `from` (written with the next save).
-    pub fn imported(&mut self, from: &str) {
-        self.meta.imported_from = Some(from.to_owned());
-        self.meta.imported_at = Some(chrono::Utc::now());
+    /// Start importing the status file `from`: recorded in `status/meta`
+    /// (alone, fenced) before any entry is written, so an import cut short
+    /// is seen and finished by the next leader instead of leaving a status
+    /// that lacks entries (whose resets would be sent again).
+    pub fn begin_import(&mut self, from: &str) -> Result<(), StoreError> {
+        self.meta.importing = Some(from.to_owned());
+        self.meta.imported_from = None;
+        self.meta.imported_at = None;
         // Whatever was read is rewritten: the import replaces it.
         self.written.clear();
+        Ok(self.write_meta()?)
+    }
+
+    /// The import is complete once the save that follows has written it.
+    pub fn end_import(&mut self) {
+        self.meta.imported_from = self.meta.importing.take();
+        self.meta.imported_at = Some(chrono::Utc::now());
+    }
+
+    /// An import whose end was never written.
+    pub fn unfinished_import(&self) -> Option<&str> {
+        self.meta.importing.as_deref()
+    }
+
+    /// `status/meta`, in a transaction of its own.
+    pub fn write_meta(&mut self) -> Result<(), Failure> {
+        let key = self.keys.meta();
+        let value = serde_json::to_vec(&self.meta).unwrap_or_default();
+        if self.written.get(&key) == Some(&layout::digest(&value)) {
+            return Ok(());
+        }
+        self.commit(vec![(
+            key.clone(),
+            Op::Put {
+                key,
+                value,
+                lease: 0,
+            },
+        )])
     }
 
     /// Run `future` to its end from this synchronous call.
@@ -266,25 +299,17 @@ impl StatusStore for EtcdStore {
         for id in &ids {
             self.queue(status, id)?;
         }
-        self.meta.updated_at = status.updated_at;
-        self.meta.config_digest.clone_from(&status.config_digest);
-        let key = self.keys.meta();
-        let value = serde_json::to_vec(&self.meta).unwrap_or_default();
-        self.pending.insert(
-            key.clone(),
-            Op::Put {
-                key,
-                value,
-                lease: 0,
-            },
-        );
         // Only what changed since it was last written or read.
         let written = &self.written;
         self.pending.retain(|key, op| match op {
             Op::Put { value, .. } => written.get(key) != Some(&layout::digest(value)),
             _ => true,
         });
-        Ok(self.flush()?)
+        self.flush()?;
+        // Last, on its own: an import is complete only once every entry is.
+        self.meta.updated_at = status.updated_at;
+        self.meta.config_digest.clone_from(&status.config_digest);
+        Ok(self.write_meta()?)
     }
 
     fn may_send(&mut self) -> Result<(), StoreError> {

@@ -68,7 +68,7 @@ pub(crate) struct WireKv {
     #[serde(default)]
     create_revision: I64,
     #[serde(default)]
-    mod_revision: I64,
+    pub(crate) mod_revision: I64,
     #[serde(default)]
     lease: I64,
 }
