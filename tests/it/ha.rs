@@ -794,3 +794,40 @@ fn a_deposed_leader_steps_down_at_its_next_write() {
     let batches: HashSet<usize> = all_deletes(&apis, 2).iter().map(|(_, b)| *b).collect();
     assert_eq!(batches.len(), 20);
 }
+
+/// An entry whose status is larger than one etcd request (a failed run of
+/// 80,000 hashes keeps the 70,000 it confirmed) is written in chunks and
+/// read back whole: the run ends Failed once, nothing is re-sent.
+#[test]
+fn an_entry_larger_than_an_etcd_request_is_recorded() {
+    let Some(etcd) = Etcd::single("ha::an_entry_larger_than_an_etcd_request") else {
+        return;
+    };
+    // Hashes of IPRoyal's length: 70,000 of them are 2 MB of JSON.
+    let all: Vec<String> = (0..80_000).map(|i| format!("01JZ{i:022}")).collect();
+    let ws = Workspace::new(&format!(
+        "settings:\n  batchSize: 10000\n  maxRequestsPerSecond: 0\nresets:\n  - id: ha\n    hashes: [{}]\n",
+        all.join(", ")
+    ));
+    let api = FakeApi::start();
+    api.script([Reply::Status(204), Reply::Status(400)]);
+    api.default_reply(Reply::Status(204));
+    let endpoints = etcd.endpoints();
+    let a = member(&ws, &api, &endpoints, "a", &["--ha-lease", "2s"]);
+    wait_until(Duration::from_secs(60), "the run ended Failed", || {
+        shared(&ws, &endpoints)["status"]["resets"]["ha"]["phase"] == "Failed"
+    });
+    let view = shared(&ws, &endpoints);
+    let confirmed = view["status"]["resets"]["ha"]["confirmed"]["hashes"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(
+        confirmed, 70_000,
+        "{}",
+        view["status"]["resets"]["ha"]["confirmed"]
+    );
+    // Given time to loop, it does not: 8 batches, each sent once.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(api.deletes().len(), 8);
+    drop(a);
+}

@@ -90,7 +90,15 @@ pub(super) fn opened(
         .status
         .clone()
         .unwrap_or_else(|| crate::store::default_status_path(&args.config));
-    let credentials = crate::api::Credentials::new(&args.api_base, args.token_file.as_deref());
+    // A request `may_send` allowed leaves within half the margin, so before
+    // the lease can expire (the margin is at least 500 ms).
+    let margin = etcd::leader::Options {
+        member: String::new(),
+        ttl: args.ha_lease,
+    }
+    .margin();
+    let credentials = crate::api::Credentials::new(&args.api_base, args.token_file.as_deref())
+        .connecting_within(margin / 2);
     (AnyStore::Standby, Status::default(), path, credentials)
 }
 

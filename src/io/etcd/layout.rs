@@ -73,6 +73,19 @@ impl Keys {
         format!("{}{id}", self.entries())
     }
 
+    fn blobs(&self) -> String {
+        format!("{}status/blobs/", self.prefix)
+    }
+
+    /// Every chunk of the value of entry `id` whose digest is `digest`.
+    pub fn blob(&self, id: &str, digest: &str) -> String {
+        format!("{}{id}/{digest}/", self.blobs())
+    }
+
+    pub fn blob_chunk(&self, id: &str, digest: &str, n: usize) -> String {
+        format!("{}{n:06}", self.blob(id, digest))
+    }
+
     fn runs(&self) -> String {
         format!("{}status/runs/", self.prefix)
     }
@@ -122,6 +135,23 @@ struct EntryDoc {
     run_list: Option<RunList>,
 }
 
+/// `status/entries/<id>` of an entry too large for one etcd request (a
+/// failed run's confirmed hashes, say): its value is in chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Blob {
+    /// The first 16 hex digits of the value's sha256: names its chunks.
+    pub digest: String,
+    pub chunks: usize,
+    pub bytes: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobRef {
+    pub blob: Blob,
+}
+
 /// Where an unfinished run's hash list is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -141,6 +171,8 @@ pub struct Loaded {
     pub digests: BTreeMap<String, [u8; 32]>,
     /// Runs whose list is in etcd: entry id → (startedAt, chunk count).
     pub listed: BTreeMap<String, RunList>,
+    /// Entries whose value is in chunks: entry id → its blob's digest.
+    pub blobs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +205,9 @@ pub fn assemble(keys: &Keys, kvs: Vec<Kv>) -> Result<Loaded, LoadError> {
     };
     let mut loaded = Loaded::default();
     let mut chunks: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut blob_chunks: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let (entries, runs, meta) = (keys.entries(), keys.runs(), keys.meta());
+    let blobs = keys.blobs();
     for kv in kvs {
         loaded.digests.insert(kv.key.clone(), digest(&kv.value));
         if kv.key == meta {
@@ -183,14 +217,26 @@ pub fn assemble(keys: &Keys, kvs: Vec<Kv>) -> Result<Loaded, LoadError> {
             loaded.status.config_digest.clone_from(&m.config_digest);
             loaded.meta = Some(m);
         } else if let Some(id) = kv.key.strip_prefix(&entries) {
+            let value = match serde_json::from_slice::<BlobRef>(&kv.value) {
+                Ok(r) => {
+                    let value = join_blob(&blob_chunks, &keys.blob(id, &r.blob.digest), &r.blob)
+                        .map_err(|reason| corrupt(&kv.key, reason))?;
+                    loaded.blobs.insert(id.to_owned(), r.blob.digest);
+                    value
+                }
+                Err(_) => kv.value,
+            };
             let doc: EntryDoc =
-                serde_json::from_slice(&kv.value).map_err(|e| corrupt(&kv.key, e.to_string()))?;
+                serde_json::from_slice(&value).map_err(|e| corrupt(&kv.key, e.to_string()))?;
             if let Some(list) = doc.run_list {
                 loaded.listed.insert(id.to_owned(), list);
             }
             loaded.status.resets.insert(id.to_owned(), doc.entry);
         } else if kv.key.starts_with(&runs) {
             chunks.insert(kv.key, kv.value);
+        } else if kv.key.starts_with(&blobs) {
+            // Keys come in order: `blobs/` before `entries/`.
+            blob_chunks.insert(kv.key, kv.value);
         }
         // Anything else under status/ is not ours to read.
     }
@@ -229,6 +275,34 @@ pub fn assemble(keys: &Keys, kvs: Vec<Kv>) -> Result<Loaded, LoadError> {
         );
     }
     Ok(loaded)
+}
+
+/// An entry's value from its chunks under `prefix`, checked against `blob`.
+fn join_blob(
+    chunks: &BTreeMap<String, Vec<u8>>,
+    prefix: &str,
+    blob: &Blob,
+) -> Result<Vec<u8>, String> {
+    let mut value = Vec::with_capacity(blob.bytes.min(64 * 1024 * 1024));
+    for n in 0..blob.chunks {
+        let key = format!("{prefix}{n:06}");
+        let part = chunks
+            .get(&key)
+            .ok_or_else(|| format!("chunk {key} of its value is missing"))?;
+        value.extend_from_slice(part);
+    }
+    if value.len() != blob.bytes || blob_digest(&value) != blob.digest {
+        return Err("its value's chunks do not add up to it (length or digest)".into());
+    }
+    Ok(value)
+}
+
+/// What names a blob: the first 16 hex digits of its sha256.
+pub fn blob_digest(value: &[u8]) -> String {
+    digest(value)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Cut a run's list into chunks of at most about `max_bytes` of JSON each.

@@ -49,6 +49,11 @@ pub enum LostLeadership {
     Expired,
     #[error("this member does not lead the HA group")]
     NotLeader,
+    #[error(
+        "a status write was not confirmed by etcd ({0}); this member stepped down and sends \
+         nothing more"
+    )]
+    Unconfirmed(String),
 }
 
 /// How a member takes part.

@@ -30,8 +30,11 @@ pub const MAX_OPS: usize = 128;
 /// Bytes of values per transaction: under etcd's 1.5 MiB request limit
 /// with room for keys and base64 (4/3).
 const MAX_TXN_BYTES: usize = 768 * 1024;
-/// One chunk of a run's hash list.
+/// One chunk of a run's hash list or of a large entry's value.
 pub const CHUNK_BYTES: usize = 256 * 1024;
+/// An entry's value larger than this goes in chunks (etcd refuses a request
+/// over 1.5 MiB).
+const ENTRY_INLINE: usize = 512 * 1024;
 
 /// Why the etcd store failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,8 @@ pub struct EtcdStore {
     pending: BTreeMap<String, Op>,
     /// Runs whose hash list is in etcd, by entry id.
     listed: BTreeMap<String, RunList>,
+    /// Entries whose value is in chunks, by id: the chunks' digest.
+    blobs: BTreeMap<String, String>,
     /// What `status/meta` holds besides the fields of `Status`.
     meta: Meta,
 }
@@ -94,6 +99,7 @@ impl EtcdStore {
                 .map(|(k, v)| (k.clone(), *v))
                 .collect(),
             listed: loaded.listed.clone(),
+            blobs: loaded.blobs.clone(),
             meta: loaded.meta.clone().unwrap_or_default(),
             pending: BTreeMap::new(),
             client,
@@ -168,10 +174,10 @@ impl EtcdStore {
         let result = match result {
             Ok(r) => r,
             Err(e) => {
-                // Whether it was applied is unknown; a leader that cannot
-                // tell may not go on.
+                // Whether it was applied may be unknown; a leader that
+                // cannot tell what it wrote may not go on.
                 self.leadership
-                    .step_down(self.term, &LostLeadership::Expired);
+                    .step_down(self.term, &LostLeadership::Unconfirmed(e.to_string()));
                 return Err(e.into());
             }
         };
@@ -259,7 +265,48 @@ impl EtcdStore {
                 .insert(prefix.clone(), Op::DeletePrefix(prefix));
             run_list = None;
         }
-        let value = serde_json::to_vec(&EntryRef { entry, run_list }).unwrap_or_default();
+        let mut value = serde_json::to_vec(&EntryRef { entry, run_list }).unwrap_or_default();
+        let old_blob = self.blobs.get(id).cloned();
+        if value.len() > ENTRY_INLINE {
+            // Too large for one request: its chunks first, in their own
+            // fenced transactions, then the entry key pointing at them.
+            let digest = layout::blob_digest(&value);
+            let blob = layout::Blob {
+                chunks: value.len().div_ceil(CHUNK_BYTES),
+                bytes: value.len(),
+                digest: digest.clone(),
+            };
+            if old_blob.as_deref() != Some(digest.as_str()) {
+                // A delete of these very chunks may still wait (the value
+                // changed and changed back): it must not follow them.
+                self.pending.remove(&self.keys.blob(id, &digest));
+                let ops: Vec<(String, Op)> = value
+                    .chunks(CHUNK_BYTES)
+                    .enumerate()
+                    .map(|(n, part)| {
+                        let key = self.keys.blob_chunk(id, &digest, n);
+                        let op = Op::Put {
+                            key: key.clone(),
+                            value: part.to_vec(),
+                            lease: 0,
+                        };
+                        (key, op)
+                    })
+                    .collect();
+                self.commit_all(ops)?;
+                self.blobs.insert(id.to_owned(), digest);
+            }
+            value = serde_json::to_vec(&layout::BlobRef { blob }).unwrap_or_default();
+        } else {
+            self.blobs.remove(id);
+        }
+        if let Some(old) = old_blob
+            && self.blobs.get(id) != Some(&old)
+        {
+            let prefix = self.keys.blob(id, &old);
+            self.pending
+                .insert(prefix.clone(), Op::DeletePrefix(prefix));
+        }
         let key = self.keys.entry(id);
         self.pending.insert(
             key.clone(),
