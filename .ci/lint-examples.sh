@@ -27,12 +27,6 @@ source .ci/lib.sh
 need systemd-analyze systemd
 need strace strace
 
-# HA on etcd (`run --etcd`, SPEC section 7) is being built on another branch:
-# until it is merged, resetd refuses the HA unit's flags, so its sandbox run
-# waits, and this script checks that it still has to (it fails once resetd
-# accepts --etcd: then set this to false, and the HA unit runs below).
-ha_pending=true
-
 units=(examples/systemd/resetd.service examples/systemd/resetd-ha.service)
 max_exposure=2.0
 work=$(mktemp -d)
@@ -168,13 +162,6 @@ sandbox_check() {
 sandbox_check examples/systemd/resetd.service
 grep -q 'stopped; status written' "$work/run-resetd/log" || { cat "$work/run-resetd/log" >&2; exit 1; }
 
-if $ha_pending; then
-  echo "== resetd-ha.service waits for HA on etcd (ha_pending)"
-  if "$bin" run --help | grep -q -- '--etcd'; then
-    echo "resetd accepts --etcd now: set ha_pending=false in $0" >&2
-    exit 1
-  fi
-else
   # A real etcd over TLS with client certificates and its authentication
   # on, as README's "etcd auth and TLS" sets it up; the endpoints and the
   # user as the unit's ha.env gives them.
@@ -191,7 +178,6 @@ else
   RESETD_ETCD_ENDPOINTS=$etcd_url RESETD_ETCD_USERNAME=resetd RESETD_ETCD_PASSWORD=$etcd_password \
     sandbox_check examples/systemd/resetd-ha.service \
     etcd-ca="$work/tls/ca.crt" etcd-cert="$work/tls/resetd.crt" etcd-key="$work/tls/resetd.key"
-fi
 
 echo "== the Kubernetes manifests: PyYAML, kubernetes-validate --strict"
 # A scratch virtual environment: nothing installed into the system's Python.
@@ -250,7 +236,6 @@ print("config=" + shlex.quote(find("ConfigMap", "resetd-config")["data"]["resets
 PY
 }
 
-if ! $ha_pending; then
   echo "== resetd-ha.yaml's container: two members against that etcd, the leader killed"
   # The etcd of the HA unit's run, its endpoints in place of the cluster's
   # DNS names (the user and password are the example Secret's).
@@ -294,7 +279,6 @@ if ! $ha_pending; then
   echo "$leaders killed; $standby leads after $((($(date +%s%N) - start) / 1000000)) ms (--ha-lease 5s)"
   kill -TERM "${pid[$standby]}"
   wait "${pid[$standby]}" || { cat "$work/$standby.log" >&2; exit 1; }
-fi
 
 echo "== README \"Install\": its commands, cargo install in debug mode"
 # The first sh block under "## Install", run line by line; `cargo install`

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh                 all benchmarks, full size (several minutes:
 #                                check-jsonschema alone takes ~4 min)
-#   bench/run.sh validate scale daemon apply subusers reaction idle fuzz peers
+#   bench/run.sh validate scale daemon apply ha subusers reaction idle fuzz peers
 #                                a selection
 #   bench/run.sh smoke           every benchmark at a tiny size (CI)
 #
@@ -265,6 +265,11 @@ bench_apply() {
       m, o, (o > m ? o / m : m / o) }'
 }
 
+bench_ha() {
+  echo "== ha: the leader's status in etcd (one member, fsync on and --unsafe-no-fsync)"
+  "$examples/bench_ha" "$(size 1000 50)" "$(size 200 20)"
+}
+
 bench_reaction() {
   echo "== reaction: config save -> first DELETE"
   "$examples/bench_reaction" "$(size 100 5)" 200ms
@@ -307,6 +312,7 @@ if want validate; then bench_validate; fi
 if want scale; then bench_scale; fi
 if want daemon; then bench_daemon; fi
 if want apply; then bench_apply; fi
+if want ha; then bench_ha; fi
 if want subusers; then
   echo "== subusers: what looking up users: adds to run --once (all pages against the fake API)"
   "$examples/bench_subusers" "$(size 10000 300)" "$(size 5 1)"

@@ -69,6 +69,9 @@ pub enum Command {
         /// is sent; redirects are not followed.
         #[arg(long, value_name = "URL", conflicts_with = "status")]
         status_url: Option<String>,
+        /// Read the shared status of an HA group from etcd (`--etcd`).
+        #[command(flatten)]
+        etcd: EtcdArgs,
         /// Output format; `markdown` is a table fit for a PR comment.
         #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
         format: PlanFormat,
@@ -98,10 +101,17 @@ pub enum Command {
         #[arg(long, value_name = "CONFIG", conflicts_with = "status")]
         config: Option<PathBuf>,
         /// The status file.
-        #[arg(long, value_name = "PATH", required_unless_present = "config")]
+        #[arg(long, value_name = "PATH", required_unless_present_any = ["config", "etcd"])]
         status: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = StatusFormat::Human)]
         format: StatusFormat,
+        /// With `--etcd`, the shared status, its leader and members.
+        #[command(flatten)]
+        etcd: EtcdArgs,
+        /// With `--etcd`: write the shared status to this file, one that a
+        /// single `resetd run --status FILE` accepts (a backup, or leaving HA).
+        #[arg(long, value_name = "FILE", requires = "etcd")]
+        export: Option<PathBuf>,
     },
     /// List the account's sub-users (username and hash only), to name them
     /// in `users:`. Needs the token; only reads (`GET /residential-subusers`).
@@ -172,6 +182,67 @@ pub struct RunArgs {
     /// (daemon and `--once`).
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: std::time::Duration,
+    /// High availability: several daemons share one status in etcd and one
+    /// of them, the leader, sends. `--status FILE` is then only imported,
+    /// once, into a group that has no status yet.
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+    /// This member's name in the HA group [default: `<hostname>-<pid>`].
+    #[arg(long, env = "RESETD_MEMBER", value_name = "NAME", requires = "etcd", value_parser = parse_name)]
+    pub member: Option<String>,
+    /// The leader's lease TTL (2s to 60s, whole seconds): a standby takes
+    /// over within about this long after the leader dies.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_lease)]
+    pub ha_lease: std::time::Duration,
+}
+
+/// Where the shared status of an HA group is (SPEC §7).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EtcdArgs {
+    /// etcd endpoints, comma-separated http:// or https:// URLs (v3 API,
+    /// etcd 3.4 or newer). Credentials: RESETD_ETCD_USERNAME and
+    /// RESETD_ETCD_PASSWORD.
+    #[arg(long, env = "RESETD_ETCD_ENDPOINTS", value_name = "URLS")]
+    pub etcd: Option<String>,
+    /// The HA group: every key lives under /resetd/<group>/.
+    #[arg(long, value_name = "NAME", default_value = "default", value_parser = parse_name)]
+    pub ha_group: String,
+    /// CA certificate(s) of the etcd endpoints (PEM).
+    #[arg(long, value_name = "FILE", requires = "etcd")]
+    pub etcd_ca: Option<PathBuf>,
+    /// Client certificate for etcd (PEM), with --etcd-key.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd", "etcd_key"])]
+    pub etcd_cert: Option<PathBuf>,
+    /// Client key for etcd (PEM), with --etcd-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd", "etcd_cert"])]
+    pub etcd_key: Option<PathBuf>,
+}
+
+/// A group or member name: what an entry id may be.
+fn parse_name(s: &str) -> Result<String, String> {
+    let ok = s.len() <= 63
+        && s.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || (i > 0 && matches!(b, b'.' | b'_' | b'-'))
+        })
+        && !s.is_empty();
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "`{s}`: 1 to 63 of a-z 0-9 . _ -, starting with a letter or digit"
+        ))
+    }
+}
+
+/// etcd counts lease TTLs in whole seconds.
+fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0 || d.as_secs() < 2 || d.as_secs() > 60 {
+        return Err(format!("`{s}`: whole seconds from 2s to 60s"));
+    }
+    Ok(d)
 }
 
 impl RunArgs {

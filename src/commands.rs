@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             config,
             status,
             status_url,
+            etcd,
             format,
             resolve,
             api_base,
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             &config,
             status.as_deref(),
             status_url.as_deref(),
+            &etcd,
             format,
             resolve.then_some(Resolve {
                 api_base: &api_base,
@@ -48,6 +50,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ),
         Command::Run(args) => {
             crate::logging::init()?;
+            if args.once && args.etcd.etcd.is_some() {
+                anyhow::bail!(
+                    "`run --once` does not take --etcd: an HA group is run by daemons (leave out \
+                     --once), or export its status (`resetd status --etcd ... --export FILE`) and \
+                     run that file once"
+                );
+            }
             if args.once {
                 crate::once::run_once(&args)
             } else {
@@ -61,7 +70,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             config,
             status,
             format,
+            etcd,
+            export,
         } => {
+            if etcd.etcd.is_some() && status.is_none() && config.is_none() {
+                print_out(&crate::etcd::command::status(
+                    &etcd,
+                    format,
+                    export.as_deref(),
+                )?)?;
+                return Ok(Outcome::Ok);
+            }
             let st = match (status, config) {
                 (Some(p), _) => read_explicit_status(&p)?,
                 (None, Some(c)) => {
@@ -181,13 +200,20 @@ fn plan_command(
     config_path: &Path,
     status: Option<&Path>,
     status_url: Option<&str>,
+    etcd: &crate::cli::EtcdArgs,
     format: PlanFormat,
     resolve: Option<Resolve<'_>>,
 ) -> anyhow::Result<Outcome> {
     let Some(config) = load_config(config_path)? else {
         return Ok(Outcome::Failed);
     };
+    if etcd.etcd.is_some() && (status.is_some() || status_url.is_some()) {
+        anyhow::bail!("give one of --status, --status-url and --etcd: the status to plan against");
+    }
     let (st, source) = match (status, status_url) {
+        (None, None) if etcd.etcd.is_some() => {
+            (crate::etcd::command::read(etcd)?, StatusSource::Etcd)
+        }
         (Some(path), _) => (read_explicit_status(path)?, StatusSource::File),
         (None, Some(url)) => (fetch_status(url)?, StatusSource::Daemon),
         (None, None) => {

@@ -22,4 +22,4 @@ pub use crate::core::{
     config, diagnostic, digest, plan, policy, report, schedule, schema, status, users, yaml,
 };
 pub use crate::engine::{daemon, directory, once, pass, reconcile, shutdown, start};
-pub use crate::io::{api, logging, metrics, notify, revision, secret, serve, store, watch};
+pub use crate::io::{api, etcd, logging, metrics, notify, revision, secret, serve, store, watch};

@@ -48,6 +48,8 @@ pub enum StatusSource {
     Daemon,
     /// No status at all: the status file beside the config does not exist.
     Empty,
+    /// The shared status of an HA group, read from etcd (`--etcd`).
+    Etcd,
 }
 
 impl StatusSource {
@@ -56,6 +58,7 @@ impl StatusSource {
         match self {
             StatusSource::File => Some("file"),
             StatusSource::Daemon => Some("daemon"),
+            StatusSource::Etcd => Some("etcd"),
             StatusSource::Empty => None,
         }
     }
@@ -274,6 +277,7 @@ pub fn plan_markdown(config: &Config, plan: &Plan, source: StatusSource) -> Stri
     let against = match source {
         StatusSource::File => "the status file",
         StatusSource::Daemon => "a running daemon's status",
+        StatusSource::Etcd => "the shared status in etcd",
         StatusSource::Empty => "an empty status",
     };
     let _ = writeln!(

@@ -38,8 +38,11 @@ use crate::pass::{Ports, Reconciler};
 use crate::reconcile::{Clock, LiveConfig, SystemClock};
 use crate::serve::Shared;
 use crate::status::Status;
-use crate::store::{StatusStore as _, Store};
+use crate::store::StatusStore as _;
 use crate::watch::{ConfigWatch, Settled, max_wait, watch as watch_config};
+
+mod ha;
+use ha::AnyStore;
 
 /// How the daemon ended, for the exit code.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,7 +89,8 @@ struct Daemon<C: Clock> {
     /// The config in force: the newest valid one the reloader published.
     config: Arc<Config>,
     status: Status,
-    store: Store,
+    /// The status file, or (`--etcd`) the shared status while leading.
+    store: AnyStore,
     shared: Arc<Shared>,
     /// The passes' long-lived half: token, sub-users, rate limit, clock.
     reconciler: Reconciler<C>,
@@ -116,20 +120,27 @@ pub async fn run_with_clock<C: Clock>(
         return Ok(Exit::InvalidConfig);
     };
     // Fails fast, before touching the status directory, when resets are due
-    // and there is no token to send them with.
-    let crate::start::Opened {
-        store,
-        status,
-        path: status_path,
-        credentials,
-    } = crate::start::open(&args, &config, clock.now())?;
+    // and there is no token to send them with. With --etcd there is no
+    // status file to open: the leader reads the shared status when elected.
+    let ha = ha::Ha::new(&args)?;
+    let (store, status, status_path, credentials) = match &ha {
+        None => {
+            let opened = crate::start::open(&args, &config, clock.now())?;
+            let store = AnyStore::File(opened.store);
+            (store, opened.status, opened.path, opened.credentials)
+        }
+        Some(_) => ha::opened(&args),
+    };
 
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let shared = Arc::new(Shared::new());
+    let shared = Arc::new(match &ha {
+        None => Shared::new(),
+        Some(_) => Shared::with_metrics(crate::metrics::Metrics::with_ha()),
+    });
     shared.metrics.reload(true);
     if let Some(addr) = args.listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -165,6 +176,9 @@ pub async fn run_with_clock<C: Clock>(
         "resetd started"
     );
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
+    // A standby of an HA group tells nobody of a rejected config: the
+    // leader, which rejects it too, does.
+    let may_notify = Arc::new(std::sync::atomic::AtomicBool::new(ha.is_none()));
     let notifier = crate::notify::start_available(&config_rx.borrow(), Arc::clone(&shared) as _);
     let shared_notifier = Arc::new(std::sync::Mutex::new(notifier));
     let reloader = Reloader {
@@ -177,6 +191,7 @@ pub async fn run_with_clock<C: Clock>(
         tx: config_tx,
         shared: Arc::clone(&shared),
         notifier: Arc::clone(&shared_notifier),
+        may_notify: Arc::clone(&may_notify),
     };
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     tokio::spawn(reloader.run(watch, hup, args.resync, stop.clone()));
@@ -191,6 +206,9 @@ pub async fn run_with_clock<C: Clock>(
         stop,
         args,
     };
+    if let Some(ha) = ha {
+        return ha.run(&mut daemon, config_rx, may_notify).await;
+    }
     daemon.shared.set_status(&daemon.status);
     daemon.shared.ready.store(true, Ordering::Relaxed);
     daemon.run(config_rx).await
@@ -293,6 +311,8 @@ struct Reloader {
     shared: Arc<Shared>,
     /// Told when a new config is rejected.
     notifier: Arc<std::sync::Mutex<crate::notify::Notifier>>,
+    /// False on an HA standby: only the leader notifies.
+    may_notify: Arc<std::sync::atomic::AtomicBool>,
     /// For the rejected config's source revision.
     config_path: PathBuf,
     source_revision: Option<String>,
@@ -406,7 +426,9 @@ impl Reloader {
                     Some(loaded.digest.clone()),
                     revision,
                 );
-                if let Ok(notifier) = self.notifier.lock() {
+                if let Ok(notifier) = self.notifier.lock()
+                    && self.may_notify.load(Ordering::Relaxed)
+                {
                     notifier.send(event);
                 }
             }

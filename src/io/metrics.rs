@@ -65,6 +65,15 @@ pub struct Metrics {
     /// alert needs, since they end in no phase (`Failed` stays 0).
     blocked: Family<ReasonLabel, Gauge>,
     notifications: Family<DeliveryLabel, Counter>,
+    /// Only members of an HA group (`--etcd`) export these: an alert that
+    /// sums `resetd_ha_leader` must not count single instances.
+    ha: Option<HaMetrics>,
+}
+
+struct HaMetrics {
+    leader: Gauge,
+    changes: Counter,
+    etcd_up: Gauge,
 }
 
 impl Default for Metrics {
@@ -146,6 +155,7 @@ impl Metrics {
         // Present from the start, so an alert on it never sees "no data".
         blocked.get_or_create(&no_token()).set(0);
         Metrics {
+            ha: None,
             notifications,
             blocked,
             config_reads,
@@ -158,6 +168,47 @@ impl Metrics {
             last_reload_ok,
             entries,
             last_reconcile,
+        }
+    }
+
+    /// Metrics of a member of an HA group: the single instance's and
+    /// `resetd_ha_*`.
+    pub fn with_ha() -> Self {
+        let mut metrics = Self::new();
+        let ha = HaMetrics {
+            leader: Gauge::default(),
+            changes: Counter::default(),
+            etcd_up: Gauge::default(),
+        };
+        metrics.registry.register(
+            "resetd_ha_leader",
+            "Whether this member leads its HA group (the one member that sends): 1 or 0",
+            ha.leader.clone(),
+        );
+        metrics.registry.register(
+            "resetd_ha_leader_changes",
+            "Times this member became or stopped being the leader",
+            ha.changes.clone(),
+        );
+        metrics.registry.register(
+            "resetd_ha_etcd_up",
+            "1 while this member's last etcd call that needs a quorum succeeded",
+            ha.etcd_up.clone(),
+        );
+        metrics.ha = Some(ha);
+        metrics
+    }
+
+    /// The HA state now: leading or not, etcd quorum reachable or not, and
+    /// the leader changes counted so far.
+    pub fn ha(&self, leader: bool, etcd_up: bool, changes: u64) {
+        if let Some(ha) = &self.ha {
+            ha.leader.set(i64::from(leader));
+            ha.etcd_up.set(i64::from(etcd_up));
+            let seen = ha.changes.get();
+            if changes > seen {
+                ha.changes.inc_by(changes - seen);
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! the source revision (git) and logging (tracing).
 
 pub mod api;
+pub mod etcd;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

@@ -141,8 +141,12 @@ pub struct Shared {
 
 impl Shared {
     pub fn new() -> Self {
+        Self::with_metrics(Metrics::new())
+    }
+
+    pub fn with_metrics(metrics: Metrics) -> Self {
         Shared {
-            metrics: Metrics::new(),
+            metrics,
             status: RwLock::new(serde_json::Value::Null),
             ready: AtomicBool::new(false),
         }
@@ -150,6 +154,13 @@ impl Shared {
 
     pub fn set_status(&self, status: &crate::status::Status) {
         self.metrics.status(status);
+        self.show_status(status);
+    }
+
+    /// `/status` only, the per-phase gauges left as they are: what an HA
+    /// standby shows of the shared status (only the leader counts entries,
+    /// so an alert on them fires once per group, not once per member).
+    pub fn show_status(&self, status: &crate::status::Status) {
         if let (Ok(value), Ok(mut slot)) = (serde_json::to_value(status), self.status.write()) {
             *slot = value;
         }

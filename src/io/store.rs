@@ -36,6 +36,10 @@ pub enum StoreError {
          resetd cannot send the same resets (nothing more was sent)"
     )]
     LockLost { path: PathBuf },
+    /// The shared status (`--etcd`) could not be written, or this member may
+    /// no longer write it (`etcd::store::Failure`, as text).
+    #[error("{0}")]
+    Shared(String),
     // The cause is in the message and deliberately not a `source()`: logs
     // print `{e}`, `main` prints the whole chain, and either way it must
     // appear exactly once.
@@ -382,15 +386,7 @@ impl StatusStore for Store {
 
     fn save(&mut self, status: &mut Status) -> Result<()> {
         status.journal_seq = self.seq;
-        let value = serde_json::to_value(&*status).map_err(|e| StoreError::Io {
-            action: "cannot serialize status for",
-            path: self.path.clone(),
-            error: std::io::Error::other(e),
-        })?;
-        let mut text = String::from(HEADER);
-        text.push_str(&crate::yaml::to_yaml(&value));
-        text.push_str(END);
-        write_atomic(&self.path, text.as_bytes())?;
+        write_status(&self.path, status)?;
         // Not synced: were the truncation lost, replay skips records up to
         // `journal_seq`, which the new file already holds.
         self.journal
@@ -577,6 +573,20 @@ fn sibling(status: &Path, suffix: &str) -> PathBuf {
     let mut name = status.file_name().unwrap_or_default().to_owned();
     name.push(suffix);
     status.with_file_name(name)
+}
+
+/// Write `status` as a complete status file at `path`, atomically (what a
+/// fold writes; also `status --etcd --export`).
+pub fn write_status(path: &Path, status: &Status) -> Result<()> {
+    let value = serde_json::to_value(status).map_err(|e| StoreError::Io {
+        action: "cannot serialize status for",
+        path: path.to_owned(),
+        error: std::io::Error::other(e),
+    })?;
+    let mut text = String::from(HEADER);
+    text.push_str(&crate::yaml::to_yaml(&value));
+    text.push_str(END);
+    write_atomic(path, text.as_bytes())
 }
 
 /// Temp file + fsync + rename + directory fsync.

@@ -96,6 +96,11 @@ impl Daemon {
         }
     }
 
+    /// Every log line so far.
+    pub(crate) fn logs(&self) -> Vec<String> {
+        self.logs.0.lock().unwrap().clone()
+    }
+
     /// Log lines at `level` (`ERROR`, `INFO`...) containing `text`, so far.
     fn count_logs(&self, level: &str, text: &str) -> usize {
         let level = format!("\"level\":\"{level}\"");

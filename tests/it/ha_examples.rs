@@ -13,24 +13,6 @@ use serde_json::Value;
 use crate::ops::{unit_settings, yaml_documents};
 use crate::support::{repo_root, resetd, run};
 
-/// What the examples name that resetd does not accept yet: HA on etcd
-/// (SPEC §7) is being built on its own branch. Once resetd accepts one, the
-/// test fails until it is taken off this list (and from then on checked like
-/// the rest). `RESETD_ETCD_USERNAME` and `RESETD_ETCD_PASSWORD` are read
-/// from the environment, not flags: they count as accepted once `resetd
-/// --help` or `resetd run --help` names them.
-const NOT_YET: &[&str] = &[
-    "--ha-group",
-    "--member",
-    "--ha-lease",
-    "--etcd-ca",
-    "--etcd-cert",
-    "--etcd-key",
-    "RESETD_ETCD_ENDPOINTS",
-    "RESETD_ETCD_USERNAME",
-    "RESETD_ETCD_PASSWORD",
-];
-
 const EXAMPLES: &[&str] = &[
     "examples/kubernetes/resetd.yaml",
     "examples/kubernetes/resetd-ha.yaml",
@@ -166,22 +148,13 @@ fn every_flag_and_variable_the_examples_name_is_one_resetd_accepts() {
     }
 
     let mut problems = Vec::new();
-    let mut pending = BTreeSet::new();
     for (name, path) in &named {
-        let accepted = flags.contains(name) || variables.contains(name);
-        if NOT_YET.contains(&name.as_str()) {
-            pending.insert(name.as_str());
-            if accepted {
-                problems.push(format!("{name} is accepted now: take it off NOT_YET"));
-            }
-        } else if !accepted {
+        if !(flags.contains(name) || variables.contains(name)) {
             problems.push(format!(
                 "{path} names {name}, which `resetd run --help` and `resetd --help` do not"
             ));
         }
     }
-    let listed: BTreeSet<&str> = NOT_YET.iter().copied().collect();
-    assert_eq!(pending, listed, "NOT_YET lists only what the examples name");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 

@@ -11,6 +11,7 @@ mod exits;
 mod fake_api;
 mod faults;
 mod fuzz;
+mod ha;
 mod ha_examples;
 mod hostile;
 mod notifications;

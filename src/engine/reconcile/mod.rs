@@ -356,6 +356,10 @@ impl<A: Sessions, P: StatusStore, C: Clock> Executor<'_, A, P, C> {
             // batch's confirmation durable, so a crash re-sends only this one.
             self.store.record(status, id, true)?;
             self.limiter.wait().await;
+            // Asked again after the rate limit's wait: a store whose right
+            // to send lapses with time (an HA leader's lease) may have lost
+            // it meanwhile.
+            self.store.may_send()?;
             let sent_at = Instant::now();
             let result = api.delete_sessions(hashes, spec.request.timeout).await;
             let elapsed = sent_at.elapsed();

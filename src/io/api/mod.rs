@@ -91,8 +91,22 @@ impl std::fmt::Debug for Api {
     }
 }
 
+/// How long the API's connection may take to open (DNS, TCP, TLS).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Api {
     pub fn new(api_base: &str, token: Token) -> Result<Api, ApiError> {
+        Self::connecting_within(api_base, token, CONNECT_TIMEOUT)
+    }
+
+    /// `new`, with the connection's own deadline: an HA leader's is shorter
+    /// than its safety margin, so a request allowed to start cannot leave
+    /// after its lease could have expired.
+    pub fn connecting_within(
+        api_base: &str,
+        token: Token,
+        connect_timeout: Duration,
+    ) -> Result<Api, ApiError> {
         // Installing the process-wide provider fails only when one is already
         // installed, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -117,7 +131,7 @@ impl Api {
         }
         let client = reqwest::Client::builder()
             .user_agent(concat!("resetd/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(connect_timeout)
             // A redirect answered elsewhere confirms nothing (and a captive
             // portal would swallow every reset): a 3xx is a failure.
             .redirect(reqwest::redirect::Policy::none())

@@ -60,6 +60,8 @@ pub struct Credentials {
     /// What reading the token gave in this pass: `api()` does not read it
     /// again until `forget_read`.
     read: Option<Result<(), String>>,
+    /// The API connection's deadline (`Api::connecting_within`).
+    connect_timeout: std::time::Duration,
 }
 
 impl Credentials {
@@ -69,7 +71,15 @@ impl Credentials {
             token_file: token_file.map(ToOwned::to_owned),
             current: None,
             read: None,
+            connect_timeout: super::CONNECT_TIMEOUT,
         }
+    }
+
+    /// Open API connections within `timeout` (an HA leader: within its
+    /// safety margin).
+    pub fn connecting_within(mut self, timeout: std::time::Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// A client with the current token; an error when there is none (or
@@ -84,7 +94,11 @@ impl Credentials {
                         .as_ref()
                         .is_none_or(|(current, _)| *current != token);
                     if stale {
-                        match Api::new(&self.api_base, token.clone()) {
+                        match Api::connecting_within(
+                            &self.api_base,
+                            token.clone(),
+                            self.connect_timeout,
+                        ) {
                             Ok(api) => {
                                 self.current = Some((token, api));
                                 Ok(())
