@@ -11,6 +11,7 @@ mod groups;
 mod members;
 pub use members::Members;
 mod hashes;
+mod merge;
 mod notifications;
 mod part;
 mod report;
@@ -69,6 +70,9 @@ pub fn member_user(member: &str) -> Option<&str> {
 pub struct Entry {
     pub id: String,
     pub description: Option<String>,
+    /// The file of a config directory the entry is in, relative to the
+    /// directory (SPEC §2b); `None` for a config that is one file.
+    pub source: Option<std::sync::Arc<str>>,
     /// Union of the groups' members and the entry's own, each once, in order
     /// of first appearance: hashes, and for each user of `users:` its
     /// `user_member` (resolved to a hash by the planner, never sent as is).
@@ -211,32 +215,110 @@ pub fn digest_file(path: &Path) -> std::io::Result<String> {
 }
 
 fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded> {
+    let part = read_part(path, &path.display().to_string(), now, build)?;
+    Ok(assemble(&[(None, &part)], part.digest.clone(), build))
+}
+
+/// One file of a config, read and checked on its own (`check::local`):
+/// what the checks across files and the building of the `Config` need
+/// (`assemble`), and its own diagnostics. It holds no text and no table of
+/// positions, so a daemon can keep it per file, by content digest, and
+/// re-read only the files that changed.
+#[derive(Debug)]
+pub struct FilePart {
+    /// sha256 of the file's bytes.
+    pub digest: String,
+    /// The file as diagnostics name it.
+    name: String,
+    /// Its diagnostics so far, in file order.
+    diagnostics: Vec<Diagnostic>,
+    /// `None` when the file is not a document to merge (YAML it cannot
+    /// read, a status file): its diagnostics say why.
+    local: Option<check::Local>,
+}
+
+/// Read and check one file of a config. `name` is how diagnostics name it.
+/// Only I/O errors are `Err`.
+pub fn read_part(
+    path: &Path,
+    name: &str,
+    now: DateTime<Utc>,
+    build: bool,
+) -> std::io::Result<FilePart> {
     // One streamed pass: the text is never held whole, and every position a
     // diagnostic needs is known when it is found.
     let mut lists = hashes::HashLists::new(build);
     let (parsed, digest) =
         match crate::yaml::parse_file(|| open(path), Some(&mut lists), reviewed()) {
             Ok(read) => read,
-            Err(e) => return not_utf8(path, e),
+            Err(e) => return not_utf8(path, name, e),
         };
-    let mut loaded = finish(
-        &path.display().to_string(),
-        digest,
-        parsed,
-        lists,
-        now,
-        build,
-    );
-    if loaded
+    let mut part = file_part(name, digest, parsed, lists, now);
+    if part
         .diagnostics
         .iter()
         .any(|d| d.message.contains("found a tab"))
         && let Ok(file) = open(path)
     {
         let lines = std::io::BufRead::lines(std::io::BufReader::new(file)).map_while(Result::ok);
-        place_tab_errors(&mut loaded.diagnostics, lines);
+        place_tab_errors(&mut part.diagnostics, lines);
     }
-    Ok(loaded)
+    Ok(part)
+}
+
+/// Build what a set of files gives (a single file is a set of one):
+/// `files` in the config's order, each with its path relative to the
+/// config directory (`None` for a single file); `digest` names the set.
+/// The checks across files (`merge`) run every time: they are linear.
+pub fn assemble(
+    files: &[(Option<std::sync::Arc<str>>, &FilePart)],
+    digest: String,
+    build: bool,
+) -> Loaded {
+    let inputs: Vec<merge::Input<'_>> = files
+        .iter()
+        .filter_map(|(source, part)| {
+            part.local.as_ref().map(|local| merge::Input {
+                file: &part.name,
+                source: source.clone(),
+                local,
+            })
+        })
+        .collect();
+    let readable = inputs.len() == files.len();
+    let merged = merge::merge(&inputs, build);
+    let mut across = merged.diagnostics.into_iter();
+    let mut diagnostics = Vec::new();
+    for (_, part) in files {
+        let start = diagnostics.len();
+        diagnostics.extend(part.diagnostics.iter().cloned());
+        if part.local.is_some()
+            && let Some(more) = across.next()
+            && !more.is_empty()
+        {
+            diagnostics.extend(more);
+            // Stable: in file order, errors before warnings on one spot.
+            diagnostics[start..].sort_by_key(|d| (d.line, d.column, d.severity));
+        }
+    }
+    let config = match merged.parts {
+        Some((settings, resets, notifications))
+            if readable && !diagnostics.iter().any(Diagnostic::is_error) =>
+        {
+            Some(Config {
+                settings,
+                resets,
+                notifications,
+                digest: digest.clone(),
+            })
+        }
+        _ => None,
+    };
+    Loaded {
+        config,
+        diagnostics,
+        digest,
+    }
 }
 
 /// The YAML scanner reports a tab in indentation where the scalar before it
@@ -263,17 +345,18 @@ fn place_tab_errors<S: AsRef<str>>(diagnostics: &mut [Diagnostic], lines: impl I
 
 /// An encoding error is a located problem with the file (exit 1, like any
 /// invalid config); other read errors stay I/O errors.
-fn not_utf8(path: &Path, e: std::io::Error) -> std::io::Result<Loaded> {
+fn not_utf8(path: &Path, name: &str, e: std::io::Error) -> std::io::Result<FilePart> {
     let Some(enc) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<crate::yaml::EncodingError>())
     else {
         return Err(e);
     };
-    Ok(Loaded {
-        config: None,
+    Ok(FilePart {
+        name: name.to_owned(),
+        local: None,
         diagnostics: vec![Diagnostic {
-            file: path.display().to_string(),
+            file: name.to_owned(),
             line: enc.line,
             column: 1,
             path: String::new(),
@@ -306,25 +389,27 @@ pub fn reviewed() -> crate::yaml::Dialect<'static> {
 pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
     let mut lists = hashes::HashLists::new(true);
     let parsed = crate::yaml::parse_with(text, Some(&mut lists), reviewed());
-    let mut loaded = finish(file, hex_digest(text.as_bytes()), parsed, lists, now, true);
-    place_tab_errors(&mut loaded.diagnostics, text.lines());
-    loaded
+    let mut part = file_part(file, hex_digest(text.as_bytes()), parsed, lists, now);
+    place_tab_errors(&mut part.diagnostics, text.lines());
+    assemble(&[(None, &part)], part.digest.clone(), true)
 }
 
-fn finish(
+/// Check one file on its own: YAML, schema, and the checks a file can
+/// answer alone (`check::local`).
+fn file_part(
     file: &str,
     digest: String,
     parsed: crate::yaml::Parsed,
     mut lists: hashes::HashLists,
     now: DateTime<Utc>,
-    build: bool,
-) -> Loaded {
+) -> FilePart {
     let (value, loc) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
-            return Loaded {
-                config: None,
+            return FilePart {
+                name: file.to_owned(),
                 digest,
+                local: None,
                 diagnostics: vec![Diagnostic {
                     file: file.to_owned(),
                     line: e.pos.line,
@@ -337,10 +422,11 @@ fn finish(
         }
     };
     if let Some(diagnostic) = status_file(file, &value, &loc) {
-        return Loaded {
-            config: None,
-            diagnostics: vec![diagnostic],
+        return FilePart {
+            name: file.to_owned(),
             digest,
+            local: None,
+            diagnostics: vec![diagnostic],
         };
     }
     let mut report = report::Report::new(file, &loc);
@@ -352,24 +438,12 @@ fn finish(
             None => report.error(&violation.path, violation.message),
         }
     }
-    let config = check::semantic(value, &mut lists, now, build, &mut report).map(
-        |(settings, resets, notifications)| Config {
-            settings,
-            resets,
-            notifications,
-            digest: digest.clone(),
-        },
-    );
-    let diagnostics = report.finish();
-    let config = if diagnostics.iter().any(Diagnostic::is_error) {
-        None
-    } else {
-        config
-    };
-    Loaded {
-        config,
-        diagnostics,
+    let local = check::local(value, &mut lists, now, &mut report);
+    FilePart {
+        name: file.to_owned(),
         digest,
+        local: Some(local),
+        diagnostics: report.finish(),
     }
 }
 

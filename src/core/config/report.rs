@@ -101,8 +101,10 @@ impl<'a> Report<'a> {
         self.error_prefixes.contains(path)
     }
 
-    pub(super) fn line_of(&self, path: &[Seg]) -> u32 {
-        self.loc.find(path).line
+    /// Where `path` is in the file (its nearest present ancestor if it is
+    /// not there): what the checks across files point at.
+    pub(super) fn pos_of(&self, path: &[Seg]) -> Pos {
+        self.loc.find(path)
     }
 
     /// Diagnostics in file order, errors before warnings on the same spot.
