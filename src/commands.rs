@@ -114,9 +114,16 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
     let now = chrono::Utc::now();
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut unreadable = Vec::new();
+    let mut checked = 0;
     for path in configs {
-        match config::check_file(path, now) {
-            Ok(diagnostics) => all.extend(diagnostics),
+        // A directory is one config of many files (SPEC §2b), checked as a set.
+        let listed = config::listing::list(path)
+            .and_then(|listing| Ok((listing.files.len(), config::check_listed(&listing, now)?)));
+        match listed {
+            Ok((files, diagnostics)) => {
+                checked += files;
+                all.extend(diagnostics);
+            }
             Err(e) => unreadable.push((path, e)),
         }
     }
@@ -139,8 +146,7 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
             let errors = all.iter().filter(|d| d.is_error()).count();
             let warnings = all.len() - errors;
             text.push_str(&format!(
-                "{} file(s) checked: {errors} error(s), {warnings} warning(s)\n",
-                configs.len() - unreadable.len()
+                "{checked} file(s) checked: {errors} error(s), {warnings} warning(s)\n"
             ));
             text
         }

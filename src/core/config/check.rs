@@ -225,7 +225,7 @@ pub(super) fn local(
     };
     integers_only(doc.get("settings"), &[key("settings")], report);
     let settings = doc.remove("settings").map(|v| {
-        let pos = report.pos_of(&[key("settings")]);
+        let pos = report.key_pos_of(&[], "settings");
         let parsed =
             part::<types::Settings>(v, &[key("settings")], report).and_then(|(s, clean)| {
                 complete &= clean;

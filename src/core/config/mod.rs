@@ -11,6 +11,7 @@ mod groups;
 mod members;
 pub use members::Members;
 mod hashes;
+pub mod listing;
 mod merge;
 mod notifications;
 mod part;
@@ -142,15 +143,75 @@ impl Loaded {
     }
 }
 
-/// Read and parse a config file. Only I/O errors are `Err`.
+/// Read and parse a config: a file, or a directory of files (SPEC §2b).
+/// Only I/O errors are `Err`.
 pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
-    read(path, now, true)
+    load_listed(&listing::list(path)?, now, true)
 }
 
-/// Check a config file without keeping the resolved config (`validate`):
-/// the same diagnostics as `load`, in less memory.
+/// Check a config (a file or a directory) without keeping the resolved
+/// config (`validate`): the same diagnostics as `load`, in less memory.
 pub fn check_file(path: &Path, now: DateTime<Utc>) -> std::io::Result<Vec<Diagnostic>> {
-    read(path, now, false).map(|loaded| loaded.diagnostics)
+    check_listed(&listing::list(path)?, now)
+}
+
+/// [`check_file`] of a config already listed.
+pub fn check_listed(
+    listing: &listing::Listing,
+    now: DateTime<Utc>,
+) -> std::io::Result<Vec<Diagnostic>> {
+    load_listed(listing, now, false).map(|loaded| loaded.diagnostics)
+}
+
+/// Read and merge the files of `listing`. A single file is read as it
+/// always was; the files of a directory each on its own, then merged.
+pub fn load_listed(
+    listing: &listing::Listing,
+    now: DateTime<Utc>,
+    build: bool,
+) -> std::io::Result<Loaded> {
+    if let (None, [file]) = (&listing.dir, listing.files.as_slice()) {
+        return read(&file.path, now, build);
+    }
+    let mut parts = Vec::with_capacity(listing.files.len());
+    for file in &listing.files {
+        let part = read_part(&file.path, &file.name, now, build).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("{}: {e}", file.name))
+        })?;
+        parts.push((file.rel.clone(), part));
+    }
+    let parts: Vec<_> = parts.iter().map(|(rel, part)| (rel.clone(), part)).collect();
+    Ok(assemble_set(listing, &parts, build))
+}
+
+/// [`assemble`] for the files of a directory, `parts` in `listing`'s order:
+/// the set's digest covers each file's relative name and content, and the
+/// problems of the set itself (`listing`'s) come first and refuse it.
+pub fn assemble_set(
+    listing: &listing::Listing,
+    parts: &[(Option<std::sync::Arc<str>>, &FilePart)],
+    build: bool,
+) -> Loaded {
+    let mut digest = Sha256::new();
+    digest.update(listing::set_digest(
+        parts
+            .iter()
+            .map(|(rel, part)| (rel.as_deref().unwrap_or(""), part.digest.as_str())),
+    ));
+    // A set refused before any file was read differs by why.
+    for d in &listing.diagnostics {
+        digest.update(format!("\n{}\0{}", d.file, d.message));
+    }
+    let mut loaded = assemble(parts, finish_digest(digest), build);
+    if !listing.diagnostics.is_empty() {
+        let mut all = listing.diagnostics.clone();
+        all.append(&mut loaded.diagnostics);
+        loaded.diagnostics = all;
+        if listing.has_errors() {
+            loaded.config = None;
+        }
+    }
+    loaded
 }
 
 /// The largest config file read. Larger files are refused before parsing,

@@ -107,6 +107,14 @@ impl<'a> Report<'a> {
         self.loc.find(path)
     }
 
+    /// Where the key `key` of the mapping at `path` is written (the value's
+    /// position when it cannot be found).
+    pub(super) fn key_pos_of(&self, path: &[Seg], key: &str) -> Pos {
+        self.loc
+            .find_key(path, key)
+            .unwrap_or_else(|| self.loc.find(&[path, &[Seg::Key(key.to_owned())]].concat()))
+    }
+
     /// Diagnostics in file order, errors before warnings on the same spot.
     pub fn finish(mut self) -> Vec<Diagnostic> {
         if self.odd_hashes > HASH_SHAPE_WARNINGS {
