@@ -179,6 +179,8 @@ fn push_steps(pending: &mut Vec<Step>, path: &Path) {
 #[derive(Debug, Clone, Default)]
 pub struct Interest {
     paths: HashSet<PathBuf>,
+    /// A config directory, resolved: every config file under it counts.
+    tree: Option<PathBuf>,
     /// The status file's resolved directory and name.
     own: Option<(PathBuf, OsString)>,
 }
@@ -205,7 +207,31 @@ impl Interest {
                 .unwrap_or_else(|_| dir.to_owned());
             (dir, name.to_owned())
         });
-        Interest { paths, own }
+        // A config directory (SPEC §2b): the whole tree is watched.
+        let tree = chain.target.clone().filter(|t| t.is_dir());
+        Interest { paths, tree, own }
+    }
+
+    /// True for a path under the config directory that may be, or hold, a
+    /// config file: a `*.yaml`/`*.yml` name, a name without an extension
+    /// (a directory, likely), or a ConfigMap's `..data` swap. Names starting
+    /// with `.` are not read (`.git`), nor is what lies under them;
+    /// `notes.txt` is not config either.
+    fn in_tree(&self, path: &Path) -> bool {
+        let Some(rel) = self.tree.as_ref().and_then(|t| path.strip_prefix(t).ok()) else {
+            return false;
+        };
+        let names: Vec<&[u8]> = rel.iter().map(|c| c.as_bytes()).collect();
+        match names.as_slice() {
+            [] => true,
+            [b"..data"] => true,
+            [dirs @ .., last] => {
+                !dirs.iter().chain([last]).any(|n| n.starts_with(b"."))
+                    && (last.ends_with(b".yaml")
+                        || last.ends_with(b".yml")
+                        || !last.contains(&b'.'))
+            }
+        }
     }
 
     /// The status file, its `.lock`, `.journal` and `.tmp.*` files.
@@ -227,7 +253,7 @@ impl Interest {
     }
 
     fn concerns(&self, path: &Path) -> bool {
-        self.paths.contains(path) && !self.is_own(path)
+        (self.paths.contains(path) || self.in_tree(path)) && !self.is_own(path)
     }
 }
 
@@ -264,6 +290,8 @@ pub struct ConfigWatch {
     interest: Arc<Mutex<Interest>>,
     /// Directories with a live watch.
     armed: BTreeSet<PathBuf>,
+    /// The config directory watched with its whole tree, if the config is one.
+    tree: Option<PathBuf>,
     changes: mpsc::UnboundedReceiver<Touched>,
 }
 
@@ -274,7 +302,7 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
     let interest = Arc::new(Mutex::new(Interest::new(&chain, status)));
     let (tx, changes) = mpsc::unbounded_channel();
     let filter = Arc::clone(&interest);
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+    let handler = move |event: notify::Result<notify::Event>| {
         let touched = match event {
             Ok(e) => {
                 let interest = filter.lock().unwrap_or_else(PoisonError::into_inner);
@@ -287,18 +315,29 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
             Err(_) => None,
         };
         let _ = tx.send(touched);
-    })?;
+    };
+    // A symlinked directory in a config directory is not config (SPEC §2b):
+    // its tree is not watched either.
+    let watcher = notify::RecommendedWatcher::new(
+        handler,
+        notify::Config::default().with_follow_symlinks(false),
+    )?;
     let mut watch = ConfigWatch {
         watcher,
         config: config.to_owned(),
         status: status.to_owned(),
         interest,
         armed: BTreeSet::new(),
+        tree: None,
         changes,
     };
     for dir in &chain.dirs {
         watch.watcher.watch(dir, RecursiveMode::NonRecursive)?;
         watch.armed.insert(dir.clone());
+    }
+    if let Some(tree) = chain.target.as_ref().filter(|t| t.is_dir()) {
+        watch.watcher.watch(tree, RecursiveMode::Recursive)?;
+        watch.tree = Some(tree.clone());
     }
     Ok(watch)
 }
@@ -333,6 +372,25 @@ impl ConfigWatch {
                     self.armed.insert(dir.clone());
                 }
                 Err(e) => tracing::debug!(dir = %dir.display(), "cannot watch: {e}"),
+            }
+        }
+        // The config directory: its tree again when it was replaced or is
+        // another one now (a `current -> release-2` swap).
+        let tree = chain.target.clone().filter(|t| t.is_dir());
+        let replaced = match (&tree, touched) {
+            (Some(t), Some(paths)) => paths.iter().any(|p| p == t),
+            (_, None) => true,
+            _ => false,
+        };
+        if tree != self.tree || replaced {
+            if let Some(old) = self.tree.take() {
+                let _ = self.watcher.unwatch(&old);
+            }
+            if let Some(t) = tree {
+                match self.watcher.watch(&t, RecursiveMode::Recursive) {
+                    Ok(()) => self.tree = Some(t),
+                    Err(e) => tracing::debug!(dir = %t.display(), "cannot watch: {e}"),
+                }
             }
         }
         let stale: Vec<PathBuf> = self.armed.difference(&chain.dirs).cloned().collect();

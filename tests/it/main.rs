@@ -6,6 +6,7 @@ mod alerts;
 mod crash_loop;
 mod daemon;
 mod day3;
+mod dirs;
 mod exact;
 mod exits;
 mod fake_api;

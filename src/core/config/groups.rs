@@ -28,8 +28,10 @@ pub(super) struct Group {
 #[derive(Debug)]
 pub(super) struct GroupPart {
     pub(super) name: String,
-    /// Where `groups.<name>` is, for errors and warnings about the group.
+    /// Where `groups.<name>` is, for errors and warnings about the group,
+    /// and where its name is written (a second definition is shown there).
     pub(super) pos: Pos,
+    pub(super) key_pos: Pos,
     /// `None` when its body failed the schema (reported).
     pub(super) body: Option<Group>,
     /// False when some field of the body was refused: resolving it is
@@ -55,6 +57,7 @@ pub(super) fn parse_groups(
     for (name, body) in map {
         let path = [key("groups"), key(&name)];
         let pos = report.pos_of(&path);
+        let key_pos = report.key_pos_of(&[key("groups")], &name);
         let own = lists.take(&at(&path, key("hashes"))).unwrap_or_default();
         let (body, clean) = match part::<types::Group>(body, &path, report) {
             Some((g, clean)) => (
@@ -76,6 +79,7 @@ pub(super) fn parse_groups(
         out.push(GroupPart {
             name,
             pos,
+            key_pos,
             body,
             clean,
             include_pos,

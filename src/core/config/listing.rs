@@ -236,16 +236,23 @@ pub fn dir_status_path(config: &Path) -> Option<PathBuf> {
     Some(named.with_file_name(format!("{name}.status.yaml")))
 }
 
-/// The digest of a set of files: each one's relative path and content
-/// digest, in order, so that renaming a file changes it as editing does.
-pub fn set_digest<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    use sha2::Digest as _;
-    let mut hasher = sha2::Sha256::new();
-    for (rel, digest) in files {
-        hasher.update(rel.as_bytes());
-        hasher.update([0]);
-        hasher.update(digest.as_bytes());
-        hasher.update(b"\n");
+impl Listing {
+    /// The digest of a directory's set (`configDigest`), given each listed
+    /// file's content digest in order: each file's relative path and
+    /// content, so that renaming a file changes it as editing one does,
+    /// and the set's own problems (a set refused unread differs by why).
+    pub fn digest<'a>(&self, contents: impl Iterator<Item = &'a str>) -> String {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        for (file, digest) in self.files.iter().zip(contents) {
+            hasher.update(file.rel.as_deref().unwrap_or("").as_bytes());
+            hasher.update([0]);
+            hasher.update(digest.as_bytes());
+            hasher.update(b"\n");
+        }
+        for d in &self.diagnostics {
+            hasher.update(format!("!{}\0{}\n", d.file, d.message));
+        }
+        crate::digest::finish_digest(hasher)
     }
-    crate::digest::finish_digest(hasher)
 }

@@ -139,6 +139,8 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
     // Groups: one map over every file; the first definition of a name is
     // the group, a second is an error.
     let mut names: HashMap<&str, (usize, Pos)> = HashMap::new();
+    // Where each group's body is, for warnings about the group.
+    let mut body_pos: HashMap<&str, (usize, Pos)> = HashMap::new();
     let mut map: GroupMap<'_> = GroupMap::new();
     // Where each group's includes are, for errors about them.
     let mut where_: HashMap<&str, (usize, &[Pos])> = HashMap::new();
@@ -151,11 +153,12 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
                     g.name,
                     out.first(first, f)
                 );
-                out.error(f, &[key("groups"), key(&g.name)], g.pos, message);
+                out.error(f, &[key("groups"), key(&g.name)], g.key_pos, message);
                 complete = false;
                 continue;
             }
-            names.insert(&g.name, (f, g.pos));
+            names.insert(&g.name, (f, g.key_pos));
+            body_pos.insert(&g.name, (f, g.pos));
             if !g.clean {
                 tainted.insert(&g.name);
             }
@@ -295,7 +298,7 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
     for &name in map.keys() {
         if !used_groups.contains(name)
             && !included.contains(name)
-            && let Some(&(f, pos)) = names.get(name)
+            && let Some(&(f, pos)) = body_pos.get(name)
         {
             out.push(
                 f,

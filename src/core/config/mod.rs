@@ -175,12 +175,14 @@ pub fn load_listed(
     }
     let mut parts = Vec::with_capacity(listing.files.len());
     for file in &listing.files {
-        let part = read_part(&file.path, &file.name, now, build).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("{}: {e}", file.name))
-        })?;
+        let part = read_part(&file.path, &file.name, now, build)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", file.name)))?;
         parts.push((file.rel.clone(), part));
     }
-    let parts: Vec<_> = parts.iter().map(|(rel, part)| (rel.clone(), part)).collect();
+    let parts: Vec<_> = parts
+        .iter()
+        .map(|(rel, part)| (rel.clone(), part))
+        .collect();
     Ok(assemble_set(listing, &parts, build))
 }
 
@@ -192,17 +194,8 @@ pub fn assemble_set(
     parts: &[(Option<std::sync::Arc<str>>, &FilePart)],
     build: bool,
 ) -> Loaded {
-    let mut digest = Sha256::new();
-    digest.update(listing::set_digest(
-        parts
-            .iter()
-            .map(|(rel, part)| (rel.as_deref().unwrap_or(""), part.digest.as_str())),
-    ));
-    // A set refused before any file was read differs by why.
-    for d in &listing.diagnostics {
-        digest.update(format!("\n{}\0{}", d.file, d.message));
-    }
-    let mut loaded = assemble(parts, finish_digest(digest), build);
+    let digest = listing.digest(parts.iter().map(|(_, part)| part.digest.as_str()));
+    let mut loaded = assemble(parts, digest, build);
     if !listing.diagnostics.is_empty() {
         let mut all = listing.diagnostics.clone();
         all.append(&mut loaded.diagnostics);
