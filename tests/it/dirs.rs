@@ -496,3 +496,29 @@ fn a_move_between_files_in_the_daemon_sends_nothing() {
     assert_eq!(api.deletes().len(), 2);
     drop(daemon);
 }
+
+#[test]
+fn the_bundled_teams_directory_is_one_valid_config_whose_files_point_at_the_schema() {
+    let dir = crate::support::repo_root().join("examples/teams");
+    let mut files = 0;
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let path = file.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let schema = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# yaml-language-server: $schema="))
+            .unwrap_or_else(|| panic!("{} lacks the $schema comment", path.display()));
+        assert!(dir.join(schema).is_file(), "{}: {schema}", path.display());
+        files += 1;
+    }
+    assert!(files >= 3);
+    let (code, out, err) = run(resetd().arg("validate").arg(&dir));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{files} file(s) checked: 0 error(s), 0 warning(s)"
+        )),
+        "{out}"
+    );
+}
