@@ -173,6 +173,7 @@ pub async fn run_with_clock<C: Clock>(
     let reloader = Reloader {
         path: args.config.clone(),
         files: Arc::new(std::sync::Mutex::new(files)),
+        cost: (0, 0),
         config_path: args.config.clone(),
         source_revision: args.source_revision.clone(),
         quiet: args.debounce,
@@ -288,6 +289,8 @@ struct Reloader {
     /// The config's files and their parses, shared with the blocking
     /// threads that read them (one read at a time).
     files: Arc<std::sync::Mutex<ConfigFiles>>,
+    /// What the last load cost: files parsed, milliseconds.
+    cost: (usize, u64),
     /// The debounce period: also how long new content must stay unchanged.
     quiet: Duration,
     /// Digest of the content last parsed, valid or not, so an unchanged
@@ -389,7 +392,10 @@ impl Reloader {
         let path = self.path.display();
         match loaded.config {
             Some(config) => {
-                tracing::info!(file = %path, digest = %loaded.digest, entries = config.resets.len(), "config reloaded");
+                // What the reload cost: a config directory re-parses only
+                // the files that changed.
+                let (parsed, took_ms) = self.cost;
+                tracing::info!(file = %path, digest = %loaded.digest, entries = config.resets.len(), parsed, took_ms, "config reloaded");
                 self.shared.metrics.reload(true);
                 self.tx.send_replace(Arc::new(config));
             }
@@ -440,13 +446,16 @@ impl Reloader {
         self.shared.metrics.config_read();
         let files = Arc::clone(&self.files);
         let read = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let mut files = lock(&files);
             let loaded = files.load(Utc::now());
-            tracing::debug!(parsed = files.parsed_last, "config files parsed");
-            loaded
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            loaded.map(|loaded| (loaded, (files.parsed_last, took)))
         })
         .await;
-        self.read_result(read)
+        let (loaded, cost) = self.read_result(read)?;
+        self.cost = cost;
+        Some(loaded)
     }
 
     fn read_result<T>(

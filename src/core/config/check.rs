@@ -209,9 +209,8 @@ pub(super) struct ResetPart {
 /// Run every check that one file can answer alone. The checks that need
 /// every file of the config (ids, group and receiver names, group
 /// references and cycles, one `settings`) are `merge`'s.
-/// `lists`: the hash lists read beside `doc`. `build`: false when only the
-/// diagnostics are wanted (`validate`): hash lists are then not kept,
-/// which matters for files of a million hashes.
+/// `lists`: the hash lists read beside `doc` (for `validate` they keep
+/// only each list's length, which matters for files of a million hashes).
 pub(super) fn local(
     doc: Value,
     lists: &mut HashLists,
