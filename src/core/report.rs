@@ -171,7 +171,7 @@ fn human<'a>(
         let file = e
             .source
             .as_ref()
-            .map(|s| format!("({s}) "))
+            .map(|s| format!("({}) ", shown_source(s)))
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -243,7 +243,7 @@ pub fn plan_markdown(config: &Config, plan: &Plan, source: StatusSource) -> Stri
                 out,
                 "{}#### `{}`\n\n{TABLE_HEAD}",
                 if out.ends_with("|\n") { "\n" } else { "" },
-                file.unwrap_or("-").replace('`', "'")
+                shown_source(file.unwrap_or("-")).replace('`', "'")
             );
         }
         // The hashes column is the entry's size, whatever this plan does with
@@ -388,6 +388,13 @@ fn markdown_source(from: Source<'_>) -> String {
         Origin::Users => None,
     };
     part.into_iter().chain(user).collect::<Vec<_>>().join(", ")
+}
+
+/// A file name as plans show it: a file name may hold any byte but `/` and
+/// NUL, so control characters are escaped (never reaching a terminal or
+/// breaking a markdown heading) and its length bounded.
+fn shown_source(source: &str) -> String {
+    crate::diagnostic::sanitize(source, 200, false)
 }
 
 fn escape_cell(s: &str) -> String {

@@ -456,3 +456,38 @@ async fn reads_and_status_writes_are_not_changes() {
     std::fs::write(&config, "edited").unwrap();
     next_change(&mut watch).await;
 }
+
+#[test]
+fn in_a_config_directory_only_config_names_outside_dot_names_are_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap().join("resets.d");
+    std::fs::create_dir(&root).unwrap();
+    let interest = Interest::new(&chain(&root), &root.with_extension("d.status.yaml"));
+    let r = |rel: &str| root.join(rel).display().to_string();
+    for (rel, counts) in [
+        ("team-a.yaml", true),
+        ("deep/er/team-b.yml", true),
+        ("new-subdirectory", true),
+        ("..data", true),
+        ("notes.txt", false),
+        (".git/index", false),
+        (".git/config.yaml", false),
+        ("..2026_12_07/team-a.yaml", false),
+        (".team-a.yaml.swp", false),
+        ("sub/.hidden/x.yaml", false),
+    ] {
+        for kind in [MODIFY, CREATE, REMOVE, RENAME] {
+            assert_eq!(
+                is_change(&ev(kind, &[&r(rel)]), &interest),
+                counts,
+                "{rel} {kind:?}"
+            );
+        }
+    }
+    // The status beside the directory is resetd's own.
+    let status = root.with_extension("d.status.yaml").display().to_string();
+    assert!(!is_change(&ev(MODIFY, &[&status]), &interest));
+    // Outside the tree, nothing counts.
+    let beside = root.with_file_name("other.yaml").display().to_string();
+    assert!(!is_change(&ev(MODIFY, &[&beside]), &interest));
+}

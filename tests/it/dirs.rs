@@ -522,3 +522,24 @@ fn the_bundled_teams_directory_is_one_valid_config_whose_files_point_at_the_sche
         "{out}"
     );
 }
+
+#[test]
+fn a_file_name_with_control_characters_is_shown_escaped_in_plans() {
+    let ws = teams();
+    put(
+        &ws,
+        "evil\u{1b}]0;owned\u{7}\n.yaml",
+        &entry("e", &format!("hashes: [{H1}]")),
+    );
+    for format in ["human", "markdown"] {
+        let (code, out, err) = run(resetd()
+            .current_dir(ws.dir.path())
+            .args(["plan", "--config", "resets.d", "--format", format]));
+        assert_eq!(code, 0, "{err}");
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
+        assert!(
+            out.contains("evil\\u{1b}]0;owned\\u{7}\\u{a}.yaml"),
+            "{out}"
+        );
+    }
+}
