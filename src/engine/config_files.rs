@@ -226,6 +226,40 @@ mod tests {
     }
 
     #[test]
+    fn an_unchanged_file_sees_a_changed_group_of_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let groups = |hash: &str| format!("{HEAD}groups:\n  eu:\n    hashes: [{hash}]\n");
+        std::fs::write(
+            dir.path().join("a-groups.yaml"),
+            groups("01H7YCG0R9GYY1YCPS2S4QA6WB"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b-team.yaml"),
+            format!("{HEAD}resets:\n  - id: t\n    groups: [eu]\n"),
+        )
+        .unwrap();
+        let mut files = ConfigFiles::new(dir.path());
+        let entry = |loaded: Loaded| loaded.config.unwrap().resets.remove(0);
+        let before = entry(files.load(Utc::now()).unwrap());
+        std::fs::write(
+            dir.path().join("a-groups.yaml"),
+            groups("02JVRQ5BF83PTW19G1SRD955J0"),
+        )
+        .unwrap();
+        let after = entry(files.load(Utc::now()).unwrap());
+        // Only the group's file was parsed again; the team's entry, whose
+        // file is unchanged, is built again from the group's new list.
+        assert_eq!(files.parsed_last, 1);
+        assert_eq!(after.hashes.to_vec(), ["02JVRQ5BF83PTW19G1SRD955J0"]);
+        assert_ne!(after.spec_digest, before.spec_digest);
+        // Nothing changed: the same build, shared.
+        let again = entry(files.load(Utc::now()).unwrap());
+        assert_eq!(again.spec_digest, after.spec_digest);
+        assert!(Arc::ptr_eq(&again.hashes.to_arc(), &after.hashes.to_arc()));
+    }
+
+    #[test]
     fn a_same_size_rewrite_in_the_same_tick_is_seen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.yaml");

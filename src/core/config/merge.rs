@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::check::{Local, default_settings, entry_hashes, spec_digest};
+use super::check::{Local, built, default_settings};
 use super::groups::{GroupMap, Resolver, find_cycles};
 use super::part::key;
 use super::{Entry, Settings, format_path, types};
@@ -268,19 +268,15 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
                 // `validate` keeps no entries: only the diagnostics mattered.
                 continue;
             }
-            let (hashes, parts) = entry_hashes(reset, Arc::clone(&part.own), &mut resolver);
-            let user_count = hashes
-                .iter()
-                .filter(|m| super::member_user(m).is_some())
-                .count();
+            let built = built(part, &mut resolver);
             entries.push(Entry {
-                spec_digest: spec_digest(reset, &hashes),
+                spec_digest: built.spec_digest,
                 id: reset.id.0.clone(),
                 description: reset.description.clone(),
                 source: input.source.clone(),
-                users: user_count,
-                hashes,
-                parts,
+                users: built.users,
+                hashes: built.hashes,
+                parts: built.parts,
                 trigger: schedule.clone(),
                 revision: reset.revision,
                 not_after: reset.not_after,
