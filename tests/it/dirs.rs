@@ -543,3 +543,48 @@ fn a_file_name_with_control_characters_is_shown_escaped_in_plans() {
         );
     }
 }
+
+#[test]
+fn a_rejected_set_is_notified_naming_the_file_that_broke_it() {
+    use crate::notifications::{Receivers, signed_events};
+    let receivers = Receivers::start();
+    let ws = teams();
+    // The receivers are declared in a file of their own.
+    let section = receivers.section(&ws);
+    std::fs::write(ws.config.join("notify.yaml"), format!("{HEAD}{section}")).unwrap();
+    put(&ws, "team-a.yaml", &entry("a1", &format!("hashes: [{H1}]")));
+    let api = FakeApi::start();
+    let mut cmd = ws.command(&api.base());
+    receivers.env(&mut cmd);
+    cmd.args(["run", "--config"])
+        .arg(&ws.config)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--debounce",
+            "50ms",
+            "--resync",
+            "1h",
+        ])
+        .env("RESETD_LOG_FORMAT", "json");
+    let daemon = Daemon::spawn(cmd);
+    wait_deletes(&api, 1);
+
+    put(&ws, "team-b.yaml", &entry("a1", &format!("hashes: [{H2}]")));
+    receivers.hook.wait_until(WAIT, "ConfigRejected", |r| {
+        r.iter().any(|r| r.body.contains("ConfigRejected"))
+    });
+    let events = signed_events(&receivers.hook);
+    let rejected = events
+        .iter()
+        .find(|e| e["event"] == "ConfigRejected")
+        .unwrap();
+    let message = rejected["message"].as_str().unwrap();
+    assert!(
+        message.contains("first: ") && message.contains("resets.d/team-b.yaml line 5"),
+        "{message}"
+    );
+    assert!(message.contains("duplicate id `a1`"), "{message}");
+    assert_eq!(api.deletes().len(), 1);
+    drop(daemon);
+}
