@@ -588,3 +588,25 @@ fn a_rejected_set_is_notified_naming_the_file_that_broke_it() {
     assert_eq!(api.deletes().len(), 1);
     drop(daemon);
 }
+
+#[test]
+fn an_unreadable_subdirectory_is_an_io_error_that_names_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let ws = teams();
+    put(&ws, "a.yaml", &entry("a", &format!("hashes: [{H1}]")));
+    let locked = ws.config.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    for (path, mode) in [
+        (ws.dir.path(), 0o755),
+        (&ws.config, 0o755),
+        (&locked, 0o000),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let (code, _, err) = run(crate::support::unprivileged_resetd()
+        .arg("validate")
+        .arg(&ws.config));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("resets.d/locked"), "{err}");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -95,8 +95,12 @@ pub fn list(config: &Path) -> std::io::Result<Listing> {
     let mut seen = 0usize;
     let mut pending: Vec<(PathBuf, String)> = vec![(config.to_owned(), String::new())];
     'walk: while let Some((dir, prefix)) = pending.pop() {
-        for item in std::fs::read_dir(&dir)? {
-            let item = item?;
+        // An unreadable directory is an I/O error naming it (exit 2), as
+        // an unreadable file is.
+        let named =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()));
+        for item in std::fs::read_dir(&dir).map_err(named)? {
+            let item = item.map_err(named)?;
             seen += 1;
             if seen > MAX_ENTRIES {
                 diagnostics.push(located(
@@ -123,7 +127,7 @@ pub fn list(config: &Path) -> std::io::Result<Listing> {
                 continue;
             }
             let rel = format!("{prefix}{name}");
-            let kind = item.file_type()?;
+            let kind = item.file_type().map_err(named)?;
             if kind.is_dir() {
                 pending.push((path, format!("{rel}/")));
                 continue;
