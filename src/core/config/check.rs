@@ -199,7 +199,9 @@ pub(super) struct ResetPart {
     pub(super) pos: Pos,
     pub(super) id_pos: Pos,
     pub(super) group_pos: Vec<Pos>,
-    /// `None` when its trigger or `notAfter` was refused (reported).
+    /// False when its trigger or `notAfter` was refused (reported).
+    pub(super) valid: bool,
+    /// Its schedule, when valid and kept (`keep`: `validate` keeps none).
     pub(super) schedule: Option<Schedule>,
     /// Its own `hashes` (kept for `run` only) and how many it lists.
     pub(super) own: Arc<[String]>,
@@ -267,6 +269,7 @@ pub(super) fn local(
     doc: Value,
     lists: &mut HashLists,
     now: DateTime<Utc>,
+    keep: bool,
     report: &mut Report,
 ) -> Local {
     let mut complete = true;
@@ -306,7 +309,7 @@ pub(super) fn local(
         let fix = |map: &mut serde_json::Map<String, Value>| {
             map.insert("id".into(), Value::String(id.unwrap_or_default()));
         };
-        let Some((reset, clean)) = part_fixed::<types::Reset>(raw, &path, report, fix) else {
+        let Some((mut reset, clean)) = part_fixed::<types::Reset>(raw, &path, report, fix) else {
             complete = false;
             continue;
         };
@@ -371,6 +374,9 @@ pub(super) fn local(
         let group_pos = (0..reset.groups.len())
             .map(|k| report.pos_of(&[path.clone(), vec![key("groups"), Seg::Index(k)]].concat()))
             .collect();
+        if !keep {
+            reset.description = None;
+        }
         parts.push(ResetPart {
             index: i,
             has_id,
@@ -378,7 +384,10 @@ pub(super) fn local(
             pos: report.pos_of(&path),
             id_pos: report.pos_of(&at(&path, key("id"))),
             group_pos,
-            schedule: schedule.filter(|_| not_after_ok),
+            valid: schedule.is_some() && not_after_ok,
+            // `validate` holds every entry's part until the merge: what
+            // only `run` needs (a parsed cron, a description) is not kept.
+            schedule: schedule.filter(|_| not_after_ok && keep),
             own: own.hashes.into(),
             own_len: own.len,
             built: Mutex::new(None),

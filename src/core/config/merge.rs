@@ -260,14 +260,14 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
                     ),
                 );
             }
-            let Some(schedule) = &part.schedule else {
+            if !part.valid {
                 complete = false;
                 continue;
-            };
-            if !build {
-                // `validate` keeps no entries: only the diagnostics mattered.
-                continue;
             }
+            // `validate` keeps no entries: only the diagnostics mattered.
+            let (true, Some(schedule)) = (build, &part.schedule) else {
+                continue;
+            };
             let built = built(part, &mut resolver);
             entries.push(Entry {
                 spec_digest: built.spec_digest,

@@ -247,7 +247,7 @@ pub fn read_part(
             Ok(read) => read,
             Err(e) => return not_utf8(path, name, e),
         };
-    let mut part = file_part(name, digest, parsed, lists, now);
+    let mut part = file_part(name, digest, parsed, lists, now, build);
     if part
         .diagnostics
         .iter()
@@ -328,7 +328,7 @@ pub fn reviewed() -> crate::yaml::Dialect<'static> {
 pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
     let mut lists = hashes::HashLists::new(true);
     let parsed = crate::yaml::parse_with(text, Some(&mut lists), reviewed());
-    let mut part = file_part(file, hex_digest(text.as_bytes()), parsed, lists, now);
+    let mut part = file_part(file, hex_digest(text.as_bytes()), parsed, lists, now, true);
     place_tab_errors(&mut part.diagnostics, text.lines());
     assemble(&[(None, &part)], part.digest.clone(), true)
 }
@@ -341,6 +341,7 @@ fn file_part(
     parsed: crate::yaml::Parsed,
     mut lists: hashes::HashLists,
     now: DateTime<Utc>,
+    keep: bool,
 ) -> FilePart {
     let (value, loc) = match parsed {
         Ok(parsed) => parsed,
@@ -377,7 +378,7 @@ fn file_part(
             None => report.error(&violation.path, violation.message),
         }
     }
-    let local = check::local(value, &mut lists, now, &mut report);
+    let local = check::local(value, &mut lists, now, keep, &mut report);
     FilePart {
         name: file.to_owned(),
         digest,
