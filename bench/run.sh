@@ -305,10 +305,11 @@ bench_dirs() {
   local f="$work/dirs/one.yaml" d="$work/dirs/set.d"
   [ -f "$f" ] || "$examples/gen_config" "$f" "$entries" 100 2>/dev/null
   [ -d "$d" ] || "$examples/gen_config" --split "$files" "$d" "$entries" 100 2>/dev/null
-  echo "== dirs: validate $entries entries x 100 hashes as one file and as $files files, median of 5, runs alternating"
+  local runs; runs=$(size 5 1)
+  echo "== dirs: validate $entries entries x 100 hashes as one file and as $files files, median of $runs, runs alternating"
   rm -f "$work/dirs/v.one" "$work/dirs/v.set"
   local i
-  for i in $(seq "$(size 5 1)"); do
+  for i in $(seq "$runs"); do
     timed "$work/dirs/v.one" "$bin" validate "$f" || return 1
     timed "$work/dirs/v.set" "$bin" validate "$d" || return 1
   done
