@@ -170,8 +170,8 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
 
 /// Load a config for `plan`, printing its diagnostics to stderr. `None`
 /// when it has errors.
-fn load_config(path: &Path) -> anyhow::Result<Option<Config>> {
-    let loaded = config::load(path, chrono::Utc::now())
+fn load_config(path: &Path, status: Option<&Path>) -> anyhow::Result<Option<Config>> {
+    let loaded = config::load_beside(path, status, chrono::Utc::now())
         .with_context(|| format!("cannot read config {}", path.display()))?;
     crate::logging::print_diagnostics(&loaded.diagnostics);
     Ok(loaded.config)
@@ -190,7 +190,7 @@ fn plan_command(
     format: PlanFormat,
     resolve: Option<Resolve<'_>>,
 ) -> anyhow::Result<Outcome> {
-    let Some(config) = load_config(config_path)? else {
+    let Some(config) = load_config(config_path, status)? else {
         return Ok(Outcome::Failed);
     };
     let (st, source) = match (status, status_url) {

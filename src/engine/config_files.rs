@@ -79,6 +79,8 @@ struct Known {
 /// The config's files as the reloader last saw them.
 pub struct ConfigFiles {
     path: PathBuf,
+    /// resetd's own status file, never config even inside the directory.
+    status: Option<PathBuf>,
     /// Content digests by path.
     digests: HashMap<PathBuf, Known>,
     /// Parses by relative path (each holds its content digest).
@@ -88,9 +90,10 @@ pub struct ConfigFiles {
 }
 
 impl ConfigFiles {
-    pub fn new(path: &Path) -> ConfigFiles {
+    pub fn new(path: &Path, status: Option<&Path>) -> ConfigFiles {
         ConfigFiles {
             path: path.to_owned(),
+            status: status.map(Path::to_owned),
             digests: HashMap::new(),
             parts: HashMap::new(),
             parsed_last: 0,
@@ -106,7 +109,7 @@ impl ConfigFiles {
     /// The digest `load` would give the config now, without parsing: the
     /// file's, or the directory set's (`configDigest`).
     pub fn digest(&mut self) -> std::io::Result<String> {
-        let listing = listing::list(&self.path)?;
+        let listing = listing::list_skipping(&self.path, self.status.as_deref())?;
         if listing.dir.is_none() {
             return config::digest_file(&self.path);
         }
@@ -117,16 +120,20 @@ impl ConfigFiles {
     /// Read the config: a single file as `config::load` does; a directory's
     /// files from the cache where their content is unchanged.
     pub fn load(&mut self, now: DateTime<Utc>) -> std::io::Result<Loaded> {
-        let listing = listing::list(&self.path)?;
+        let listing = listing::list_skipping(&self.path, self.status.as_deref())?;
         if listing.dir.is_none() {
             self.parsed_last = 1;
             return config::load_listed(&listing, now, true);
         }
-        let digests = self.digests_of(&listing)?;
+        let mut digests = self.digests_of(&listing)?;
         let mut parsed = 0;
         let mut parts = HashMap::with_capacity(listing.files.len());
         let mut set = Vec::with_capacity(listing.files.len());
-        for (file, digest) in listing.files.iter().zip(&digests) {
+        let mut budget = config::AliasBudget::default();
+        for (file, digest) in listing.files.iter().zip(&mut digests) {
+            if budget.spent() {
+                continue;
+            }
             let rel = file.rel.clone().unwrap_or_else(|| Arc::from(""));
             let part = match self.parts.remove(&rel) {
                 Some(part) if part.digest == *digest => part,
@@ -139,7 +146,12 @@ impl ConfigFiles {
                     Arc::new(part)
                 }
             };
-            set.push((file.rel.clone(), Arc::clone(&part)));
+            // The set's digest is of what was parsed (a file may have
+            // changed since its check: the reloader then settles again).
+            digest.clone_from(&part.digest);
+            if budget.take(&part, &file.name) {
+                set.push((file.rel.clone(), Arc::clone(&part)));
+            }
             parts.insert(rel, part);
         }
         // Only the files listed now stay cached.
@@ -149,7 +161,14 @@ impl ConfigFiles {
             .iter()
             .map(|(rel, part)| (rel.clone(), &**part))
             .collect();
-        Ok(config::assemble_set(&listing, &refs, true))
+        let digest = listing.digest(digests.iter().map(String::as_str));
+        Ok(config::assemble_set(
+            &listing,
+            &refs,
+            digest,
+            budget.refused,
+            true,
+        ))
     }
 
     /// Each listed file's content digest, from the fingerprint where it
@@ -202,7 +221,7 @@ mod tests {
             )
             .unwrap();
         }
-        let mut files = ConfigFiles::new(dir.path());
+        let mut files = ConfigFiles::new(dir.path(), None);
         let first = files.load(Utc::now()).unwrap();
         assert_eq!(files.parsed_last, 5);
         assert_eq!(first.config.unwrap().resets.len(), 5);
@@ -239,7 +258,7 @@ mod tests {
             format!("{HEAD}resets:\n  - id: t\n    groups: [eu]\n"),
         )
         .unwrap();
-        let mut files = ConfigFiles::new(dir.path());
+        let mut files = ConfigFiles::new(dir.path(), None);
         let entry = |loaded: Loaded| loaded.config.unwrap().resets.remove(0);
         let before = entry(files.load(Utc::now()).unwrap());
         std::fs::write(
@@ -264,7 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.yaml");
         std::fs::write(&path, team("aaaa")).unwrap();
-        let mut files = ConfigFiles::new(dir.path());
+        let mut files = ConfigFiles::new(dir.path(), None);
         let before = files.digest().unwrap();
         // Same size, at once: the fingerprint may be equal, the digest is
         // not trusted yet, so it is taken again.

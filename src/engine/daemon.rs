@@ -109,7 +109,7 @@ pub async fn run_with_clock<C: Clock>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     clock: C,
 ) -> anyhow::Result<Exit> {
-    let mut files = ConfigFiles::new(&args.config);
+    let mut files = ConfigFiles::new(&args.config, args.status.as_deref());
     let loaded = files
         .load(clock.now())
         .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", args.config.display()))?;

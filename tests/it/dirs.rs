@@ -180,14 +180,15 @@ fn dot_names_are_skipped_file_links_followed_and_directory_links_not() {
     let elsewhere = ws.dir.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::fs::write(elsewhere.join("bad.yaml"), "{{{ not yaml").unwrap();
-    std::fs::write(
-        elsewhere.join("b.yaml"),
-        format!("{HEAD}{}", entry("b", &format!("hashes: [{H2}]"))),
-    )
-    .unwrap();
     std::os::unix::fs::symlink(&elsewhere, ws.config.join("linked")).unwrap();
-    // A link to a file is followed, as ConfigMap keys are.
-    std::os::unix::fs::symlink(elsewhere.join("b.yaml"), ws.config.join("b.yaml")).unwrap();
+    // A link to a file inside the directory is followed, as ConfigMap keys
+    // are (even into a dot directory, which is not read on its own).
+    put(
+        &ws,
+        ".store/b.yaml",
+        &entry("b", &format!("hashes: [{H2}]")),
+    );
+    std::os::unix::fs::symlink(".store/b.yaml", ws.config.join("b.yaml")).unwrap();
     let (code, out, err) = validate(&ws, "human");
     assert_eq!(code, 0, "{out}{err}");
     assert!(

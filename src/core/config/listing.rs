@@ -12,6 +12,7 @@
 //! at; past a bound the set is refused with a located error and no file is
 //! read. The walk is iterative: a deep tree cannot overflow the stack.
 
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -77,6 +78,12 @@ fn is_config_name(name: &str) -> bool {
 /// cannot be looked at) is a config of one file: reading it says what is
 /// wrong, as it always did. Only a directory that cannot be read is `Err`.
 pub fn list(config: &Path) -> std::io::Result<Listing> {
+    list_skipping(config, None)
+}
+
+/// [`list`], leaving out resetd's own status file when `--status` puts it
+/// inside the directory (it is never config; `run` and `plan` know it).
+pub fn list_skipping(config: &Path, status: Option<&Path>) -> std::io::Result<Listing> {
     let is_dir = std::fs::metadata(config).is_ok_and(|m| m.is_dir());
     if !is_dir {
         return Ok(Listing {
@@ -90,6 +97,10 @@ pub fn list(config: &Path) -> std::io::Result<Listing> {
         });
     }
     let mut diagnostics = Vec::new();
+    // Links are followed only to files inside the directory: a committed
+    // `x.yaml -> /run/secrets/token` must not be read, let alone quoted.
+    let root = std::fs::canonicalize(config)?;
+    let own = status.and_then(resolved);
     // (relative path, full path, size)
     let mut found: Vec<(String, PathBuf, u64)> = Vec::new();
     let mut seen = 0usize;
@@ -115,19 +126,24 @@ pub fn list(config: &Path) -> std::io::Result<Listing> {
                 break 'walk;
             }
             let path = item.path();
-            let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-                diagnostics.push(located(
-                    &path,
-                    "a file name that is not UTF-8 in the config directory: rename it".into(),
-                    Severity::Error,
-                ));
-                continue;
-            };
-            if name.starts_with('.') {
+            let raw = item.file_name();
+            let bytes = raw.as_bytes();
+            if bytes.starts_with(b".") {
                 continue;
             }
-            let rel = format!("{prefix}{name}");
             let kind = item.file_type().map_err(named)?;
+            let Some(name) = raw.to_str().map(str::to_owned) else {
+                // Only a name that could be config (or hold it) matters.
+                if kind.is_dir() || bytes.ends_with(b".yaml") || bytes.ends_with(b".yml") {
+                    diagnostics.push(located(
+                        &path,
+                        "a name that is not UTF-8 in the config directory: rename it".into(),
+                        Severity::Error,
+                    ));
+                }
+                continue;
+            };
+            let rel = format!("{prefix}{name}");
             if kind.is_dir() {
                 pending.push((path, format!("{rel}/")));
                 continue;
@@ -153,6 +169,31 @@ pub fn list(config: &Path) -> std::io::Result<Listing> {
             if !is_config_name(&name) {
                 continue;
             }
+            if own
+                .as_ref()
+                .is_some_and(|own| resolved(&path).as_ref() == Some(own))
+            {
+                continue;
+            }
+            // A link is read at its target, which must lie in the tree.
+            let path = if kind.is_symlink() {
+                match std::fs::canonicalize(&path) {
+                    Ok(to) if to.starts_with(&root) => to,
+                    Ok(_) => {
+                        diagnostics.push(located(
+                            &path,
+                            "a symlink to a file outside the config directory: not read (links \
+                             are followed inside the directory only, as ConfigMap keys are)"
+                                .into(),
+                            Severity::Error,
+                        ));
+                        continue;
+                    }
+                    Err(_) => path,
+                }
+            } else {
+                path
+            };
             match target {
                 Some(m) if m.is_file() => found.push((rel, path, m.len())),
                 Some(_) => diagnostics.push(located(
@@ -221,6 +262,18 @@ pub fn list(config: &Path) -> std::io::Result<Listing> {
         files,
         diagnostics,
     })
+}
+
+/// `path` with its directory resolved (the file itself may not exist yet).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Some(p);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
 }
 
 /// The default status path of a config directory: `<dir>.status.yaml`

@@ -19,7 +19,7 @@ mod report;
 mod set;
 pub use crate::digest::{finish_digest, hex_digest};
 pub use check::parse_cron;
-pub use set::{FilePart, assemble, assemble_set, load_listed};
+pub use set::{AliasBudget, FilePart, assemble, assemble_set, load_listed};
 pub mod types;
 
 use std::path::Path;
@@ -151,6 +151,16 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
     load_listed(&listing::list(path)?, now, true)
 }
 
+/// [`load`] for `run` and `plan`, which know the status file: a `--status`
+/// inside a config directory is resetd's own file, never read as config.
+pub fn load_beside(
+    path: &Path,
+    status: Option<&Path>,
+    now: DateTime<Utc>,
+) -> std::io::Result<Loaded> {
+    load_listed(&listing::list_skipping(path, status)?, now, true)
+}
+
 /// Check a config (a file or a directory) without keeping the resolved
 /// config (`validate`): the same diagnostics as `load`, in less memory.
 pub fn check_file(path: &Path, now: DateTime<Utc>) -> std::io::Result<Vec<Diagnostic>> {
@@ -242,12 +252,15 @@ pub fn read_part(
     // One streamed pass: the text is never held whole, and every position a
     // diagnostic needs is known when it is found.
     let mut lists = hashes::HashLists::new(build);
-    let (parsed, digest) =
-        match crate::yaml::parse_file(|| open(path), Some(&mut lists), reviewed()) {
-            Ok(read) => read,
-            Err(e) => return not_utf8(path, name, e),
-        };
+    let meter = std::cell::Cell::default();
+    let read =
+        crate::yaml::parse_file_metered(|| open(path), Some(&mut lists), reviewed(), Some(&meter));
+    let (parsed, digest) = match read {
+        Ok(read) => read,
+        Err(e) => return not_utf8(path, name, e),
+    };
     let mut part = file_part(name, digest, parsed, lists, now, build);
+    part.alias = meter.get();
     if part
         .diagnostics
         .iter()
@@ -293,6 +306,7 @@ fn not_utf8(path: &Path, name: &str, e: std::io::Error) -> std::io::Result<FileP
     };
     Ok(FilePart {
         name: name.to_owned(),
+        alias: crate::yaml::AliasUse::default(),
         local: None,
         diagnostics: vec![Diagnostic {
             file: name.to_owned(),
@@ -348,6 +362,7 @@ fn file_part(
         Err(e) => {
             return FilePart {
                 name: file.to_owned(),
+                alias: crate::yaml::AliasUse::default(),
                 digest,
                 local: None,
                 diagnostics: vec![Diagnostic {
@@ -364,6 +379,7 @@ fn file_part(
     if let Some(diagnostic) = status_file(file, &value, &loc) {
         return FilePart {
             name: file.to_owned(),
+            alias: crate::yaml::AliasUse::default(),
             digest,
             local: None,
             diagnostics: vec![diagnostic],
@@ -381,6 +397,7 @@ fn file_part(
     let local = check::local(value, &mut lists, now, keep, &mut report);
     FilePart {
         name: file.to_owned(),
+        alias: crate::yaml::AliasUse::default(),
         digest,
         local: Some(local),
         diagnostics: report.finish(),

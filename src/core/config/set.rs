@@ -19,6 +19,8 @@ pub struct FilePart {
     pub digest: String,
     /// The file as diagnostics name it.
     pub(super) name: String,
+    /// What its aliases copied: the bound is on the whole set.
+    pub alias: crate::yaml::AliasUse,
     /// Its diagnostics so far, in file order.
     pub(super) diagnostics: Vec<Diagnostic>,
     /// `None` when the file is not a document to merge (YAML it cannot
@@ -37,16 +39,71 @@ pub fn load_listed(
         return read(&file.path, now, build);
     }
     let mut parts = Vec::with_capacity(listing.files.len());
+    let mut digests = Vec::with_capacity(listing.files.len());
+    let mut budget = AliasBudget::default();
     for file in &listing.files {
-        let part = read_part(&file.path, &file.name, now, build)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", file.name)))?;
-        parts.push((file.rel.clone(), part));
+        let named =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", file.name));
+        if budget.spent() {
+            // Past the bound nothing more is parsed; the digest still
+            // covers every file, as the daemon's check does.
+            digests.push(super::digest_file(&file.path).map_err(named)?);
+            continue;
+        }
+        let part = read_part(&file.path, &file.name, now, build).map_err(named)?;
+        digests.push(part.digest.clone());
+        if budget.take(&part, &file.name) {
+            parts.push((file.rel.clone(), part));
+        }
     }
     let parts: Vec<_> = parts
         .iter()
         .map(|(rel, part)| (rel.clone(), part))
         .collect();
-    Ok(assemble_set(listing, &parts, build))
+    let digest = listing.digest(digests.iter().map(String::as_str));
+    Ok(assemble_set(listing, &parts, digest, budget.refused, build))
+}
+
+/// One bound on alias expansion for the whole set, not one per file: 1,000
+/// files each just under the bound would otherwise expand to 1,000 times
+/// it. The file that passes it is refused (located), and no file after it
+/// is parsed.
+#[derive(Default)]
+pub struct AliasBudget {
+    used: crate::yaml::AliasUse,
+    /// The refusal, once the bound is passed.
+    pub refused: Vec<Diagnostic>,
+}
+
+impl AliasBudget {
+    /// True once the bound is passed.
+    pub fn spent(&self) -> bool {
+        !self.refused.is_empty()
+    }
+
+    /// Count `part`'s aliases; false (and the refusal recorded) when they
+    /// pass the set's bound.
+    pub fn take(&mut self, part: &FilePart, name: &str) -> bool {
+        self.used = self.used.plus(part.alias);
+        if !self.used.past_bound() {
+            return true;
+        }
+        self.refused.push(Diagnostic {
+            file: name.to_owned(),
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message: format!(
+                "aliases in the config directory's files expand, together, to more than {} \
+                 nodes or {} MiB of text with this file (one bound for the whole set); \
+                 refusing the set",
+                crate::yaml::MAX_ALIAS_NODES,
+                crate::yaml::MAX_ALIAS_BYTES >> 20
+            ),
+            severity: crate::diagnostic::Severity::Error,
+        });
+        false
+    }
 }
 
 /// [`assemble`] for the files of a directory, `parts` in `listing`'s order:
@@ -55,15 +112,17 @@ pub fn load_listed(
 pub fn assemble_set(
     listing: &listing::Listing,
     parts: &[(Option<std::sync::Arc<str>>, &FilePart)],
+    digest: String,
+    mut refused: Vec<Diagnostic>,
     build: bool,
 ) -> Loaded {
-    let digest = listing.digest(parts.iter().map(|(_, part)| part.digest.as_str()));
     let mut loaded = assemble(parts, digest, build);
-    if !listing.diagnostics.is_empty() {
+    if !listing.diagnostics.is_empty() || !refused.is_empty() {
         let mut all = listing.diagnostics.clone();
+        all.append(&mut refused);
         all.append(&mut loaded.diagnostics);
         loaded.diagnostics = all;
-        if listing.has_errors() {
+        if loaded.diagnostics.iter().any(Diagnostic::is_error) {
             loaded.config = None;
         }
     }
