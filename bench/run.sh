@@ -3,7 +3,7 @@
 #
 #   bench/run.sh                 all benchmarks, full size (several minutes:
 #                                check-jsonschema alone takes ~4 min)
-#   bench/run.sh validate scale daemon apply ha subusers reaction idle fuzz peers
+#   bench/run.sh validate scale daemon apply ha subusers reaction idle dirs fuzz peers
 #                                a selection
 #   bench/run.sh smoke           every benchmark at a tiny size (CI)
 #
@@ -301,6 +301,33 @@ bench_idle() {
   stop_daemon
 }
 
+# Config directories (SPEC §2b): the entries shape as one file and as FILES
+# files holding the same entries, validated alternately (medians of 5); then
+# the daemon on each: an edit's save -> first DELETE and the reload's cost.
+bench_dirs() {
+  local files entries edits; files=$(size 1000 10); entries=$(size 10000 100); edits=$(size 50 3)
+  mkdir -p "$work/dirs"
+  local f="$work/dirs/one.yaml" d="$work/dirs/set.d"
+  [ -f "$f" ] || "$examples/gen_config" "$f" "$entries" 100 2>/dev/null
+  [ -d "$d" ] || "$examples/gen_config" --split "$files" "$d" "$entries" 100 2>/dev/null
+  local runs; runs=$(size 5 1)
+  echo "== dirs: validate $entries entries x 100 hashes as one file and as $files files, median of $runs, runs alternating"
+  rm -f "$work/dirs/v.one" "$work/dirs/v.set"
+  local i
+  for i in $(seq "$runs"); do
+    timed "$work/dirs/v.one" "$bin" validate "$f" || return 1
+    timed "$work/dirs/v.set" "$bin" validate "$d" || return 1
+  done
+  local ot om st sm
+  ot=$(median $(awk '{print $1}' "$work/dirs/v.one")); om=$(median $(awk '{print $2}' "$work/dirs/v.one"))
+  st=$(median $(awk '{print $1}' "$work/dirs/v.set")); sm=$(median $(awk '{print $2}' "$work/dirs/v.set"))
+  awk -v ot="$ot" -v om="$om" -v st="$st" -v sm="$sm" -v n="$files" 'BEGIN {
+    printf "dirs: validate one file %.3f s %.0f MB | %d files %.3f s %.0f MB | ratio %.2fx (target <= 1.5x)\n", ot, om / 1024, n, st, sm / 1024, st / ot }'
+  echo "== dirs: daemon, one edit -> first DELETE, $edits edits, --debounce 200ms"
+  "$examples/bench_dir_reaction" "$files" "$entries" 100 "$edits" 200ms
+  "$examples/bench_dir_reaction" "$files" "$entries" 100 "$edits" 200ms --one-file
+}
+
 bench_fuzz() {
   local cases=${FUZZ_CASES:-$(size 50000 500)}
   echo "== fuzz: ${cases} cases per property (config loader, status emitter)"
@@ -319,6 +346,7 @@ if want subusers; then
 fi
 if want reaction; then bench_reaction; fi
 if want idle; then bench_idle; fi
+if want dirs; then bench_dirs; fi
 if want fuzz; then bench_fuzz; fi
 # Peers need PyPI and npm and minutes of time: full runs only.
 if ! $smoke && want peers; then bench_peers; fi

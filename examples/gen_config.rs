@@ -13,6 +13,12 @@
 //! anchored and copied by an alias (`group-00010-copy: *g00010`, 1 MB of
 //! aliased text at the defaults: the bound is 16 MiB), and entries whose
 //! second group is one of those naming its copy: the aliased shape.
+//!
+//! `cargo run --release --example gen_config -- --split FILES OUT_DIR [ENTRIES] [HASHES_PER_ENTRY]`
+//! The entries shape as a config directory (SPEC §2b): the same entries and
+//! hashes, in FILES files of about ENTRIES / FILES entries each
+//! (`team-0000.yaml`...), `settings` in the first only. Together they hold
+//! what the one file holds, so the two validate the same content.
 
 use std::io::{BufWriter, Write};
 
@@ -61,9 +67,19 @@ fn header(w: &mut impl Write) -> std::io::Result<()> {
 /// Entries that carry their own hashes (the original shape).
 fn entries_shape(w: &mut impl Write, entries: u64, per_entry: u64) -> std::io::Result<u64> {
     header(w)?;
+    entries_from(w, 0..entries, per_entry, 0)
+}
+
+/// `resets:` with entries `range`, their hashes numbered from `n`; returns
+/// the next number.
+fn entries_from(
+    w: &mut impl Write,
+    range: std::ops::Range<u64>,
+    per_entry: u64,
+    mut n: u64,
+) -> std::io::Result<u64> {
     writeln!(w, "resets:")?;
-    let mut n = 0;
-    for e in 0..entries {
+    for e in range {
         writeln!(w, "  - id: entry-{e:05}")?;
         writeln!(w, "    description: \"generated entry {e}\"")?;
         trigger(w, e)?;
@@ -125,8 +141,38 @@ fn groups_shape(
     Ok(n)
 }
 
+/// The entries shape in `files` files under `dir`.
+fn split(dir: &str, files: u64, entries: u64, per_entry: u64) -> std::io::Result<u64> {
+    std::fs::create_dir_all(dir)?;
+    let files = files.max(1);
+    let mut n = 0;
+    for f in 0..files {
+        let path = std::path::Path::new(dir).join(format!("team-{f:04}.yaml"));
+        let mut w = BufWriter::new(std::fs::File::create(path)?);
+        if f == 0 {
+            header(&mut w)?;
+        } else {
+            writeln!(w, "apiVersion: resetd/v1\nkind: SessionResets")?;
+        }
+        let range = entries * f / files..entries * (f + 1) / files;
+        n = entries_from(&mut w, range, per_entry, n)?;
+        w.flush()?;
+    }
+    Ok(n)
+}
+
 fn main() -> std::io::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--split") {
+        let files: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000);
+        let out = args.get(2).cloned().unwrap_or_else(|| "large.d".into());
+        let number =
+            |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+        let (entries, per_entry) = (number(3, 10_000), number(4, 100));
+        let n = split(&out, files, entries, per_entry)?;
+        eprintln!("wrote {out}/: {files} files, {entries} entries, {n} hashes");
+        return Ok(());
+    }
     let grouped = args
         .first()
         .is_some_and(|a| a == "--groups" || a == "--aliases");

@@ -46,7 +46,8 @@ pub enum Command {
     ///
     /// Exit 0: valid (warnings allowed); 1: at least one error; 2: a file could not be read.
     Validate {
-        /// Config files to check.
+        /// Config files to check; a directory is one config of many files,
+        /// checked as a set.
         #[arg(required = true, value_name = "CONFIG")]
         configs: Vec<PathBuf>,
         /// Output format: `human` (rustc-like), `json` (array of diagnostics),
@@ -57,10 +58,11 @@ pub enum Command {
     /// Show what `run` would do now, and why, per entry. Never sends a reset;
     /// reads the token and calls the API (GETs only) just with `--resolve`.
     Plan {
-        /// The config file.
+        /// The config: a file, or a directory of files.
         #[arg(long, value_name = "CONFIG")]
         config: PathBuf,
-        /// Status file [default: beside the config, `<stem>.status.yaml`].
+        /// Status file [default: beside the config, `<stem>.status.yaml`;
+        /// `<dir>.status.yaml` for a directory].
         /// Without one, the plan is made against an empty status and says so.
         #[arg(long, value_name = "PATH")]
         status: Option<PathBuf>,
@@ -139,11 +141,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// The config file.
+    /// The config: a file, or a directory of files.
     #[arg(long, value_name = "CONFIG")]
     pub config: PathBuf,
-    /// Status file [default: beside the config, `<stem>.status.yaml`]; set it
-    /// when the config sits on a read-only mount.
+    /// Status file [default: beside the config, `<stem>.status.yaml`;
+    /// `<dir>.status.yaml` for a directory]; set it when the config sits on
+    /// a read-only mount.
     #[arg(long, value_name = "PATH")]
     pub status: Option<PathBuf>,
     /// Reconcile once and exit instead of running as a daemon.

@@ -133,9 +133,16 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
     let now = chrono::Utc::now();
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut unreadable = Vec::new();
+    let mut checked = 0;
     for path in configs {
-        match config::check_file(path, now) {
-            Ok(diagnostics) => all.extend(diagnostics),
+        // A directory is one config of many files (SPEC §2b), checked as a set.
+        let listed = config::listing::list(path)
+            .and_then(|listing| Ok((listing.files.len(), config::check_listed(&listing, now)?)));
+        match listed {
+            Ok((files, diagnostics)) => {
+                checked += files;
+                all.extend(diagnostics);
+            }
             Err(e) => unreadable.push((path, e)),
         }
     }
@@ -158,8 +165,7 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
             let errors = all.iter().filter(|d| d.is_error()).count();
             let warnings = all.len() - errors;
             text.push_str(&format!(
-                "{} file(s) checked: {errors} error(s), {warnings} warning(s)\n",
-                configs.len() - unreadable.len()
+                "{checked} file(s) checked: {errors} error(s), {warnings} warning(s)\n"
             ));
             text
         }
@@ -183,8 +189,8 @@ fn validate(configs: &[PathBuf], format: ValidateFormat) -> anyhow::Result<Outco
 
 /// Load a config for `plan`, printing its diagnostics to stderr. `None`
 /// when it has errors.
-fn load_config(path: &Path) -> anyhow::Result<Option<Config>> {
-    let loaded = config::load(path, chrono::Utc::now())
+fn load_config(path: &Path, status: Option<&Path>) -> anyhow::Result<Option<Config>> {
+    let loaded = config::load_beside(path, status, chrono::Utc::now())
         .with_context(|| format!("cannot read config {}", path.display()))?;
     crate::logging::print_diagnostics(&loaded.diagnostics);
     Ok(loaded.config)
@@ -204,7 +210,7 @@ fn plan_command(
     format: PlanFormat,
     resolve: Option<Resolve<'_>>,
 ) -> anyhow::Result<Outcome> {
-    let Some(config) = load_config(config_path)? else {
+    let Some(config) = load_config(config_path, status)? else {
         return Ok(Outcome::Failed);
     };
     if etcd.etcd.is_some() && (status.is_some() || status_url.is_some()) {

@@ -21,5 +21,5 @@ pub mod io;
 pub use crate::core::{
     config, diagnostic, digest, plan, policy, report, schedule, schema, status, users, yaml,
 };
-pub use crate::engine::{daemon, directory, once, pass, reconcile, shutdown, start};
+pub use crate::engine::{config_files, daemon, directory, once, pass, reconcile, shutdown, start};
 pub use crate::io::{api, etcd, logging, metrics, notify, revision, secret, serve, store, watch};

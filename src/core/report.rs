@@ -171,9 +171,14 @@ fn human<'a>(
         } else {
             String::new()
         };
+        let file = e
+            .source
+            .as_ref()
+            .map(|s| format!("({}) ", shown_source(s)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<8} {:<width$}  {}{counts}",
+            "{:<8} {:<width$}  {file}{}{counts}",
             action.to_uppercase(),
             e.id,
             e.why
@@ -222,13 +227,28 @@ pub fn plan_markdown(config: &Config, plan: &Plan, source: StatusSource) -> Stri
              flagged here.\n"
         );
     }
-    out.push_str(
-        "| entry | action | hashes | requests | sent from groups / own / users | next run | why |\n\
-         | --- | --- | ---: | ---: | ---: | --- | --- |\n",
-    );
+    const TABLE_HEAD: &str = "| entry | action | hashes | requests | sent from groups / own / \
+                              users | next run | why |\n\
+                              | --- | --- | ---: | ---: | ---: | --- | --- |\n";
+    // A config directory's plan has a table per file, in the config's
+    // order (entries come file by file): each team reviews its own part.
+    let by_file = plan.entries.iter().any(|e| e.source.is_some());
+    if !by_file {
+        out.push_str(TABLE_HEAD);
+    }
+    let mut file: Option<&str> = None;
     // What will be sent, below the table; made while the rows are.
     let mut sends = String::new();
     for (e, sent) in with_sent(config, plan) {
+        if by_file && (file.is_none() || file != e.source.as_deref()) {
+            file = Some(e.source.as_deref().unwrap_or("-"));
+            let _ = write!(
+                out,
+                "{}#### `{}`\n\n{TABLE_HEAD}",
+                if out.ends_with("|\n") { "\n" } else { "" },
+                shown_source(file.unwrap_or("-")).replace('`', "'")
+            );
+        }
         // The hashes column is the entry's size, whatever this plan does with
         // it; what a run sends now is in its requests and why.
         let (action, _, batches) = action_summary(&e.action);
@@ -254,6 +274,9 @@ pub fn plan_markdown(config: &Config, plan: &Plan, source: StatusSource) -> Stri
         if let Some(sent) = &sent {
             markdown_sent(&mut sends, &e.id, action, sent);
         }
+    }
+    if by_file && !plan.orphans.is_empty() {
+        let _ = write!(out, "\n#### Removed from the config\n\n{TABLE_HEAD}");
     }
     for id in &plan.orphans {
         // The config no longer says how many hashes an orphan had.
@@ -369,6 +392,13 @@ fn markdown_source(from: Source<'_>) -> String {
         Origin::Users => None,
     };
     part.into_iter().chain(user).collect::<Vec<_>>().join(", ")
+}
+
+/// A file name as plans show it: a file name may hold any byte but `/` and
+/// NUL, so control characters are escaped (never reaching a terminal or
+/// breaking a markdown heading) and its length bounded.
+fn shown_source(source: &str) -> String {
+    crate::diagnostic::sanitize(source, 200, false)
 }
 
 fn escape_cell(s: &str) -> String {

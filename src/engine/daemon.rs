@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use crate::cli::RunArgs;
 use crate::config::{self, Config};
+use crate::config_files::ConfigFiles;
 use crate::pass::{Ports, Reconciler};
 use crate::reconcile::{Clock, LiveConfig, SystemClock};
 use crate::serve::Shared;
@@ -112,7 +113,9 @@ pub async fn run_with_clock<C: Clock>(
     shutdown: impl Future<Output = ()> + Send + 'static,
     clock: C,
 ) -> anyhow::Result<Exit> {
-    let loaded = config::load(&args.config, clock.now())
+    let mut files = ConfigFiles::new(&args.config, args.status.as_deref());
+    let loaded = files
+        .load(clock.now())
         .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", args.config.display()))?;
     crate::logging::diagnostics(&loaded.diagnostics);
     let Some(config) = loaded.config else {
@@ -183,6 +186,8 @@ pub async fn run_with_clock<C: Clock>(
     let shared_notifier = Arc::new(std::sync::Mutex::new(notifier));
     let reloader = Reloader {
         path: args.config.clone(),
+        files: Arc::new(std::sync::Mutex::new(files)),
+        cost: (0, 0),
         config_path: args.config.clone(),
         source_revision: args.source_revision.clone(),
         quiet: args.debounce,
@@ -299,6 +304,11 @@ impl<C: Clock> Daemon<C> {
 /// publishes each new valid config.
 struct Reloader {
     path: PathBuf,
+    /// The config's files and their parses, shared with the blocking
+    /// threads that read them (one read at a time).
+    files: Arc<std::sync::Mutex<ConfigFiles>>,
+    /// What the last load cost: files parsed, milliseconds.
+    cost: (usize, u64),
     /// The debounce period: also how long new content must stay unchanged.
     quiet: Duration,
     /// Digest of the content last parsed, valid or not, so an unchanged
@@ -362,6 +372,9 @@ impl Reloader {
     /// `settled`: the watcher saw no change for a debounce period already.
     async fn reload(&mut self, force: bool, mut settled: bool) {
         let was_unreadable = self.unreadable.is_some();
+        if force && let Ok(mut files) = self.files.lock() {
+            files.forget();
+        }
         let Some(mut candidate) = self.digest().await else {
             return;
         };
@@ -399,7 +412,10 @@ impl Reloader {
         let path = self.path.display();
         match loaded.config {
             Some(config) => {
-                tracing::info!(file = %path, digest = %loaded.digest, entries = config.resets.len(), "config reloaded");
+                // What the reload cost: a config directory re-parses only
+                // the files that changed.
+                let (parsed, took_ms) = self.cost;
+                tracing::info!(file = %path, digest = %loaded.digest, entries = config.resets.len(), parsed, took_ms, "config reloaded");
                 self.shared.metrics.reload(true);
                 self.tx.send_replace(Arc::new(config));
             }
@@ -411,11 +427,15 @@ impl Reloader {
                     "config rejected: {errors} error(s); keeping the last good config"
                 );
                 self.shared.metrics.reload(false);
+                // A config directory's rejection names the file that broke it.
                 let first = loaded
                     .diagnostics
                     .iter()
                     .find(|d| d.is_error())
-                    .map(|d| format!("; first: line {}: {}", d.line, d.message))
+                    .map(|d| match d.file == path.to_string() {
+                        true => format!("; first: line {}: {}", d.line, d.message),
+                        false => format!("; first: {} line {}: {}", d.file, d.line, d.message),
+                    })
                     .unwrap_or_default();
                 let revision =
                     crate::revision::of(&self.config_path, self.source_revision.as_deref());
@@ -439,16 +459,25 @@ impl Reloader {
     /// when it cannot be read.
     async fn digest(&mut self) -> Option<String> {
         self.shared.metrics.config_read();
-        let path = self.path.clone();
-        let read = tokio::task::spawn_blocking(move || config::digest_file(&path)).await;
+        let files = Arc::clone(&self.files);
+        let read = tokio::task::spawn_blocking(move || lock(&files).digest()).await;
         self.read_result(read)
     }
 
     async fn load(&mut self) -> Option<config::Loaded> {
         self.shared.metrics.config_read();
-        let path = self.path.clone();
-        let read = tokio::task::spawn_blocking(move || config::load(&path, Utc::now())).await;
-        self.read_result(read)
+        let files = Arc::clone(&self.files);
+        let read = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let mut files = lock(&files);
+            let loaded = files.load(Utc::now());
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            loaded.map(|loaded| (loaded, (files.parsed_last, took)))
+        })
+        .await;
+        let (loaded, cost) = self.read_result(read)?;
+        self.cost = cost;
+        Some(loaded)
     }
 
     fn read_result<T>(
@@ -475,6 +504,14 @@ impl Reloader {
         self.shared.metrics.reload(false);
         None
     }
+}
+
+/// The files, whoever held them last: a panic mid-read leaves at worst a
+/// cache entry that the next digest check replaces.
+fn lock(files: &std::sync::Mutex<ConfigFiles>) -> std::sync::MutexGuard<'_, ConfigFiles> {
+    files
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sleep until `wake`, or forever when there is nothing scheduled.

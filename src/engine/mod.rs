@@ -6,6 +6,7 @@
 //! (`Sessions`, `Clock`, `Observer`, `Control`) and `io::store`
 //! (`StatusStore`).
 
+pub mod config_files;
 pub mod daemon;
 pub mod directory;
 pub mod once;

@@ -15,7 +15,7 @@ const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Run `args.config` once.
 pub fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
-    let loaded = config::load(&args.config, chrono::Utc::now())
+    let loaded = config::load_beside(&args.config, args.status.as_deref(), chrono::Utc::now())
         .with_context(|| format!("cannot read config {}", args.config.display()))?;
     crate::logging::diagnostics(&loaded.diagnostics);
     let Some(config) = loaded.config else {

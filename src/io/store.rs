@@ -61,8 +61,12 @@ fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// The default status path: `resets.yaml` → `resets.status.yaml`, beside it.
+/// The default status path: `resets.yaml` → `resets.status.yaml`, beside it;
+/// for a config directory `resets.d/` → `resets.d.status.yaml`, beside it.
 pub fn default_status_path(config: &Path) -> PathBuf {
+    if let Some(path) = crate::config::listing::dir_status_path(config) {
+        return path;
+    }
     let stem = config
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -179,6 +179,11 @@ fn push_steps(pending: &mut Vec<Step>, path: &Path) {
 #[derive(Debug, Clone, Default)]
 pub struct Interest {
     paths: HashSet<PathBuf>,
+    /// A config directory, resolved: every change under it counts.
+    tree: Option<PathBuf>,
+    /// The files a config directory's links lead to (they may lie under a
+    /// dot directory, which is otherwise not config).
+    targets: HashSet<PathBuf>,
     /// The status file's resolved directory and name.
     own: Option<(PathBuf, OsString)>,
 }
@@ -205,7 +210,30 @@ impl Interest {
                 .unwrap_or_else(|_| dir.to_owned());
             (dir, name.to_owned())
         });
-        Interest { paths, own }
+        // A config directory (SPEC §2b): the whole tree is watched.
+        let tree = chain.target.clone().filter(|t| t.is_dir());
+        Interest {
+            paths,
+            tree,
+            targets: HashSet::new(),
+            own,
+        }
+    }
+
+    /// True for a path under the config directory whose names do not start
+    /// with `.` (`.git`, an editor's swap file, a ConfigMap's timestamped
+    /// directories are not config), and a ConfigMap's `..data` swap. Any
+    /// such name counts, not only `*.yaml`: a directory moved in or out
+    /// (`team.v2/`) is one event of its own name, its files make none.
+    fn in_tree(&self, path: &Path) -> bool {
+        let Some(rel) = self.tree.as_ref().and_then(|t| path.strip_prefix(t).ok()) else {
+            return false;
+        };
+        let names: Vec<&[u8]> = rel.iter().map(|c| c.as_bytes()).collect();
+        match names.as_slice() {
+            [b"..data"] => true,
+            names => !names.iter().any(|n| n.starts_with(b".")),
+        }
     }
 
     /// The status file, its `.lock`, `.journal` and `.tmp.*` files.
@@ -227,7 +255,8 @@ impl Interest {
     }
 
     fn concerns(&self, path: &Path) -> bool {
-        self.paths.contains(path) && !self.is_own(path)
+        (self.paths.contains(path) || self.in_tree(path) || self.targets.contains(path))
+            && !self.is_own(path)
     }
 }
 
@@ -264,6 +293,12 @@ pub struct ConfigWatch {
     interest: Arc<Mutex<Interest>>,
     /// Directories with a live watch.
     armed: BTreeSet<PathBuf>,
+    /// The config directory, if the config is one, and the directories of
+    /// its tree with a live watch (`tree_dirs`).
+    tree: Option<PathBuf>,
+    tree_armed: BTreeSet<PathBuf>,
+    /// The link targets the last walk found, for the interest.
+    tree_targets: HashSet<PathBuf>,
     changes: mpsc::UnboundedReceiver<Touched>,
 }
 
@@ -274,7 +309,7 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
     let interest = Arc::new(Mutex::new(Interest::new(&chain, status)));
     let (tx, changes) = mpsc::unbounded_channel();
     let filter = Arc::clone(&interest);
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+    let handler = move |event: notify::Result<notify::Event>| {
         let touched = match event {
             Ok(e) => {
                 let interest = filter.lock().unwrap_or_else(PoisonError::into_inner);
@@ -287,18 +322,26 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
             Err(_) => None,
         };
         let _ = tx.send(touched);
-    })?;
+    };
+    let watcher = notify::recommended_watcher(handler)?;
     let mut watch = ConfigWatch {
         watcher,
         config: config.to_owned(),
         status: status.to_owned(),
         interest,
         armed: BTreeSet::new(),
+        tree: None,
+        tree_armed: BTreeSet::new(),
+        tree_targets: HashSet::new(),
         changes,
     };
     for dir in &chain.dirs {
         watch.watcher.watch(dir, RecursiveMode::NonRecursive)?;
         watch.armed.insert(dir.clone());
+    }
+    if let Some(tree) = chain.target.as_ref().filter(|t| t.is_dir()) {
+        watch.tree = Some(tree.clone());
+        watch.arm_tree();
     }
     Ok(watch)
 }
@@ -314,9 +357,11 @@ impl ConfigWatch {
     /// another of the same name keeps its old inode's watch otherwise).
     fn rearm(&mut self, touched: Option<&[PathBuf]>) {
         let chain = chain(&self.config);
-        // Before arming, so events from a new directory are judged by it.
-        *self.interest.lock().unwrap_or_else(PoisonError::into_inner) =
-            Interest::new(&chain, &self.status);
+        // Before arming, so events from a new directory are judged by it;
+        // the tree's link targets as last walked.
+        let mut interest = Interest::new(&chain, &self.status);
+        interest.targets.clone_from(&self.tree_targets);
+        *self.interest.lock().unwrap_or_else(PoisonError::into_inner) = interest;
         for dir in &chain.dirs {
             let replaced = touched.is_none_or(|paths| paths.contains(dir));
             if self.armed.contains(dir) && !replaced {
@@ -335,6 +380,28 @@ impl ConfigWatch {
                 Err(e) => tracing::debug!(dir = %dir.display(), "cannot watch: {e}"),
             }
         }
+        // The config directory: walked again when it is another one now
+        // (a `current -> release-2` swap), when events may have been lost,
+        // or when a directory of its tree appeared, went or was swapped
+        // (`..data`); a file's event changes no watch.
+        let tree = chain.target.clone().filter(|t| t.is_dir());
+        let walk = tree != self.tree
+            || touched.is_none_or(|paths| {
+                paths.iter().any(|p| {
+                    self.tree_armed.contains(p)
+                        || p.file_name().is_some_and(|n| n == "..data")
+                        || std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+                })
+            });
+        if tree != self.tree {
+            for dir in std::mem::take(&mut self.tree_armed) {
+                let _ = self.watcher.unwatch(&dir);
+            }
+            self.tree = tree;
+        }
+        if walk {
+            self.arm_tree();
+        }
         let stale: Vec<PathBuf> = self.armed.difference(&chain.dirs).cloned().collect();
         for dir in stale {
             // Fails when the directory is gone, and its watch with it.
@@ -342,6 +409,84 @@ impl ConfigWatch {
             self.armed.remove(&dir);
         }
     }
+}
+
+impl ConfigWatch {
+    /// Watch each directory of the config directory's tree (`tree_dirs`),
+    /// one by one, not recursively: dot directories (`.git`, caches) are not
+    /// config and take no watch, symlinked directories are not followed, and
+    /// the walk is bounded like the listing's.
+    fn arm_tree(&mut self) {
+        let Some(root) = self.tree.clone() else {
+            return;
+        };
+        let (dirs, targets) = tree_dirs(&root);
+        for dir in &dirs {
+            if self.tree_armed.contains(dir) {
+                continue;
+            }
+            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.tree_armed.insert(dir.clone());
+                }
+                Err(e) => tracing::debug!(dir = %dir.display(), "cannot watch: {e}"),
+            }
+        }
+        let stale: Vec<PathBuf> = self.tree_armed.difference(&dirs).cloned().collect();
+        for dir in stale {
+            let _ = self.watcher.unwatch(&dir);
+            self.tree_armed.remove(&dir);
+        }
+        self.interest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .targets
+            .clone_from(&targets);
+        self.tree_targets = targets;
+    }
+}
+
+/// The directories of a config directory's tree to watch, and the files its
+/// links lead to: every directory the listing descends into, and the
+/// directory of each link target inside the tree (a ConfigMap key's
+/// `..data/key` resolves into a timestamped dot directory).
+fn tree_dirs(root: &Path) -> (BTreeSet<PathBuf>, HashSet<PathBuf>) {
+    let mut dirs = BTreeSet::from([root.to_owned()]);
+    let mut targets = HashSet::new();
+    let mut pending = vec![root.to_owned()];
+    let mut seen = 0usize;
+    while let Some(dir) = pending.pop() {
+        let Ok(items) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for item in items.map_while(Result::ok) {
+            seen += 1;
+            if seen > crate::config::listing::MAX_ENTRIES {
+                return (dirs, targets);
+            }
+            let name = item.file_name();
+            if name.as_bytes().starts_with(b".") {
+                continue;
+            }
+            let Ok(kind) = item.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                dirs.insert(item.path());
+                pending.push(item.path());
+            } else if kind.is_symlink()
+                && let Ok(to) = std::fs::canonicalize(item.path())
+                && to.starts_with(root)
+                && to.is_file()
+            {
+                if let Some(parent) = to.parent() {
+                    dirs.insert(parent.to_owned());
+                }
+                targets.insert(to);
+            }
+        }
+    }
+    (dirs, targets)
 }
 
 /// A stream of undebounced changes.

@@ -456,3 +456,66 @@ async fn reads_and_status_writes_are_not_changes() {
     std::fs::write(&config, "edited").unwrap();
     next_change(&mut watch).await;
 }
+
+#[test]
+fn in_a_config_directory_every_name_outside_dot_names_is_a_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap().join("resets.d");
+    std::fs::create_dir(&root).unwrap();
+    let interest = Interest::new(&chain(&root), &root.with_extension("d.status.yaml"));
+    let r = |rel: &str| root.join(rel).display().to_string();
+    for (rel, counts) in [
+        ("team-a.yaml", true),
+        ("deep/er/team-b.yml", true),
+        ("new-subdirectory", true),
+        ("..data", true),
+        ("notes.txt", true),
+        ("team.v2", true),
+        (".git/index", false),
+        (".git/config.yaml", false),
+        ("..2026_12_07/team-a.yaml", false),
+        (".team-a.yaml.swp", false),
+        ("sub/.hidden/x.yaml", false),
+    ] {
+        for kind in [MODIFY, CREATE, REMOVE, RENAME] {
+            assert_eq!(
+                is_change(&ev(kind, &[&r(rel)]), &interest),
+                counts,
+                "{rel} {kind:?}"
+            );
+        }
+    }
+    // The status beside the directory is resetd's own.
+    let status = root.with_extension("d.status.yaml").display().to_string();
+    assert!(!is_change(&ev(MODIFY, &[&status]), &interest));
+    // Outside the tree, nothing counts.
+    let beside = root.with_file_name("other.yaml").display().to_string();
+    assert!(!is_change(&ev(MODIFY, &[&beside]), &interest));
+}
+
+#[test]
+fn a_config_directory_watches_its_real_directories_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap().join("resets.d");
+    for dir in ["team/sub", ".git/objects/aa", "..2026_12_07", ".cache/x"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(root.join("..2026_12_07/k.yaml"), "x").unwrap();
+    symlink("..2026_12_07", root.join("..data")).unwrap();
+    symlink("..data/k.yaml", root.join("k.yaml")).unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    symlink(&outside, root.join("linked")).unwrap();
+    let (dirs, targets) = tree_dirs(&root);
+    let want: BTreeSet<PathBuf> = [
+        root.clone(),
+        root.join("team"),
+        root.join("team/sub"),
+        // A key link's target directory: its in-place edits are seen.
+        root.join("..2026_12_07"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(dirs, want);
+    assert_eq!(targets, HashSet::from([root.join("..2026_12_07/k.yaml")]));
+}

@@ -77,7 +77,7 @@ impl Daemon {
     }
 
     /// Wait until `count` log lines contain `text`.
-    fn wait_for_logs(&self, text: &str, count: usize) -> Vec<String> {
+    pub(crate) fn wait_for_logs(&self, text: &str, count: usize) -> Vec<String> {
         let end = Instant::now() + WAIT;
         let (lock, cond) = &*self.logs;
         let mut lines = lock.lock().unwrap();

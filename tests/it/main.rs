@@ -6,6 +6,8 @@ mod alerts;
 mod crash_loop;
 mod daemon;
 mod day3;
+mod dirs;
+mod dirs_review;
 mod exact;
 mod exits;
 mod fake_api;

@@ -487,8 +487,9 @@ fn the_workflows_paths_filters_match_the_config_they_read_where_this_repository_
         }
         assert!(filters >= 1, "{name}: no paths filter");
         for config in &configs {
+            // A config is a file or a directory of files (SPEC §2b).
             assert!(
-                repo_root().join(config).is_file(),
+                repo_root().join(config).exists(),
                 "{name} reads {config}, which this repository does not have"
             );
         }

@@ -60,7 +60,8 @@ fn a_plan_against_a_running_daemon_equals_one_against_its_status_file() {
     wait_for_phase(&daemon, "done", "Succeeded");
     // The PR's version of the config, somewhere the daemon does not watch.
     let pr = tempfile::tempdir().unwrap();
-    let edited = pr.path().join(workflow_config());
+    // The workflow's config is a directory: the PR's file is one of it.
+    let edited = pr.path().join(workflow_config()).join("team.yaml");
     std::fs::create_dir_all(edited.parent().unwrap()).unwrap();
     std::fs::write(&edited, format!("{}{EDITED}", crate::support::HEAD)).unwrap();
 
@@ -331,9 +332,14 @@ fn the_pr_workflow_for_any_pull_request_runs_as_written_and_admits_its_blind_spo
 
     // A checkout holding a config and no status file, as CI has.
     let checkout = tempfile::tempdir().unwrap();
+    // The workflow's config is a directory of files (SPEC §2b).
     let config = checkout.path().join(workflow_config());
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    std::fs::copy(crate::support::repo_root().join(workflow_config()), &config).unwrap();
+    std::fs::create_dir_all(&config).unwrap();
+    let bundled = crate::support::repo_root().join(workflow_config());
+    for file in std::fs::read_dir(&bundled).unwrap() {
+        let file = file.unwrap();
+        std::fs::copy(file.path(), config.join(file.file_name())).unwrap();
+    }
     let commands = workflow_commands("check", &[]);
     assert_eq!(commands.len(), 2, "validate and plan: {commands:?}");
     for args in &commands {

@@ -8,20 +8,20 @@
 //! reported again: such a part is not checked for "resolves to no hashes".
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::Members;
-use super::groups::{Resolver, check_groups};
+use super::groups::{GroupPart, Resolver, parse_groups};
 use super::hashes::HashLists;
 use super::part::{at, key, part, part_fixed};
 use super::report::Report;
 use super::types::{self, Trigger};
-use super::{Entry, Origin, Part, Schedule, Settings};
-use crate::yaml::Seg;
+use super::{Origin, Part, Schedule, Settings};
+use crate::yaml::{Pos, Seg};
 
 /// Parse a duration field and hold it to its documented range. `name` is the
 /// field as the user wrote it, for the message.
@@ -164,43 +164,136 @@ pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
         .map_err(|e| format!("invalid cron expression `{text}`: {e}"))
 }
 
-/// Run every semantic check; returns the settings and entries when every part
-/// deserialized (the caller still discards them if any error was reported).
-/// `lists`: the hash lists read beside `doc`. `build`: false when only the
-/// diagnostics are wanted (`validate`): resolved entries are then not kept,
-/// which matters for files of a million hashes.
-pub fn semantic(
+/// What the checks of one file found, for the checks across the files of
+/// a config (`merge`): every part that deserialized, with the positions
+/// those checks may point at. Holds no text and no positions table, so a
+/// daemon can keep it per file and merge it again when another file changes.
+#[derive(Debug)]
+pub(super) struct Local {
+    /// The file's `settings`, if it has them: where, and what they say
+    /// (`None`: refused, reported).
+    pub(super) settings: Option<(Pos, Option<Settings>)>,
+    /// Its receivers, each with where its `name` is; `notifications_ok`:
+    /// every receiver was sound.
+    pub(super) notifications: Vec<(types::Notification, Pos)>,
+    pub(super) notifications_ok: bool,
+    pub(super) groups: Vec<GroupPart>,
+    pub(super) resets: Vec<ResetPart>,
+    /// False when some part failed to deserialize (the schema said why):
+    /// the file gives no config.
+    pub(super) complete: bool,
+}
+
+/// One entry of one file, checked on its own.
+#[derive(Debug)]
+pub(super) struct ResetPart {
+    pub(super) reset: types::Reset,
+    /// Its index in the file's `resets`.
+    pub(super) index: usize,
+    /// The entry had a string `id` (an entry without one is still checked
+    /// for the rest, but not for a duplicate id).
+    pub(super) has_id: bool,
+    /// Every field deserialized as written.
+    pub(super) clean: bool,
+    /// Where the entry and its `id` are, and each `groups[k]`.
+    pub(super) pos: Pos,
+    pub(super) id_pos: Pos,
+    pub(super) group_pos: Vec<Pos>,
+    /// False when its trigger or `notAfter` was refused (reported).
+    pub(super) valid: bool,
+    /// Its schedule, when valid and kept (`keep`: `validate` keeps none).
+    pub(super) schedule: Option<Schedule>,
+    /// Its own `hashes` (kept for `run` only) and how many it lists.
+    pub(super) own: Arc<[String]>,
+    pub(super) own_len: usize,
+    /// The entry as last built (`built`), for the next merge to reuse.
+    pub(super) built: Mutex<Option<Built>>,
+}
+
+/// What building an entry gives, with the group lists it was built from.
+#[derive(Debug, Clone)]
+pub(super) struct Built {
+    /// The lists of the groups it names, in order: the build stands while
+    /// each is the very same list (a group's list is shared from its file's
+    /// parse, so an unchanged group gives the same list).
+    groups: Vec<Arc<[String]>>,
+    pub(super) hashes: Members,
+    pub(super) parts: Vec<Part>,
+    /// How many of `hashes` are users.
+    pub(super) users: usize,
+    pub(super) spec_digest: String,
+}
+
+/// The entry's members, their parts, its user count and its spec digest.
+/// Merging and digesting a million hashes takes longer than parsing one
+/// changed file, so a build is kept with the part and reused by later
+/// merges while the groups it names resolve to the same lists: a daemon
+/// merging 1,000 files after one changed builds only that file's entries
+/// (and those naming a group that changed).
+pub(super) fn built(part: &ResetPart, resolver: &mut Resolver) -> Built {
+    let lists: Vec<Arc<[String]>> = part
+        .reset
+        .groups
+        .iter()
+        .map(|g| resolver.resolve(&g.0))
+        .collect();
+    let mut kept = part.built.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(b) = kept.as_ref()
+        && b.groups.len() == lists.len()
+        && b.groups.iter().zip(&lists).all(|(a, b)| Arc::ptr_eq(a, b))
+    {
+        return b.clone();
+    }
+    let (hashes, parts) = entry_hashes(&part.reset, Arc::clone(&part.own), &lists);
+    let users = hashes
+        .iter()
+        .filter(|m| super::member_user(m).is_some())
+        .count();
+    let b = Built {
+        spec_digest: spec_digest(&part.reset, &hashes),
+        groups: lists,
+        hashes,
+        parts,
+        users,
+    };
+    *kept = Some(b.clone());
+    b
+}
+
+/// Run every check that one file can answer alone. The checks that need
+/// every file of the config (ids, group and receiver names, group
+/// references and cycles, one `settings`) are `merge`'s.
+/// `lists`: the hash lists read beside `doc` (for `validate` they keep
+/// only each list's length, which matters for files of a million hashes).
+pub(super) fn local(
     doc: Value,
     lists: &mut HashLists,
     now: DateTime<Utc>,
-    build: bool,
+    keep: bool,
     report: &mut Report,
-) -> Option<(Settings, Vec<Entry>, Vec<types::Notification>)> {
+) -> Local {
     let mut complete = true;
     let mut doc = match doc {
         Value::Object(map) => map,
         _ => serde_json::Map::new(),
     };
     integers_only(doc.get("settings"), &[key("settings")], report);
-    let settings = match doc.remove("settings") {
-        None => Some(types::Settings::default()),
-        Some(v) => part::<types::Settings>(v, &[key("settings")], report).map(|(s, clean)| {
-            complete &= clean;
-            s
-        }),
-    };
-    let settings = settings.and_then(|s| settings_of(&s, report));
-    complete &= settings.is_some();
+    let settings = doc.remove("settings").map(|v| {
+        let pos = report.key_pos_of(&[], "settings");
+        let parsed =
+            part::<types::Settings>(v, &[key("settings")], report).and_then(|(s, clean)| {
+                complete &= clean;
+                settings_of(&s, report)
+            });
+        (pos, parsed)
+    });
 
-    let notifications = super::notifications::check(doc.remove("notifications"), report);
-    complete &= notifications.is_some();
-    let groups = check_groups(doc.remove("groups"), lists, report);
-    let mut resolver = Resolver::new(&groups.parsed);
-    let mut used_groups: HashSet<String> = HashSet::new();
-    let mut first_line_of_id: HashMap<String, u32> = HashMap::new();
+    let (notifications, notifications_ok) =
+        super::notifications::check(doc.remove("notifications"), report);
+    let groups = parse_groups(doc.remove("groups"), lists, report);
     // Generated files repeat a few expressions thousands of times.
     let mut crons: HashMap<String, Result<croner::Cron, String>> = HashMap::new();
-    let mut entries = Vec::new();
+    let mut parts = Vec::new();
     let resets = match doc.remove("resets") {
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
@@ -216,35 +309,11 @@ pub fn semantic(
         let fix = |map: &mut serde_json::Map<String, Value>| {
             map.insert("id".into(), Value::String(id.unwrap_or_default()));
         };
-        let Some((reset, clean)) = part_fixed::<types::Reset>(raw, &path, report, fix) else {
+        let Some((mut reset, clean)) = part_fixed::<types::Reset>(raw, &path, report, fix) else {
             complete = false;
             continue;
         };
         complete &= clean;
-        match first_line_of_id.get(&reset.id.0) {
-            _ if !has_id => {}
-            Some(line) => report.error(
-                &at(&path, key("id")),
-                format!("duplicate id `{}` (first used on line {line})", reset.id),
-            ),
-            None => {
-                let line = report.line_of(&at(&path, key("id")));
-                first_line_of_id.insert(reset.id.0.clone(), line);
-            }
-        }
-        let mut resolvable = clean;
-        let mut listed = HashSet::new();
-        for (k, g) in reset.groups.iter().enumerate() {
-            let here = [path.clone(), vec![key("groups"), Seg::Index(k)]].concat();
-            if !groups.names.contains(&g.0) {
-                report.error(&here, format!("unknown group `{g}`"));
-                resolvable = false;
-            } else if !listed.insert(g.0.as_str()) {
-                report.warning(&here, format!("group `{g}` is listed twice"));
-            }
-            resolvable &= !groups.tainted.contains(&g.0);
-            used_groups.insert(g.0.clone());
-        }
 
         let trigger_path = at(&path, key("trigger"));
         let schedule = match &reset.trigger {
@@ -302,66 +371,36 @@ pub fn semantic(
                 );
             }
         }
-        let empty = own.len == 0
-            && reset.users.is_empty()
-            && !reset.groups.iter().any(|g| resolver.nonempty(&g.0));
-        if empty && resolvable {
-            report.error(
-                &path,
-                format!(
-                    "reset `{}` resolves to no hashes: add `groups`, `hashes` or `users`",
-                    reset.id
-                ),
-            );
+        let group_pos = (0..reset.groups.len())
+            .map(|k| report.pos_of(&[path.clone(), vec![key("groups"), Seg::Index(k)]].concat()))
+            .collect();
+        if !keep {
+            reset.description = None;
         }
-        let (Some(schedule), true) = (schedule, not_after_ok) else {
-            complete = false;
-            continue;
-        };
-        if !build {
-            // `validate` keeps no entries: only the diagnostics mattered.
-            continue;
-        }
-        let (hashes, parts) = entry_hashes(&reset, own.hashes, &mut resolver);
-        let user_count = hashes
-            .iter()
-            .filter(|m| super::member_user(m).is_some())
-            .count();
-        entries.push(Entry {
-            spec_digest: spec_digest(&reset, &hashes),
-            id: reset.id.0,
-            description: reset.description,
-            users: user_count,
-            hashes,
-            parts,
-            trigger: schedule,
-            revision: reset.revision,
-            not_after: reset.not_after,
-            suspend: reset.suspend,
-            dry_run: reset.dry_run,
+        parts.push(ResetPart {
+            index: i,
+            has_id,
+            clean,
+            pos: report.pos_of(&path),
+            id_pos: report.pos_of(&at(&path, key("id"))),
+            group_pos,
+            valid: schedule.is_some() && not_after_ok,
+            // `validate` holds every entry's part until the merge: what
+            // only `run` needs (a parsed cron, a description) is not kept.
+            schedule: schedule.filter(|_| not_after_ok && keep),
+            own: own.hashes.into(),
+            own_len: own.len,
+            built: Mutex::new(None),
+            reset,
         });
     }
-    // One set of included names: asking each group "is anyone including
-    // you?" was quadratic in the number of groups.
-    let included: HashSet<&str> = groups
-        .parsed
-        .values()
-        .flat_map(|g| g.include.iter().map(|i| i.0.as_str()))
-        .collect();
-    for name in groups.parsed.keys() {
-        if !used_groups.contains(name) && !included.contains(name.as_str()) {
-            report.warning(
-                &[key("groups"), key(name)],
-                format!("group `{name}` is not used by any reset"),
-            );
-        }
-    }
-    complete &= groups.tainted.is_empty();
-    match (settings, notifications) {
-        (Some(settings), Some(notifications)) if complete => {
-            Some((settings, entries, notifications))
-        }
-        _ => None,
+    Local {
+        settings,
+        notifications,
+        notifications_ok,
+        groups,
+        resets: parts,
+        complete,
     }
 }
 
@@ -414,15 +453,16 @@ fn settings_of(s: &types::Settings, report: &mut Report) -> Option<Settings> {
 /// those parts with their origins (`Entry::parts`), shared too.
 fn entry_hashes(
     reset: &types::Reset,
-    own: Vec<String>,
-    resolver: &mut Resolver,
+    own: Arc<[String]>,
+    lists: &[Arc<[String]>],
 ) -> (Members, Vec<Part>) {
     let mut parts: Vec<Part> = reset
         .groups
         .iter()
-        .map(|g| (Origin::Group(g.0.clone()), resolver.resolve(&g.0)))
+        .zip(lists)
+        .map(|(g, list)| (Origin::Group(g.0.clone()), Arc::clone(list)))
         .collect();
-    parts.push((Origin::Hashes, own.into()));
+    parts.push((Origin::Hashes, own));
     parts.push((
         Origin::Users,
         reset
@@ -447,4 +487,12 @@ fn spec_digest(reset: &types::Reset, hashes: &Members) -> String {
         hasher.update(b"\n");
     }
     crate::digest::finish_digest(hasher)
+}
+
+/// The settings of a config that has no `settings` anywhere: the
+/// documented defaults, parsed the way a file's are.
+pub(super) fn default_settings() -> Option<Settings> {
+    let loc = crate::yaml::Loc::Scalar(Pos::default());
+    let mut report = Report::new("", &loc);
+    settings_of(&types::Settings::default(), &mut report)
 }

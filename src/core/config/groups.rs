@@ -9,94 +9,94 @@ use super::hashes::HashLists;
 use super::part::{at, key, part};
 use super::report::Report;
 use super::types;
-use crate::yaml::Seg;
+use crate::yaml::{Pos, Seg};
 
 /// A group as far as the semantic checks need it.
+#[derive(Debug)]
 pub(super) struct Group {
     pub(super) include: Vec<types::Name>,
-    /// Its own hashes (kept for `run` only) and how many it lists.
-    pub(super) hashes: Vec<String>,
+    /// Its own hashes (kept for `run` only; shared with the lists resolved
+    /// from it) and how many it lists.
+    pub(super) hashes: Arc<[String]>,
     pub(super) len: usize,
     /// Its sub-users, by username (after its hashes, before its includes).
     pub(super) users: Vec<types::Username>,
 }
 
-pub(super) struct Groups {
-    /// Every group name present, even when its body failed the schema.
-    pub(super) names: HashSet<String>,
-    pub(super) parsed: BTreeMap<String, Group>,
-    /// Groups whose resolution is unreliable (a bad body, a cycle, an unknown
-    /// include): entries using them are not checked for "no hashes".
-    pub(super) tainted: HashSet<String>,
+/// A group of one file, read on its own: its includes are checked against
+/// every file's groups when the files are merged (`merge`).
+#[derive(Debug)]
+pub(super) struct GroupPart {
+    pub(super) name: String,
+    /// Where `groups.<name>` is, for errors and warnings about the group,
+    /// and where its name is written (a second definition is shown there).
+    pub(super) pos: Pos,
+    pub(super) key_pos: Pos,
+    /// `None` when its body failed the schema (reported).
+    pub(super) body: Option<Group>,
+    /// False when some field of the body was refused: resolving it is
+    /// unreliable, so entries using it are not checked for "no hashes".
+    pub(super) clean: bool,
+    /// Where each `include[i]` is.
+    pub(super) include_pos: Vec<Pos>,
 }
 
-pub(super) fn check_groups(
+/// Every group of a config, across its files, by name.
+pub(super) type GroupMap<'g> = BTreeMap<&'g str, &'g Group>;
+
+/// The groups of one file, in the order the document holds them.
+pub(super) fn parse_groups(
     section: Option<Value>,
     lists: &mut HashLists,
     report: &mut Report,
-) -> Groups {
-    let mut groups = Groups {
-        names: HashSet::new(),
-        parsed: BTreeMap::new(),
-        tainted: HashSet::new(),
-    };
+) -> Vec<GroupPart> {
     let Some(Value::Object(map)) = section else {
-        return groups;
+        return Vec::new();
     };
+    let mut out = Vec::with_capacity(map.len());
     for (name, body) in map {
-        groups.names.insert(name.clone());
         let path = [key("groups"), key(&name)];
+        let pos = report.pos_of(&path);
+        let key_pos = report.key_pos_of(&[key("groups")], &name);
         let own = lists.take(&at(&path, key("hashes"))).unwrap_or_default();
-        match part::<types::Group>(body, &path, report) {
-            Some((g, clean)) => {
-                if !clean {
-                    groups.tainted.insert(name.clone());
-                }
-                let group = Group {
+        let (body, clean) = match part::<types::Group>(body, &path, report) {
+            Some((g, clean)) => (
+                Some(Group {
                     include: g.include,
-                    hashes: own.hashes,
+                    hashes: own.hashes.into(),
                     len: own.len,
                     users: g.users,
-                };
-                groups.parsed.insert(name, group);
-            }
-            None => {
-                groups.tainted.insert(name);
-            }
-        }
+                }),
+                clean,
+            ),
+            None => (None, false),
+        };
+        let include_pos = body.as_ref().map_or_else(Vec::new, |g| {
+            (0..g.include.len())
+                .map(|i| report.pos_of(&[key("groups"), key(&name), key("include"), Seg::Index(i)]))
+                .collect()
+        });
+        out.push(GroupPart {
+            name,
+            pos,
+            key_pos,
+            body,
+            clean,
+            include_pos,
+        });
     }
-    for (name, group) in &groups.parsed {
-        let path = vec![key("groups"), key(name)];
-        for (i, inc) in group.include.iter().enumerate() {
-            if !groups.names.contains(&inc.0) {
-                report.error(
-                    &[path.clone(), vec![key("include"), Seg::Index(i)]].concat(),
-                    format!("unknown group `{inc}` in include of group `{name}`"),
-                );
-                groups.tainted.insert(name.clone());
-            }
-        }
-    }
-    for cycle in find_cycles(&groups.parsed) {
-        let (from, index) = cycle.edge;
-        report.error(
-            &[key("groups"), key(&from), key("include"), Seg::Index(index)],
-            format!("include cycle: {}", cycle.names.join(" → ")),
-        );
-        groups.tainted.extend(cycle.names);
-    }
-    groups
+    out
 }
 
-struct Cycle {
+pub(super) struct Cycle {
     /// The include that closes the cycle: (group, index in its `include`).
-    edge: (String, usize),
-    names: Vec<String>,
+    pub(super) edge: (String, usize),
+    pub(super) names: Vec<String>,
 }
 
 /// Each include cycle once, reported at the include that closes it.
 /// Iterative: a 50,000-deep include chain must not overflow the stack.
-fn find_cycles(groups: &BTreeMap<String, Group>) -> Vec<Cycle> {
+pub(super) fn find_cycles(groups: &GroupMap<'_>) -> Vec<Cycle> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Visiting,
@@ -104,8 +104,8 @@ fn find_cycles(groups: &BTreeMap<String, Group>) -> Vec<Cycle> {
     }
     let mut marks: HashMap<&str, Mark> = HashMap::new();
     let mut out = Vec::new();
-    for root in groups.keys() {
-        if marks.contains_key(root.as_str()) {
+    for &root in groups.keys() {
+        if marks.contains_key(root) {
             continue;
         }
         // (group, index of the next include to look at)
@@ -134,7 +134,7 @@ fn find_cycles(groups: &BTreeMap<String, Group>) -> Vec<Cycle> {
                     });
                 }
                 Some(Mark::Done) => {}
-                None if groups.contains_key(&inc.0) => {
+                None if groups.contains_key(inc.0.as_str()) => {
                     marks.insert(&inc.0, Mark::Visiting);
                     stack.push((&inc.0, 0));
                 }
@@ -149,22 +149,18 @@ fn find_cycles(groups: &BTreeMap<String, Group>) -> Vec<Cycle> {
 /// after its includes (post-order), so a caller can fold them in order. An
 /// include back into the walk (a cycle, reported already) is skipped.
 /// Iterative: a 50,000-deep chain must not overflow the stack.
-fn post_order<'g>(
-    groups: &'g BTreeMap<String, Group>,
-    root: &str,
-    done: impl Fn(&str) -> bool,
-) -> Vec<&'g str> {
+fn post_order<'g>(groups: &GroupMap<'g>, root: &str, done: impl Fn(&str) -> bool) -> Vec<&'g str> {
     let mut order = Vec::new();
-    let Some((root, _)) = groups.get_key_value(root) else {
+    let Some((&root, _)) = groups.get_key_value(root) else {
         return order;
     };
     if done(root) {
         return order;
     }
-    let mut visiting: HashSet<&str> = HashSet::from([root.as_str()]);
+    let mut visiting: HashSet<&str> = HashSet::from([root]);
     // Finished in this walk: a diamond of includes visits each group once.
     let mut finished: HashSet<&str> = HashSet::new();
-    let mut stack: Vec<(&'g str, usize)> = vec![(root.as_str(), 0)];
+    let mut stack: Vec<(&'g str, usize)> = vec![(root, 0)];
     while let Some((group, next)) = stack.last_mut() {
         if let Some(inc) = groups[*group].include.get(*next) {
             *next += 1;
@@ -172,10 +168,10 @@ fn post_order<'g>(
             if !done(inc)
                 && !visiting.contains(inc)
                 && !finished.contains(inc)
-                && let Some((inc, _)) = groups.get_key_value(inc)
+                && let Some((&inc, _)) = groups.get_key_value(inc)
             {
-                visiting.insert(inc.as_str());
-                stack.push((inc.as_str(), 0));
+                visiting.insert(inc);
+                stack.push((inc, 0));
             }
             continue;
         }
@@ -194,14 +190,14 @@ fn post_order<'g>(
 /// hold no copy. Iterative and memoised: deep chains cannot overflow the
 /// stack, and a diamond of includes is not expanded once per path.
 pub(super) struct Resolver<'g> {
-    groups: &'g BTreeMap<String, Group>,
+    groups: &'g GroupMap<'g>,
     memo: HashMap<&'g str, Arc<[String]>>,
     /// Whether a group resolves to any hash, for `nonempty`.
     nonempty: HashMap<&'g str, bool>,
 }
 
 impl<'g> Resolver<'g> {
-    pub(super) fn new(groups: &'g BTreeMap<String, Group>) -> Self {
+    pub(super) fn new(groups: &'g GroupMap<'g>) -> Self {
         Resolver {
             groups,
             memo: HashMap::new(),
@@ -245,7 +241,7 @@ impl<'g> Resolver<'g> {
                 .iter()
                 .map(|u| super::user_member(&u.0))
                 .collect();
-            let mut parts = vec![Arc::from(body.hashes.as_slice()), users];
+            let mut parts = vec![Arc::clone(&body.hashes), users];
             parts.extend(includes);
             let list = super::Members::new(parts).to_arc();
             self.memo.insert(group, list);

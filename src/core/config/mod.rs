@@ -11,11 +11,15 @@ mod groups;
 mod members;
 pub use members::Members;
 mod hashes;
+pub mod listing;
+mod merge;
 mod notifications;
 mod part;
 mod report;
+mod set;
 pub use crate::digest::{finish_digest, hex_digest};
 pub use check::parse_cron;
+pub use set::{AliasBudget, FilePart, assemble, assemble_set, load_listed};
 pub mod types;
 
 use std::path::Path;
@@ -69,6 +73,9 @@ pub fn member_user(member: &str) -> Option<&str> {
 pub struct Entry {
     pub id: String,
     pub description: Option<String>,
+    /// The file of a config directory the entry is in, relative to the
+    /// directory (SPEC §2b); `None` for a config that is one file.
+    pub source: Option<std::sync::Arc<str>>,
     /// Union of the groups' members and the entry's own, each once, in order
     /// of first appearance: hashes, and for each user of `users:` its
     /// `user_member` (resolved to a hash by the planner, never sent as is).
@@ -138,15 +145,34 @@ impl Loaded {
     }
 }
 
-/// Read and parse a config file. Only I/O errors are `Err`.
+/// Read and parse a config: a file, or a directory of files (SPEC §2b).
+/// Only I/O errors are `Err`.
 pub fn load(path: &Path, now: DateTime<Utc>) -> std::io::Result<Loaded> {
-    read(path, now, true)
+    load_listed(&listing::list(path)?, now, true)
 }
 
-/// Check a config file without keeping the resolved config (`validate`):
-/// the same diagnostics as `load`, in less memory.
+/// [`load`] for `run` and `plan`, which know the status file: a `--status`
+/// inside a config directory is resetd's own file, never read as config.
+pub fn load_beside(
+    path: &Path,
+    status: Option<&Path>,
+    now: DateTime<Utc>,
+) -> std::io::Result<Loaded> {
+    load_listed(&listing::list_skipping(path, status)?, now, true)
+}
+
+/// Check a config (a file or a directory) without keeping the resolved
+/// config (`validate`): the same diagnostics as `load`, in less memory.
 pub fn check_file(path: &Path, now: DateTime<Utc>) -> std::io::Result<Vec<Diagnostic>> {
-    read(path, now, false).map(|loaded| loaded.diagnostics)
+    check_listed(&listing::list(path)?, now)
+}
+
+/// [`check_file`] of a config already listed.
+pub fn check_listed(
+    listing: &listing::Listing,
+    now: DateTime<Utc>,
+) -> std::io::Result<Vec<Diagnostic>> {
+    load_listed(listing, now, false).map(|loaded| loaded.diagnostics)
 }
 
 /// The largest config file read. Larger files are refused before parsing,
@@ -211,32 +237,40 @@ pub fn digest_file(path: &Path) -> std::io::Result<String> {
 }
 
 fn read(path: &Path, now: DateTime<Utc>, build: bool) -> std::io::Result<Loaded> {
+    let part = read_part(path, &path.display().to_string(), now, build)?;
+    Ok(assemble(&[(None, &part)], part.digest.clone(), build))
+}
+
+/// Read and check one file of a config. `name` is how diagnostics name it.
+/// Only I/O errors are `Err`.
+pub fn read_part(
+    path: &Path,
+    name: &str,
+    now: DateTime<Utc>,
+    build: bool,
+) -> std::io::Result<FilePart> {
     // One streamed pass: the text is never held whole, and every position a
     // diagnostic needs is known when it is found.
     let mut lists = hashes::HashLists::new(build);
-    let (parsed, digest) =
-        match crate::yaml::parse_file(|| open(path), Some(&mut lists), reviewed()) {
-            Ok(read) => read,
-            Err(e) => return not_utf8(path, e),
-        };
-    let mut loaded = finish(
-        &path.display().to_string(),
-        digest,
-        parsed,
-        lists,
-        now,
-        build,
-    );
-    if loaded
+    let meter = std::cell::Cell::default();
+    let read =
+        crate::yaml::parse_file_metered(|| open(path), Some(&mut lists), reviewed(), Some(&meter));
+    let (parsed, digest) = match read {
+        Ok(read) => read,
+        Err(e) => return not_utf8(path, name, e),
+    };
+    let mut part = file_part(name, digest, parsed, lists, now, build);
+    part.alias = meter.get();
+    if part
         .diagnostics
         .iter()
         .any(|d| d.message.contains("found a tab"))
         && let Ok(file) = open(path)
     {
         let lines = std::io::BufRead::lines(std::io::BufReader::new(file)).map_while(Result::ok);
-        place_tab_errors(&mut loaded.diagnostics, lines);
+        place_tab_errors(&mut part.diagnostics, lines);
     }
-    Ok(loaded)
+    Ok(part)
 }
 
 /// The YAML scanner reports a tab in indentation where the scalar before it
@@ -263,17 +297,19 @@ fn place_tab_errors<S: AsRef<str>>(diagnostics: &mut [Diagnostic], lines: impl I
 
 /// An encoding error is a located problem with the file (exit 1, like any
 /// invalid config); other read errors stay I/O errors.
-fn not_utf8(path: &Path, e: std::io::Error) -> std::io::Result<Loaded> {
+fn not_utf8(path: &Path, name: &str, e: std::io::Error) -> std::io::Result<FilePart> {
     let Some(enc) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<crate::yaml::EncodingError>())
     else {
         return Err(e);
     };
-    Ok(Loaded {
-        config: None,
+    Ok(FilePart {
+        name: name.to_owned(),
+        alias: crate::yaml::AliasUse::default(),
+        local: None,
         diagnostics: vec![Diagnostic {
-            file: path.display().to_string(),
+            file: name.to_owned(),
             line: enc.line,
             column: 1,
             path: String::new(),
@@ -306,25 +342,29 @@ pub fn reviewed() -> crate::yaml::Dialect<'static> {
 pub fn parse(file: &str, text: &str, now: DateTime<Utc>) -> Loaded {
     let mut lists = hashes::HashLists::new(true);
     let parsed = crate::yaml::parse_with(text, Some(&mut lists), reviewed());
-    let mut loaded = finish(file, hex_digest(text.as_bytes()), parsed, lists, now, true);
-    place_tab_errors(&mut loaded.diagnostics, text.lines());
-    loaded
+    let mut part = file_part(file, hex_digest(text.as_bytes()), parsed, lists, now, true);
+    place_tab_errors(&mut part.diagnostics, text.lines());
+    assemble(&[(None, &part)], part.digest.clone(), true)
 }
 
-fn finish(
+/// Check one file on its own: YAML, schema, and the checks a file can
+/// answer alone (`check::local`).
+fn file_part(
     file: &str,
     digest: String,
     parsed: crate::yaml::Parsed,
     mut lists: hashes::HashLists,
     now: DateTime<Utc>,
-    build: bool,
-) -> Loaded {
+    keep: bool,
+) -> FilePart {
     let (value, loc) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
-            return Loaded {
-                config: None,
+            return FilePart {
+                name: file.to_owned(),
+                alias: crate::yaml::AliasUse::default(),
                 digest,
+                local: None,
                 diagnostics: vec![Diagnostic {
                     file: file.to_owned(),
                     line: e.pos.line,
@@ -337,10 +377,12 @@ fn finish(
         }
     };
     if let Some(diagnostic) = status_file(file, &value, &loc) {
-        return Loaded {
-            config: None,
-            diagnostics: vec![diagnostic],
+        return FilePart {
+            name: file.to_owned(),
+            alias: crate::yaml::AliasUse::default(),
             digest,
+            local: None,
+            diagnostics: vec![diagnostic],
         };
     }
     let mut report = report::Report::new(file, &loc);
@@ -352,24 +394,13 @@ fn finish(
             None => report.error(&violation.path, violation.message),
         }
     }
-    let config = check::semantic(value, &mut lists, now, build, &mut report).map(
-        |(settings, resets, notifications)| Config {
-            settings,
-            resets,
-            notifications,
-            digest: digest.clone(),
-        },
-    );
-    let diagnostics = report.finish();
-    let config = if diagnostics.iter().any(Diagnostic::is_error) {
-        None
-    } else {
-        config
-    };
-    Loaded {
-        config,
-        diagnostics,
+    let local = check::local(value, &mut lists, now, keep, &mut report);
+    FilePart {
+        name: file.to_owned(),
+        alias: crate::yaml::AliasUse::default(),
         digest,
+        local: Some(local),
+        diagnostics: report.finish(),
     }
 }
 

@@ -1,24 +1,25 @@
 //! `notifications:`: receivers declared in the reviewed file, their secrets
 //! named, never read here (`validate` must not need them).
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::part::{at, key, part};
 use super::report::Report;
 use super::types::{Notification, ReceiverType};
-use crate::yaml::Seg;
+use crate::yaml::{Pos, Seg};
 
-/// The receivers, when every one is sound: names unique, and each with the
-/// fields its type needs and none it does not use.
-pub(super) fn check(section: Option<Value>, report: &mut Report) -> Option<Vec<Notification>> {
+/// The receivers of one file, each with where its `name` is, and whether
+/// every one is sound: with the fields its type needs and none it does not
+/// use. Names are unique across the files of a config: `merge` checks that.
+pub(super) fn check(
+    section: Option<Value>,
+    report: &mut Report,
+) -> (Vec<(Notification, Pos)>, bool) {
     let Some(Value::Array(items)) = section else {
-        return Some(Vec::new());
+        return (Vec::new(), true);
     };
     let mut complete = true;
     let mut receivers = Vec::with_capacity(items.len());
-    let mut first: HashMap<String, u32> = HashMap::new();
     for (i, item) in items.into_iter().enumerate() {
         let path = vec![key("notifications"), Seg::Index(i)];
         // A receiver the schema refused is not started; its other fields
@@ -28,22 +29,7 @@ pub(super) fn check(section: Option<Value>, report: &mut Report) -> Option<Vec<N
             continue;
         };
         complete &= clean;
-        match first.get(&receiver.name.0) {
-            Some(line) => {
-                report.error(
-                    &at(&path, key("name")),
-                    format!(
-                        "duplicate receiver name `{}` (first used on line {line})",
-                        receiver.name
-                    ),
-                );
-                complete = false;
-            }
-            None => {
-                let line = report.line_of(&at(&path, key("name")));
-                first.insert(receiver.name.0.clone(), line);
-            }
-        }
+        let name_pos = report.pos_of(&at(&path, key("name")));
         let kind = match receiver.kind {
             ReceiverType::Slack => "slack",
             ReceiverType::Webhook => "webhook",
@@ -85,7 +71,7 @@ pub(super) fn check(section: Option<Value>, report: &mut Report) -> Option<Vec<N
                 ),
             );
         }
-        receivers.push(receiver);
+        receivers.push((receiver, name_pos));
     }
-    complete.then_some(receivers)
+    (receivers, complete)
 }

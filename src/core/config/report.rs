@@ -101,8 +101,18 @@ impl<'a> Report<'a> {
         self.error_prefixes.contains(path)
     }
 
-    pub(super) fn line_of(&self, path: &[Seg]) -> u32 {
-        self.loc.find(path).line
+    /// Where `path` is in the file (its nearest present ancestor if it is
+    /// not there): what the checks across files point at.
+    pub(super) fn pos_of(&self, path: &[Seg]) -> Pos {
+        self.loc.find(path)
+    }
+
+    /// Where the key `key` of the mapping at `path` is written (the value's
+    /// position when it cannot be found).
+    pub(super) fn key_pos_of(&self, path: &[Seg], key: &str) -> Pos {
+        self.loc
+            .find_key(path, key)
+            .unwrap_or_else(|| self.loc.find(&[path, &[Seg::Key(key.to_owned())]].concat()))
     }
 
     /// Diagnostics in file order, errors before warnings on the same spot.

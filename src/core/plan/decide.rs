@@ -26,6 +26,7 @@ pub(super) fn decide(
     };
     let mut plan = EntryPlan {
         id: entry.id.clone(),
+        source: entry.source.clone(),
         revision: entry.revision,
         spec_digest: entry.spec_digest.clone(),
         recurring: entry.trigger.is_recurring(),

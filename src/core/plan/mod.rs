@@ -97,6 +97,8 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct EntryPlan {
     pub id: String,
+    /// The file of a config directory the entry is in (`Entry::source`).
+    pub source: Option<std::sync::Arc<str>>,
     /// The entry's revision and content digest, and whether it recurs: what
     /// the status records of it, so the executor never reads the config.
     pub revision: u64,
@@ -329,6 +331,7 @@ impl Plan {
     pub fn decisions(&self) -> impl Iterator<Item = crate::status::Decision<'_>> {
         self.entries.iter().map(|e| crate::status::Decision {
             id: &e.id,
+            source: e.source.as_deref(),
             revision: e.revision,
             spec_digest: &e.spec_digest,
             recurring: e.recurring,
@@ -368,6 +371,7 @@ impl RunSpec {
             token: None,
             users: &self.users,
             source_revision: self.source_revision.as_deref(),
+            source: entry.source.as_deref(),
         }
     }
 }

@@ -116,6 +116,10 @@ impl Serialize for EntryJson<'_> {
         let (action, send, batches) = action_summary(&e.action);
         let mut map = s.serialize_map(None)?;
         map.serialize_entry("id", &e.id)?;
+        // Only for a config directory: a single file's plan is as it was.
+        if let Some(source) = &e.source {
+            map.serialize_entry("source", &**source)?;
+        }
         map.serialize_entry("action", action)?;
         map.serialize_entry("phase", &e.phase)?;
         map.serialize_entry("why", &e.why)?;

@@ -188,6 +188,10 @@ pub struct EntryStatus {
     /// The entry is no longer in the config; it will never run again.
     #[serde(default)]
     pub orphaned: bool,
+    /// The file of a config directory the entry is in, relative to the
+    /// directory (SPEC §2b); absent for a config that is one file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The last runs, newest last.
     #[serde(default)]
     pub history: Vec<RunRecord>,
@@ -289,6 +293,10 @@ pub struct RunRecord {
     /// the config's git work tree); null when unknown.
     #[serde(default)]
     pub source_revision: Option<String>,
+    /// The file of a config directory the entry was in for this run;
+    /// absent for a config that is one file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl EntryStatus {
@@ -312,6 +320,7 @@ impl EntryStatus {
             confirmed: None,
             run: None,
             orphaned: false,
+            source: None,
             history: Vec::new(),
         }
     }

@@ -18,6 +18,8 @@ use crate::policy::{self, Cause};
 #[derive(Debug, Clone, Copy)]
 pub struct Decision<'a> {
     pub id: &'a str,
+    /// The file of a config directory the entry is in (SPEC §2b).
+    pub source: Option<&'a str>,
     pub revision: u64,
     pub spec_digest: &'a str,
     pub recurring: bool,
@@ -78,6 +80,11 @@ impl Status {
                 (Step::Runs, None) if decided.recurring => st.next_run_at,
                 (_, next) => next,
             };
+            // Moved to another file: recorded, and nothing else changes.
+            if st.source.as_deref() != decided.source {
+                changed = true;
+                st.source = decided.source.map(str::to_owned);
+            }
             changed |= st.revision != decided.revision
                 || st.spec_digest != decided.spec_digest
                 || st.hash_count != decided.hash_count
@@ -111,6 +118,7 @@ impl Status {
                         error: None,
                         users: BTreeMap::default(),
                         source_revision: source_revision.map(str::to_owned),
+                        source: decided.source.map(str::to_owned),
                     },
                     decided.spec_digest,
                     None,
@@ -220,6 +228,8 @@ pub struct RunFacts<'a> {
     pub users: &'a BTreeMap<String, String>,
     /// The commit the config came from, for the history.
     pub source_revision: Option<&'a str>,
+    /// The file of a config directory the entry is in, for the history.
+    pub source: Option<&'a str>,
 }
 
 impl RunFacts<'_> {
@@ -383,6 +393,7 @@ impl EntryStatus {
                 error,
                 users: facts.users.clone(),
                 source_revision: facts.source_revision.map(str::to_owned),
+                source: facts.source.map(str::to_owned),
             },
             facts.spec_digest,
             facts.slot,
@@ -407,6 +418,7 @@ impl EntryStatus {
                 error: None,
                 users: facts.users.clone(),
                 source_revision: facts.source_revision.map(str::to_owned),
+                source: facts.source.map(str::to_owned),
             },
             facts.spec_digest,
             facts.slot,

@@ -142,6 +142,9 @@ pub(super) struct Builder<'s, 'd> {
     alias_bytes: usize,
     sink: Option<&'s mut (dyn ListSink + 'd)>,
     dialect: Dialect<'s>,
+    /// Where to report what aliases have copied so far (`AliasUse`), for a
+    /// bound across several documents (a config directory's files).
+    meter: Option<&'s std::cell::Cell<super::AliasUse>>,
     /// Open collections that carry an anchor. Inside one, nothing goes to
     /// the sink as it is read: an alias may copy the node, lists and all,
     /// so it is built whole and its lists are handed over when it lands.
@@ -161,8 +164,18 @@ impl<'s, 'd> Builder<'s, 'd> {
             alias_bytes: 0,
             sink,
             dialect: Dialect::Plain,
+            meter: None,
             anchored: 0,
         }
+    }
+
+    /// Report what aliases copy to `meter` as the document is built.
+    pub(super) fn with_meter(
+        mut self,
+        meter: Option<&'s std::cell::Cell<super::AliasUse>>,
+    ) -> Self {
+        self.meter = meter;
+        self
     }
 
     /// Read as `dialect` says (the default: [`Dialect::Plain`]).
@@ -362,6 +375,12 @@ impl<'s, 'd> Builder<'s, 'd> {
                             MAX_ALIAS_BYTES >> 20
                         ),
                     ));
+                }
+                if let Some(meter) = self.meter {
+                    meter.set(super::AliasUse {
+                        nodes: self.alias_nodes,
+                        bytes: self.alias_bytes,
+                    });
                 }
                 self.check_depth(size.height, pos)?;
                 let (value, loc, _) = self

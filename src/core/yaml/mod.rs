@@ -263,10 +263,42 @@ pub fn parse_with(text: &str, mut sink: Option<&mut dyn ListSink>, dialect: Dial
 /// file to saphyr. Also returns the sha256 digest of the file's bytes (all of
 /// them, even when the document is refused early). An I/O error or invalid
 /// UTF-8 is the outer `Err`.
+/// What a document's aliases copied: nodes and bytes of scalar text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AliasUse {
+    pub nodes: usize,
+    pub bytes: usize,
+}
+
+impl AliasUse {
+    /// The sum of two documents' use, for a bound across both.
+    pub fn plus(self, other: AliasUse) -> AliasUse {
+        AliasUse {
+            nodes: self.nodes.saturating_add(other.nodes),
+            bytes: self.bytes.saturating_add(other.bytes),
+        }
+    }
+
+    /// True past [`MAX_ALIAS_NODES`] or [`MAX_ALIAS_BYTES`].
+    pub fn past_bound(self) -> bool {
+        self.nodes > MAX_ALIAS_NODES || self.bytes > MAX_ALIAS_BYTES
+    }
+}
+
 pub fn parse_file<R: std::io::Read>(
+    open: impl FnMut() -> std::io::Result<R>,
+    sink: Option<&mut dyn ListSink>,
+    dialect: Dialect,
+) -> std::io::Result<(Parsed, String)> {
+    parse_file_metered(open, sink, dialect, None)
+}
+
+/// [`parse_file`], reporting what its aliases copied to `meter`.
+pub fn parse_file_metered<R: std::io::Read>(
     mut open: impl FnMut() -> std::io::Result<R>,
     mut sink: Option<&mut dyn ListSink>,
     dialect: Dialect,
+    meter: Option<&std::cell::Cell<AliasUse>>,
 ) -> std::io::Result<(Parsed, String)> {
     // Every byte goes through a `Tap`, which hashes it and checks the
     // text; its verdict comes first, whoever read the file and wherever
@@ -277,7 +309,9 @@ pub fn parse_file<R: std::io::Read>(
     };
     {
         let mut tap = Tap::new(open()?);
-        let mut builder = Builder::new(sink.as_deref_mut()).with_dialect(dialect);
+        let mut builder = Builder::new(sink.as_deref_mut())
+            .with_dialect(dialect)
+            .with_meter(meter);
         let parsed = match Fast::scan_reader(&mut tap, &mut builder)? {
             Ok(()) => Some(Ok(builder.finish())),
             Err(Stop::Error(e)) => Some(Err(e)),
@@ -294,12 +328,15 @@ pub fn parse_file<R: std::io::Read>(
     if let Some(sink) = sink.as_deref_mut() {
         sink.clear();
     }
+    if let Some(meter) = meter {
+        meter.set(AliasUse::default());
+    }
     let mut tap = Tap::new(open()?);
     let parsed = {
         let mut chars = Utf8Chars::new(&mut tap);
         let parsed = saphyr(
             Parser::new(BufferedInput::new(&mut chars)),
-            Builder::new(sink).with_dialect(dialect),
+            Builder::new(sink).with_dialect(dialect).with_meter(meter),
         );
         if let Some(e) = chars.error.take() {
             return Err(e);
