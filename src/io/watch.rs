@@ -231,7 +231,9 @@ impl Interest {
         };
         let names: Vec<&[u8]> = rel.iter().map(|c| c.as_bytes()).collect();
         match names.as_slice() {
-            [b"..data"] => true,
+            // A ConfigMap's swap, at the root or in a subdirectory mounted
+            // from one ConfigMap per team.
+            [dirs @ .., b"..data"] => !dirs.iter().any(|n| n.starts_with(b".")),
             names => !names.iter().any(|n| n.starts_with(b".")),
         }
     }

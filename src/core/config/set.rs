@@ -149,7 +149,7 @@ pub fn assemble(
         })
         .collect();
     let readable = inputs.len() == files.len();
-    let merged = merge::merge(&inputs, build);
+    let merged = merge::merge(&inputs, readable, build);
     let mut across = merged.diagnostics.into_iter();
     let mut diagnostics = Vec::new();
     for (_, part) in files {
