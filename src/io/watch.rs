@@ -436,7 +436,11 @@ impl ConfigWatch {
         }
         let stale: Vec<PathBuf> = self.tree_armed.difference(&dirs).cloned().collect();
         for dir in stale {
-            let _ = self.watcher.unwatch(&dir);
+            // A directory that is gone took its watch with it (notify drops
+            // it on the kernel's word); removing it again only logs a warning.
+            if std::fs::symlink_metadata(&dir).is_ok() {
+                let _ = self.watcher.unwatch(&dir);
+            }
             self.tree_armed.remove(&dir);
         }
         self.interest

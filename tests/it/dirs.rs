@@ -170,12 +170,10 @@ fn group_and_receiver_names_share_one_namespace_and_settings_appear_once() {
         "duplicate receiver name `ops` (first used in resets.d/a.yaml, line 10)",
         // And at the first places, naming the second.
         "duplicate group `eu` (also in resets.d/b.yaml, line 7)",
-        // Receivers live with the settings (here a.yaml's, the first).
-        "`notifications` may be declared only in the file that holds `settings`",
     ] {
         assert!(out.contains(expected), "no {expected:?} in:\n{out}");
     }
-    assert!(out.contains("7 error(s)"), "{out}");
+    assert!(out.contains("6 error(s)"), "{out}");
 }
 
 #[test]
@@ -640,4 +638,38 @@ fn an_unreadable_subdirectory_is_an_io_error_that_names_it() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("resets.d/locked"), "{err}");
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn no_receiver_of_any_file_may_be_given_the_api_token() {
+    let ws = teams();
+    put(&ws, "a.yaml", &entry("a", &format!("hashes: [{H1}]")));
+    // A team's file may declare receivers; never one fed the API token.
+    let receiver = |source: &str| {
+        format!(
+            "notifications:\n  - name: team-b\n    type: github\n    repository: acme/x\n    tokenFrom: {source}\n"
+        )
+    };
+    put(&ws, "b.yaml", &receiver("{ env: IPROYAL_API_TOKEN }"));
+    let (code, out, _) = validate(&ws, "github");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("::error file=resets.d/b.yaml,line=8,col=16::notifications[0].tokenFrom: `tokenFrom` names the IPRoyal API token"),
+        "{out}"
+    );
+    // The token file is known to `run` only: it refuses the config there.
+    let token = ws.dir.path().join("token");
+    std::fs::write(&token, "tok-0123456789\n").unwrap();
+    put(
+        &ws,
+        "b.yaml",
+        &receiver(&format!("{{ file: {} }}", token.display())),
+    );
+    let (code, out, _) = validate(&ws, "human");
+    assert_eq!(code, 0, "{out}");
+    let api = FakeApi::start();
+    let (code, _, err) = ws.run_once(&api.base(), &["--token-file", &token.display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("names the API token file"), "{err}");
+    assert!(api.requests().is_empty());
 }

@@ -133,32 +133,12 @@ pub(super) fn merge(inputs: &[Input<'_>], whole: bool, build: bool) -> Merged {
         settings = default_settings();
     }
 
-    // Receivers: names unique across the files. In a directory they live
-    // in the file that holds `settings`: a receiver reads the daemon's
-    // environment and files (`tokenFrom`, `urlFrom`) and posts anywhere, so
-    // it belongs to whoever owns the settings, not to any team's file.
+    // Receivers: names unique across the files.
     let mut receivers: HashMap<&str, (usize, Pos)> = HashMap::new();
     let mut receiver_index: HashMap<&str, usize> = HashMap::new();
     let mut notifications = Vec::new();
-    let directory = inputs.iter().any(|i| i.source.is_some());
     for (f, input) in inputs.iter().enumerate() {
         complete &= input.local.notifications_ok;
-        if directory
-            && !input.local.notifications.is_empty()
-            && settings_at.is_none_or(|(s, _)| s != f)
-            && let Some((_, pos)) = input.local.notifications.first()
-        {
-            out.error(
-                f,
-                &[key("notifications")],
-                *pos,
-                "in a config directory, `notifications` may be declared only in the file that \
-                 holds `settings` (receivers read the daemon's secrets: they belong to the \
-                 settings' owners)"
-                    .to_owned(),
-            );
-            complete = false;
-        }
         for (i, (receiver, pos)) in input.local.notifications.iter().enumerate() {
             match receivers.get(receiver.name.0.as_str()) {
                 Some(&first) => {
