@@ -422,18 +422,30 @@ impl ConfigWatch {
         let Some(root) = self.tree.clone() else {
             return;
         };
-        let (dirs, targets) = tree_dirs(&root);
-        for dir in &dirs {
-            if self.tree_armed.contains(dir) {
-                continue;
-            }
-            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    self.tree_armed.insert(dir.clone());
+        // Walk, then watch what is new, then walk again while that added a
+        // watch: a directory created inside a new one after the walk read
+        // it but before its watch existed made no event anyone saw.
+        let mut rounds = 0;
+        let (dirs, targets) = loop {
+            let (dirs, targets) = tree_dirs(&root);
+            let mut added = false;
+            for dir in &dirs {
+                if self.tree_armed.contains(dir) {
+                    continue;
                 }
-                Err(e) => tracing::debug!(dir = %dir.display(), "cannot watch: {e}"),
+                match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        self.tree_armed.insert(dir.clone());
+                        added = true;
+                    }
+                    Err(e) => tracing::debug!(dir = %dir.display(), "cannot watch: {e}"),
+                }
             }
-        }
+            rounds += 1;
+            if !added || rounds == MAX_TREE_ROUNDS {
+                break (dirs, targets);
+            }
+        };
         let stale: Vec<PathBuf> = self.tree_armed.difference(&dirs).cloned().collect();
         for dir in stale {
             // A directory that is gone took its watch with it (notify drops
@@ -451,6 +463,11 @@ impl ConfigWatch {
         self.tree_targets = targets;
     }
 }
+
+/// How many times one re-arm walks the tree while new directories keep
+/// appearing (each walk is bounded; a tree still growing is caught by the
+/// events of the directories already watched).
+const MAX_TREE_ROUNDS: usize = 8;
 
 /// The directories of a config directory's tree to watch, and the files its
 /// links lead to: every directory the listing descends into, and the
