@@ -140,6 +140,10 @@ impl ConfigFiles {
                         && std::fs::metadata(&self.path).is_ok_and(|m| m.is_dir()) =>
                 {
                     tries += 1;
+                    // Spread the tries over the change under way.
+                    std::thread::sleep(
+                        Duration::from_millis(20) * u32::try_from(tries).unwrap_or(1),
+                    );
                     tracing::debug!(config = %self.path.display(), "the config directory changed while it was read ({e}); reading it again");
                 }
                 other => return other,

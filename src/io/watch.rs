@@ -387,12 +387,34 @@ impl ConfigWatch {
         // or when a directory of its tree appeared, went or was swapped
         // (`..data`); a file's event changes no watch.
         let tree = chain.target.clone().filter(|t| t.is_dir());
+        // A directory gone needs no walk (an `rm -rf` of N directories
+        // must not walk the tree N times): it and what was under it leave
+        // the armed set, their watches gone with them.
+        if let Some(paths) = touched {
+            let gone: Vec<&PathBuf> = paths
+                .iter()
+                .filter(|p| self.tree_armed.contains(*p) && std::fs::symlink_metadata(p).is_err())
+                .collect();
+            for gone in gone {
+                // Paths order by component: a directory's descendants
+                // follow it, together.
+                let under: Vec<PathBuf> = self
+                    .tree_armed
+                    .range(gone.clone()..)
+                    .take_while(|d| d.starts_with(gone))
+                    .cloned()
+                    .collect();
+                for d in under {
+                    self.tree_armed.remove(&d);
+                }
+            }
+        }
         let walk = tree != self.tree
             || touched.is_none_or(|paths| {
                 paths.iter().any(|p| {
-                    self.tree_armed.contains(p)
-                        || p.file_name().is_some_and(|n| n == "..data")
-                        || std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+                    p.file_name().is_some_and(|n| n == "..data")
+                        || (!self.tree_armed.contains(p)
+                            && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
                 })
             });
         if tree != self.tree {

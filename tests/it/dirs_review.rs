@@ -368,3 +368,27 @@ fn validate_and_run_agree_on_a_directory_holding_the_status() {
         "validate exit {validated}, run exit {ran}:\n{out}{err}"
     );
 }
+
+/// Removing a team's subdirectory is an ordinary change: it must not put
+/// warnings in the daemon's log. Since the tree is watched directory by
+/// directory, notify logs `WARN Unable to remove the path from the
+/// watches` for each removed directory (its `DELETE` and `DELETE_SELF`).
+#[test]
+fn removing_a_subdirectory_logs_no_warning() {
+    let ws = teams();
+    put(&ws, "a.yaml", &entry("a1", H1));
+    put(&ws, "team/deep/b.yaml", &entry("b1", H2));
+    let api = FakeApi::start();
+    let daemon = Daemon::start(&ws, &api, &[]);
+    deletes_within(&api, 2, SEEN);
+
+    std::fs::remove_dir_all(ws.config.join("team")).unwrap();
+    // The reload after the removal (its events came first).
+    let line = daemon.wait_for_log("\"entries\":1");
+    let logs = daemon.wait_for_logs("\"level\":\"", 1);
+    let warnings: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("\"level\":\"WARN\""))
+        .collect();
+    assert!(warnings.is_empty(), "after {line}:\n{warnings:#?}");
+}
