@@ -31,6 +31,10 @@ use crate::config::{self, FilePart, Loaded, listing};
 /// for the digest to be reused on an unchanged fingerprint.
 pub const RACY: Duration = Duration::from_secs(1);
 
+/// How many times a directory read is tried again when something in it
+/// vanished during the read.
+const VANISHED_RETRIES: usize = 5;
+
 /// What identifies a file's content without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fingerprint {
@@ -109,6 +113,45 @@ impl ConfigFiles {
     /// The digest `load` would give the config now, without parsing: the
     /// file's, or the directory set's (`configDigest`).
     pub fn digest(&mut self) -> std::io::Result<String> {
+        self.retried(Self::digest_once)
+    }
+
+    /// Read the config: a single file as `config::load` does; a directory's
+    /// files from the cache where their content is unchanged.
+    pub fn load(&mut self, now: DateTime<Utc>) -> std::io::Result<Loaded> {
+        self.retried(|files| files.load_once(now))
+    }
+
+    /// `read`, again when something under the directory vanished while it
+    /// was walked (a `git checkout`, an `rm -rf team/` under way): a tree
+    /// that is changing is not a config that cannot be read, and must not
+    /// log an error or count a failed reload. The directory itself gone, or
+    /// any other error, is an error at once.
+    fn retried<T>(
+        &mut self,
+        mut read: impl FnMut(&mut Self) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        let mut tries = 0;
+        loop {
+            match read(self) {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && tries < VANISHED_RETRIES
+                        && std::fs::metadata(&self.path).is_ok_and(|m| m.is_dir()) =>
+                {
+                    tries += 1;
+                    // Spread the tries over the change under way.
+                    std::thread::sleep(
+                        Duration::from_millis(20) * u32::try_from(tries).unwrap_or(1),
+                    );
+                    tracing::debug!(config = %self.path.display(), "the config directory changed while it was read ({e}); reading it again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn digest_once(&mut self) -> std::io::Result<String> {
         let listing = listing::list_skipping(&self.path, self.status.as_deref())?;
         if listing.dir.is_none() {
             return config::digest_file(&self.path);
@@ -117,9 +160,7 @@ impl ConfigFiles {
         Ok(listing.digest(digests.iter().map(String::as_str)))
     }
 
-    /// Read the config: a single file as `config::load` does; a directory's
-    /// files from the cache where their content is unchanged.
-    pub fn load(&mut self, now: DateTime<Utc>) -> std::io::Result<Loaded> {
+    fn load_once(&mut self, now: DateTime<Utc>) -> std::io::Result<Loaded> {
         let listing = listing::list_skipping(&self.path, self.status.as_deref())?;
         if listing.dir.is_none() {
             self.parsed_last = 1;

@@ -117,6 +117,9 @@ pub async fn run_with_clock<C: Clock>(
     let loaded = files
         .load(clock.now())
         .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", args.config.display()))?;
+    let mut loaded = loaded;
+    let file = args.config.display().to_string();
+    config::refuse_token_file(&mut loaded, args.token_file.as_deref(), &file);
     crate::logging::diagnostics(&loaded.diagnostics);
     let Some(config) = loaded.config else {
         tracing::error!(file = %args.config.display(), "config is invalid; nothing to run");
@@ -188,6 +191,7 @@ pub async fn run_with_clock<C: Clock>(
         path: args.config.clone(),
         files: Arc::new(std::sync::Mutex::new(files)),
         cost: (0, 0),
+        token_file: args.token_file.clone(),
         config_path: args.config.clone(),
         source_revision: args.source_revision.clone(),
         quiet: args.debounce,
@@ -309,6 +313,8 @@ struct Reloader {
     files: Arc<std::sync::Mutex<ConfigFiles>>,
     /// What the last load cost: files parsed, milliseconds.
     cost: (usize, u64),
+    /// `--token-file`: no receiver may read it.
+    token_file: Option<PathBuf>,
     /// The debounce period: also how long new content must stay unchanged.
     quiet: Duration,
     /// Digest of the content last parsed, valid or not, so an unchanged
@@ -408,6 +414,9 @@ impl Reloader {
             candidate = loaded.digest;
         };
         self.seen.clone_from(&loaded.digest);
+        let mut loaded = loaded;
+        let file = self.path.display().to_string();
+        config::refuse_token_file(&mut loaded, self.token_file.as_deref(), &file);
         crate::logging::diagnostics(&loaded.diagnostics);
         let path = self.path.display();
         match loaded.config {

@@ -17,6 +17,9 @@ const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub fn run_once(args: &RunArgs) -> anyhow::Result<Outcome> {
     let loaded = config::load_beside(&args.config, args.status.as_deref(), chrono::Utc::now())
         .with_context(|| format!("cannot read config {}", args.config.display()))?;
+    let mut loaded = loaded;
+    let file = args.config.display().to_string();
+    config::refuse_token_file(&mut loaded, args.token_file.as_deref(), &file);
     crate::logging::diagnostics(&loaded.diagnostics);
     let Some(config) = loaded.config else {
         tracing::error!(file = %args.config.display(), "config is invalid; nothing to run");

@@ -36,7 +36,18 @@ pub fn format() -> anyhow::Result<Format> {
 }
 
 pub fn init() -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_env("RESETD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // notify warns about its own bookkeeping when a watched directory is
+    // removed (it drops the watch twice): noise for an operator, since
+    // resetd reports watch failures itself. A `notify=` directive in
+    // RESETD_LOG still wins.
+    let given = std::env::var("RESETD_LOG").ok();
+    let quiet_notify = given.as_deref().is_none_or(|g| !g.contains("notify"));
+    let filter = EnvFilter::try_new(given.as_deref().unwrap_or("info"))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match "notify=error".parse() {
+        Ok(directive) if quiet_notify => filter.add_directive(directive),
+        _ => filter,
+    };
     let format = format()?;
     // Colour only for a person at a terminal: pipes, files and log shippers
     // get plain text, and so does anyone who sets NO_COLOR or TERM=dumb.

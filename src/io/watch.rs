@@ -231,7 +231,9 @@ impl Interest {
         };
         let names: Vec<&[u8]> = rel.iter().map(|c| c.as_bytes()).collect();
         match names.as_slice() {
-            [b"..data"] => true,
+            // A ConfigMap's swap, at the root or in a subdirectory mounted
+            // from one ConfigMap per team.
+            [dirs @ .., b"..data"] => !dirs.iter().any(|n| n.starts_with(b".")),
             names => !names.iter().any(|n| n.starts_with(b".")),
         }
     }
@@ -385,12 +387,34 @@ impl ConfigWatch {
         // or when a directory of its tree appeared, went or was swapped
         // (`..data`); a file's event changes no watch.
         let tree = chain.target.clone().filter(|t| t.is_dir());
+        // A directory gone needs no walk (an `rm -rf` of N directories
+        // must not walk the tree N times): it and what was under it leave
+        // the armed set, their watches gone with them.
+        if let Some(paths) = touched {
+            let gone: Vec<&PathBuf> = paths
+                .iter()
+                .filter(|p| self.tree_armed.contains(*p) && std::fs::symlink_metadata(p).is_err())
+                .collect();
+            for gone in gone {
+                // Paths order by component: a directory's descendants
+                // follow it, together.
+                let under: Vec<PathBuf> = self
+                    .tree_armed
+                    .range(gone.clone()..)
+                    .take_while(|d| d.starts_with(gone))
+                    .cloned()
+                    .collect();
+                for d in under {
+                    self.tree_armed.remove(&d);
+                }
+            }
+        }
         let walk = tree != self.tree
             || touched.is_none_or(|paths| {
                 paths.iter().any(|p| {
-                    self.tree_armed.contains(p)
-                        || p.file_name().is_some_and(|n| n == "..data")
-                        || std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+                    p.file_name().is_some_and(|n| n == "..data")
+                        || (!self.tree_armed.contains(p)
+                            && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
                 })
             });
         if tree != self.tree {
@@ -420,21 +444,37 @@ impl ConfigWatch {
         let Some(root) = self.tree.clone() else {
             return;
         };
-        let (dirs, targets) = tree_dirs(&root);
-        for dir in &dirs {
-            if self.tree_armed.contains(dir) {
-                continue;
-            }
-            match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    self.tree_armed.insert(dir.clone());
+        // Walk, then watch what is new, then walk again while that added a
+        // watch: a directory created inside a new one after the walk read
+        // it but before its watch existed made no event anyone saw.
+        let mut rounds = 0;
+        let (dirs, targets) = loop {
+            let (dirs, targets) = tree_dirs(&root);
+            let mut added = false;
+            for dir in &dirs {
+                if self.tree_armed.contains(dir) {
+                    continue;
                 }
-                Err(e) => tracing::debug!(dir = %dir.display(), "cannot watch: {e}"),
+                match self.watcher.watch(dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => {
+                        self.tree_armed.insert(dir.clone());
+                        added = true;
+                    }
+                    Err(e) => tracing::debug!(dir = %dir.display(), "cannot watch: {e}"),
+                }
             }
-        }
+            rounds += 1;
+            if !added || rounds == MAX_TREE_ROUNDS {
+                break (dirs, targets);
+            }
+        };
         let stale: Vec<PathBuf> = self.tree_armed.difference(&dirs).cloned().collect();
         for dir in stale {
-            let _ = self.watcher.unwatch(&dir);
+            // A directory that is gone took its watch with it (notify drops
+            // it on the kernel's word); removing it again only logs a warning.
+            if std::fs::symlink_metadata(&dir).is_ok() {
+                let _ = self.watcher.unwatch(&dir);
+            }
             self.tree_armed.remove(&dir);
         }
         self.interest
@@ -445,6 +485,11 @@ impl ConfigWatch {
         self.tree_targets = targets;
     }
 }
+
+/// How many times one re-arm walks the tree while new directories keep
+/// appearing (each walk is bounded; a tree still growing is caught by the
+/// events of the directories already watched).
+const MAX_TREE_ROUNDS: usize = 8;
 
 /// The directories of a config directory's tree to watch, and the files its
 /// links lead to: every directory the listing descends into, and the

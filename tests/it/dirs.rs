@@ -111,16 +111,37 @@ fn a_duplicate_id_across_files_names_both_places_in_every_format() {
         out.contains("--> resets.d/b.yaml:6:9 at resets[0].id"),
         "{out}"
     );
+    // Both places carry an error: a pull request may have changed either.
+    assert!(
+        out.contains("duplicate id `same` (also in resets.d/b.yaml, line 6)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--> resets.d/a.yaml:5:9 at resets[0].id"),
+        "{out}"
+    );
     let (_, json, _) = validate(&ws, "json");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v[0]["file"], "resets.d/b.yaml", "{json}");
-    assert_eq!(v[0]["line"], 6);
+    let places: Vec<(&str, u64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["file"].as_str().unwrap(), d["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        places,
+        [("resets.d/a.yaml", 5), ("resets.d/b.yaml", 6)],
+        "{json}"
+    );
     let (_, github, _) = validate(&ws, "github");
     assert!(
-        github.starts_with("::error file=resets.d/b.yaml,line=6,col=9::"),
+        github.contains("::error file=resets.d/b.yaml,line=6,col=9::"),
         "{github}"
     );
-    assert!(github.contains("resets.d/a.yaml"), "{github}");
+    assert!(
+        github.contains("::error file=resets.d/a.yaml,line=5,col=9::"),
+        "{github}"
+    );
 }
 
 #[test]
@@ -147,10 +168,12 @@ fn group_and_receiver_names_share_one_namespace_and_settings_appear_once() {
         "--> resets.d/b.yaml:4:1 at settings",
         "duplicate group `eu` (first defined in resets.d/a.yaml, line 7)",
         "duplicate receiver name `ops` (first used in resets.d/a.yaml, line 10)",
+        // And at the first places, naming the second.
+        "duplicate group `eu` (also in resets.d/b.yaml, line 7)",
     ] {
         assert!(out.contains(expected), "no {expected:?} in:\n{out}");
     }
-    assert!(out.contains("3 error(s)"), "{out}");
+    assert!(out.contains("6 error(s)"), "{out}");
 }
 
 #[test]
@@ -552,7 +575,12 @@ fn a_rejected_set_is_notified_naming_the_file_that_broke_it() {
     let ws = teams();
     // The receivers are declared in a file of their own.
     let section = receivers.section(&ws);
-    std::fs::write(ws.config.join("notify.yaml"), format!("{HEAD}{section}")).unwrap();
+    // With the settings: receivers are declared in that file only.
+    std::fs::write(
+        ws.config.join("notify.yaml"),
+        format!("{HEAD}settings: {{}}\n{section}"),
+    )
+    .unwrap();
     put(&ws, "team-a.yaml", &entry("a1", &format!("hashes: [{H1}]")));
     let api = FakeApi::start();
     let mut cmd = ws.command(&api.base());
@@ -571,7 +599,7 @@ fn a_rejected_set_is_notified_naming_the_file_that_broke_it() {
     let daemon = Daemon::spawn(cmd);
     wait_deletes(&api, 1);
 
-    put(&ws, "team-b.yaml", &entry("a1", &format!("hashes: [{H2}]")));
+    put(&ws, "team-b.yaml", &entry("b1", "groups: [nowhere]"));
     receivers.hook.wait_until(WAIT, "ConfigRejected", |r| {
         r.iter().any(|r| r.body.contains("ConfigRejected"))
     });
@@ -582,10 +610,10 @@ fn a_rejected_set_is_notified_naming_the_file_that_broke_it() {
         .unwrap();
     let message = rejected["message"].as_str().unwrap();
     assert!(
-        message.contains("first: ") && message.contains("resets.d/team-b.yaml line 5"),
+        message.contains("first: ") && message.contains("resets.d/team-b.yaml line 6"),
         "{message}"
     );
-    assert!(message.contains("duplicate id `a1`"), "{message}");
+    assert!(message.contains("unknown group `nowhere`"), "{message}");
     assert_eq!(api.deletes().len(), 1);
     drop(daemon);
 }
@@ -610,4 +638,38 @@ fn an_unreadable_subdirectory_is_an_io_error_that_names_it() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("resets.d/locked"), "{err}");
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn no_receiver_of_any_file_may_be_given_the_api_token() {
+    let ws = teams();
+    put(&ws, "a.yaml", &entry("a", &format!("hashes: [{H1}]")));
+    // A team's file may declare receivers; never one fed the API token.
+    let receiver = |source: &str| {
+        format!(
+            "notifications:\n  - name: team-b\n    type: github\n    repository: acme/x\n    tokenFrom: {source}\n"
+        )
+    };
+    put(&ws, "b.yaml", &receiver("{ env: IPROYAL_API_TOKEN }"));
+    let (code, out, _) = validate(&ws, "github");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("::error file=resets.d/b.yaml,line=8,col=16::notifications[0].tokenFrom: `tokenFrom` names the IPRoyal API token"),
+        "{out}"
+    );
+    // The token file is known to `run` only: it refuses the config there.
+    let token = ws.dir.path().join("token");
+    std::fs::write(&token, "tok-0123456789\n").unwrap();
+    put(
+        &ws,
+        "b.yaml",
+        &receiver(&format!("{{ file: {} }}", token.display())),
+    );
+    let (code, out, _) = validate(&ws, "human");
+    assert_eq!(code, 0, "{out}");
+    let api = FakeApi::start();
+    let (code, _, err) = ws.run_once(&api.base(), &["--token-file", &token.display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("names the API token file"), "{err}");
+    assert!(api.requests().is_empty());
 }

@@ -256,3 +256,139 @@ fn an_unreadable_subdirectory_is_named() {
         "exit {code}:\n{out}{err}"
     );
 }
+
+/// README: "a duplicate id across two teams' files fails the check,
+/// annotated on the file that added it". resetd cannot know which file
+/// added it; it annotates the second in byte order only. When `a.yaml`
+/// adds an id that `b.yaml` already had, the PR's annotation lands on
+/// `b.yaml`, a file the PR did not touch. Both places need an annotation.
+#[test]
+fn a_duplicate_id_is_annotated_in_both_files() {
+    let ws = teams();
+    put(&ws, "a.yaml", &entry("same", H1));
+    put(&ws, "b.yaml", &entry("same", H2));
+    let (code, out, err) = run(resetd()
+        .current_dir(ws.dir.path())
+        .args(["validate", "--format", "github", "resets.d"]));
+    assert_eq!(code, 1, "{out}{err}");
+    for file in ["resets.d/a.yaml", "resets.d/b.yaml"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("::error file={file},")) && l.contains("same")),
+            "no annotation on {file}:\n{out}"
+        );
+    }
+}
+
+/// One ConfigMap per team, each mounted as a subdirectory of the config
+/// directory (`resets.d/team-a/` is team A's ConfigMap volume): the kubelet
+/// swaps `team-a/..data`, a dot name below the root, which the watcher's
+/// filter drops (only a `..data` directly under the root counts).
+#[test]
+fn a_configmap_data_swap_in_a_subdirectory_is_applied() {
+    let ws = teams();
+    let mount = ws.config.join("team-a");
+    let v1 = mount.join("..v1");
+    std::fs::create_dir_all(&v1).unwrap();
+    std::fs::write(v1.join("a.yaml"), entry("a1", H1)).unwrap();
+    std::os::unix::fs::symlink("..v1", mount.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/a.yaml", mount.join("a.yaml")).unwrap();
+    let api = FakeApi::start();
+    let daemon = Daemon::start(&ws, &api, &[]);
+    deletes_within(&api, 1, SEEN);
+
+    let v2 = mount.join("..v2");
+    std::fs::create_dir(&v2).unwrap();
+    std::fs::write(
+        v2.join("a.yaml"),
+        format!("{HEAD}resets:\n  - id: a1\n    hashes: [{H2}]\n    revision: 1\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("..v2", mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    // (Not removing `..v1` as the kubelet does next: since c52ccb2 the
+    // removal of the old link target is itself seen, which hides this.)
+    let deletes = deletes_within(&api, 2, SEEN);
+    assert_eq!(deletes[1], [H2]);
+    drop(daemon);
+}
+
+/// A syntax error in the shared groups file: the set is refused, located
+/// there. Every team's file then also gets "unknown group" errors for
+/// groups that exist, only in the file that could not be read: annotations
+/// on files the PR did not touch, that send each team looking for a typo
+/// they did not make.
+#[test]
+fn a_broken_groups_file_does_not_blame_the_teams_files() {
+    let ws = teams();
+    put(
+        &ws,
+        "groups.yaml",
+        &format!("{HEAD}groups:\n  eu:\n    hashes: [{H1}\n"),
+    );
+    put(
+        &ws,
+        "team.yaml",
+        &format!("{HEAD}resets:\n  - id: t1\n    groups: [eu]\n"),
+    );
+    let (code, out, err) = run(resetd()
+        .current_dir(ws.dir.path())
+        .args(["validate", "--format", "github", "resets.d"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("file=resets.d/groups.yaml"), "{out}");
+    assert!(!out.contains("file=resets.d/team.yaml"), "{out}");
+}
+
+/// After the fix of `--status` inside the directory (run and plan skip it),
+/// `validate` of the same directory still refuses it: the files `validate`
+/// accepts must be exactly those `run` accepts (SPEC §2).
+#[test]
+fn validate_and_run_agree_on_a_directory_holding_the_status() {
+    let ws = teams();
+    put(
+        &ws,
+        "a.yaml",
+        &format!("{HEAD}resets:\n  - id: a1\n    hashes: [{H1}]\n    dryRun: true\n"),
+    );
+    let (code, _, err) = run(resetd()
+        .current_dir(ws.dir.path())
+        .args(["run", "--once", "--config", "resets.d"])
+        .args(["--status", "resets.d/state.yaml"]));
+    assert_eq!(code, 0, "{err}");
+    let (validated, out, _) = run(resetd()
+        .current_dir(ws.dir.path())
+        .args(["validate", "resets.d"]));
+    let (ran, _, err) = run(resetd()
+        .current_dir(ws.dir.path())
+        .args(["run", "--once", "--config", "resets.d"])
+        .args(["--status", "resets.d/state.yaml"]));
+    assert_eq!(
+        validated == 0,
+        ran == 0,
+        "validate exit {validated}, run exit {ran}:\n{out}{err}"
+    );
+}
+
+/// Removing a team's subdirectory is an ordinary change: it must not put
+/// warnings in the daemon's log. Since the tree is watched directory by
+/// directory, notify logs `WARN Unable to remove the path from the
+/// watches` for each removed directory (its `DELETE` and `DELETE_SELF`).
+#[test]
+fn removing_a_subdirectory_logs_no_warning() {
+    let ws = teams();
+    put(&ws, "a.yaml", &entry("a1", H1));
+    put(&ws, "team/deep/b.yaml", &entry("b1", H2));
+    let api = FakeApi::start();
+    let daemon = Daemon::start(&ws, &api, &[]);
+    deletes_within(&api, 2, SEEN);
+
+    std::fs::remove_dir_all(ws.config.join("team")).unwrap();
+    // The reload after the removal (its events came first).
+    let line = daemon.wait_for_log("\"entries\":1");
+    let logs = daemon.wait_for_logs("\"level\":\"", 1);
+    let warnings: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("\"level\":\"WARN\""))
+        .collect();
+    assert!(warnings.is_empty(), "after {line}:\n{warnings:#?}");
+}

@@ -63,12 +63,26 @@ impl Out<'_> {
 
     /// Where a name was first used, said from `here`: `on line 3` in the
     /// same file, `in teams/a.yaml, line 3` in another. A duplicate is
-    /// reported at the second place and names the first, so both are found.
+    /// reported at the second place and names the first.
     fn first(&self, (file, pos): (usize, Pos), here: usize) -> String {
         match self.inputs.get(file) {
             Some(input) if file != here => format!("in {}, line {}", input.file, pos.line),
             _ => format!("on line {}", pos.line),
         }
+    }
+
+    /// A duplicate across two files is also reported at its first place,
+    /// naming the second: resetd cannot tell which file a pull request
+    /// changed, and an annotation on a file outside the PR's diff is not
+    /// seen. (Within one file, the second place alone, as always.)
+    fn also(&mut self, first: (usize, Pos), first_path: &[Seg], what: &str, here: (usize, Pos)) {
+        let (file, pos) = first;
+        if file == here.0 {
+            return;
+        }
+        let second = self.inputs.get(here.0).map_or("", |i| i.file).to_owned();
+        let message = format!("{what} (also in {second}, line {})", here.1.line);
+        self.error(file, first_path, pos, message);
     }
 }
 
@@ -78,7 +92,9 @@ fn resets_path(index: usize) -> Vec<Seg> {
 
 /// Merge the files' parts: every check across files, then (with `build`)
 /// the entries, their groups resolved across files.
-pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
+/// `whole`: every file of the set could be read; when one could not, a
+/// group it may define is not reported unknown elsewhere.
+pub(super) fn merge(inputs: &[Input<'_>], whole: bool, build: bool) -> Merged {
     let mut out = Out {
         inputs,
         diagnostics: inputs.iter().map(|_| Vec::new()).collect(),
@@ -99,6 +115,12 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
                     out.first(first, f)
                 );
                 out.error(f, &[key("settings")], *pos, message);
+                out.also(
+                    first,
+                    &[key("settings")],
+                    "`settings` may appear in one file of a config directory only",
+                    (f, *pos),
+                );
                 complete = false;
             }
             None => {
@@ -113,6 +135,7 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
 
     // Receivers: names unique across the files.
     let mut receivers: HashMap<&str, (usize, Pos)> = HashMap::new();
+    let mut receiver_index: HashMap<&str, usize> = HashMap::new();
     let mut notifications = Vec::new();
     for (f, input) in inputs.iter().enumerate() {
         complete &= input.local.notifications_ok;
@@ -126,10 +149,19 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
                     );
                     let path = [key("notifications"), Seg::Index(i), key("name")];
                     out.error(f, &path, *pos, message);
+                    let what = format!("duplicate receiver name `{}`", receiver.name);
+                    let index = receiver_index.get(receiver.name.0.as_str()).copied();
+                    let there = [
+                        key("notifications"),
+                        Seg::Index(index.unwrap_or(0)),
+                        key("name"),
+                    ];
+                    out.also(first, &there, &what, (f, *pos));
                     complete = false;
                 }
                 None => {
                     receivers.insert(&receiver.name.0, (f, *pos));
+                    receiver_index.insert(&receiver.name.0, i);
                     notifications.push(receiver.clone());
                 }
             }
@@ -154,6 +186,8 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
                     out.first(first, f)
                 );
                 out.error(f, &[key("groups"), key(&g.name)], g.key_pos, message);
+                let what = format!("duplicate group `{}`", g.name);
+                out.also(first, &[key("groups"), key(&g.name)], &what, (f, g.key_pos));
                 complete = false;
                 continue;
             }
@@ -174,6 +208,10 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
         };
         for (i, inc) in group.include.iter().enumerate() {
             if !names.contains_key(inc.0.as_str()) {
+                tainted.insert(name);
+                if !whole {
+                    continue;
+                }
                 let path = [key("groups"), key(name), key("include"), Seg::Index(i)];
                 let pos = positions.get(i).copied().unwrap_or_default();
                 out.error(
@@ -209,6 +247,8 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
     let mut resolver = Resolver::new(&map);
     let mut used_groups: HashSet<&str> = HashSet::new();
     let mut ids: HashMap<&str, (usize, Pos)> = HashMap::new();
+    // Each id's index in its file's `resets`, for the path of its first place.
+    let mut id_index: HashMap<&str, usize> = HashMap::new();
     let mut entries = Vec::new();
     for (f, input) in inputs.iter().enumerate() {
         for part in &input.local.resets {
@@ -225,9 +265,14 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
                         let mut here = path.clone();
                         here.push(key("id"));
                         out.error(f, &here, part.id_pos, message);
+                        let what = format!("duplicate id `{}`", reset.id);
+                        let index = id_index.get(reset.id.0.as_str()).copied().unwrap_or(0);
+                        let there = [key("resets"), Seg::Index(index), key("id")];
+                        out.also(first, &there, &what, (f, part.id_pos));
                     }
                     None => {
                         ids.insert(&reset.id.0, (f, part.id_pos));
+                        id_index.insert(&reset.id.0, part.index);
                     }
                 }
             }
@@ -237,7 +282,11 @@ pub(super) fn merge(inputs: &[Input<'_>], build: bool) -> Merged {
                 let here = [path.clone(), vec![key("groups"), Seg::Index(k)]].concat();
                 let pos = part.group_pos.get(k).copied().unwrap_or_default();
                 if !names.contains_key(g.0.as_str()) {
-                    out.error(f, &here, pos, format!("unknown group `{g}`"));
+                    // With a file of the set unreadable, the group may be
+                    // that file's: its error is the one to fix.
+                    if whole {
+                        out.error(f, &here, pos, format!("unknown group `{g}`"));
+                    }
                     resolvable = false;
                 } else if !listed.insert(g.0.as_str()) {
                     let message = format!("group `{g}` is listed twice");

@@ -30,6 +30,60 @@ use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{Diagnostic, Severity};
 
+/// The environment variable the API token is read from (`api::TOKEN_ENV`,
+/// the same name: a test holds them equal): no receiver may be given it.
+pub const API_TOKEN_ENV: &str = "IPROYAL_API_TOKEN";
+
+/// Refuse `loaded` when a receiver of its config would read the API token
+/// file (`reads_token_file`): the config is dropped and the reason added as
+/// an error naming `file` (the config), as for any invalid config.
+pub fn refuse_token_file(loaded: &mut Loaded, token_file: Option<&Path>, file: &str) {
+    let Some(why) = loaded
+        .config
+        .as_ref()
+        .and_then(|c| reads_token_file(c, token_file))
+    else {
+        return;
+    };
+    loaded.config = None;
+    loaded.diagnostics.push(Diagnostic {
+        file: file.to_owned(),
+        line: 1,
+        column: 1,
+        path: "notifications".to_owned(),
+        message: why,
+        severity: Severity::Error,
+    });
+}
+
+/// A receiver of `config` that would read the API token file (`--token-file`)
+/// as its secret, by name, with the field: `run` refuses such a config (a
+/// receiver sends its secret where it says). `validate` cannot know the
+/// path; it refuses `{ env: IPROYAL_API_TOKEN }` itself.
+pub fn reads_token_file(config: &Config, token_file: Option<&Path>) -> Option<String> {
+    let token = std::fs::canonicalize(token_file?).ok()?;
+    config.notifications.iter().find_map(|r| {
+        [
+            ("urlFrom", &r.url_from),
+            ("secretFrom", &r.secret_from),
+            ("tokenFrom", &r.token_from),
+        ]
+        .into_iter()
+        .find_map(|(field, source)| match source {
+            Some(types::SecretFrom::File(path))
+                if std::fs::canonicalize(path).is_ok_and(|p| p == token) =>
+            {
+                Some(format!(
+                    "receiver `{}`: `{field}` names the API token file (--token-file): a \
+                     receiver may never be given it",
+                    r.name
+                ))
+            }
+            _ => None,
+        })
+    })
+}
+
 /// A validated config, ready for planning.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -307,6 +361,7 @@ fn not_utf8(path: &Path, name: &str, e: std::io::Error) -> std::io::Result<FileP
     Ok(FilePart {
         name: name.to_owned(),
         alias: crate::yaml::AliasUse::default(),
+        status: false,
         local: None,
         diagnostics: vec![Diagnostic {
             file: name.to_owned(),
@@ -363,6 +418,7 @@ fn file_part(
             return FilePart {
                 name: file.to_owned(),
                 alias: crate::yaml::AliasUse::default(),
+                status: false,
                 digest,
                 local: None,
                 diagnostics: vec![Diagnostic {
@@ -380,6 +436,7 @@ fn file_part(
         return FilePart {
             name: file.to_owned(),
             alias: crate::yaml::AliasUse::default(),
+            status: true,
             digest,
             local: None,
             diagnostics: vec![diagnostic],
@@ -398,6 +455,7 @@ fn file_part(
     FilePart {
         name: file.to_owned(),
         alias: crate::yaml::AliasUse::default(),
+        status: false,
         digest,
         local: Some(local),
         diagnostics: report.finish(),

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::part::{at, key, part};
 use super::report::Report;
-use super::types::{Notification, ReceiverType};
+use super::types::{Notification, ReceiverType, SecretFrom};
 use crate::yaml::{Pos, Seg};
 
 /// The receivers of one file, each with where its `name` is, and whether
@@ -35,6 +35,28 @@ pub(super) fn check(
             ReceiverType::Webhook => "webhook",
             ReceiverType::Github => "github",
         };
+        // A receiver's secret is sent to where the receiver says: the API
+        // token must never be one (any file of a config directory may
+        // declare receivers, reviewed by its own team only).
+        for (field, source) in [
+            ("urlFrom", &receiver.url_from),
+            ("secretFrom", &receiver.secret_from),
+            ("tokenFrom", &receiver.token_from),
+        ] {
+            if let Some(SecretFrom::Env(name)) = source
+                && name == super::API_TOKEN_ENV
+            {
+                report.error(
+                    &at(&path, key(field)),
+                    format!(
+                        "`{field}` names the IPRoyal API token (`{}`): a receiver may never \
+                         be given it",
+                        super::API_TOKEN_ENV
+                    ),
+                );
+                complete = false;
+            }
+        }
         let fields = [
             ("urlFrom", receiver.url_from.is_some()),
             ("secretFrom", receiver.secret_from.is_some()),

@@ -21,6 +21,9 @@ pub struct FilePart {
     pub(super) name: String,
     /// What its aliases copied: the bound is on the whole set.
     pub alias: crate::yaml::AliasUse,
+    /// The file is a resetd status file (`kind: SessionResetStatus`): an
+    /// error as a config of its own, skipped with a warning in a directory.
+    pub(super) status: bool,
     /// Its diagnostics so far, in file order.
     pub(super) diagnostics: Vec<Diagnostic>,
     /// `None` when the file is not a document to merge (YAML it cannot
@@ -138,8 +141,14 @@ pub fn assemble(
     digest: String,
     build: bool,
 ) -> Loaded {
+    // A status file in a directory (a `--status` kept there) is resetd's
+    // own, never config: every command skips it alike, so what `validate`
+    // accepts is what `run` accepts, with or without `--status`.
+    let skipped =
+        |source: &Option<std::sync::Arc<str>>, part: &FilePart| source.is_some() && part.status;
     let inputs: Vec<merge::Input<'_>> = files
         .iter()
+        .filter(|(source, part)| !skipped(source, part))
         .filter_map(|(source, part)| {
             part.local.as_ref().map(|local| merge::Input {
                 file: &part.name,
@@ -148,11 +157,24 @@ pub fn assemble(
             })
         })
         .collect();
-    let readable = inputs.len() == files.len();
-    let merged = merge::merge(&inputs, build);
+    let readable = inputs.len() == files.iter().filter(|(s, p)| !skipped(s, p)).count();
+    let merged = merge::merge(&inputs, readable, build);
     let mut across = merged.diagnostics.into_iter();
     let mut diagnostics = Vec::new();
-    for (_, part) in files {
+    for (source, part) in files {
+        if skipped(source, part) {
+            diagnostics.push(Diagnostic {
+                file: part.name.clone(),
+                line: 1,
+                column: 1,
+                path: String::new(),
+                message: "a resetd status file (`kind: SessionResetStatus`): not config, \
+                          skipped (keep status files beside the directory)"
+                    .to_owned(),
+                severity: crate::diagnostic::Severity::Warning,
+            });
+            continue;
+        }
         let start = diagnostics.len();
         diagnostics.extend(part.diagnostics.iter().cloned());
         if part.local.is_some()

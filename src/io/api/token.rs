@@ -47,6 +47,12 @@ impl std::fmt::Display for Token {
 /// Environment variable holding the token.
 pub const TOKEN_ENV: &str = "IPROYAL_API_TOKEN";
 
+#[cfg(test)]
+#[test]
+fn the_config_refuses_the_token_by_the_name_it_is_read_by() {
+    assert_eq!(TOKEN_ENV, crate::config::API_TOKEN_ENV);
+}
+
 /// Where the token comes from and the client built with it: the one place
 /// `run --once` and the daemon get an API client. The token is read only
 /// when a request is due, and read again each time, so a rotated secret
