@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::client::{Client, EtcdError, Op};
+use super::client::{Client, Cmp, EtcdError, Op};
 use super::layout::Keys;
 
 /// The leader's fencing: its lease and the create revision of its key.
@@ -471,7 +471,7 @@ async fn campaign(
     let leader = keys.leader();
     let result = client
         .txn(
-            &[(&leader, 0)],
+            &[Cmp::Created(&leader, 0)],
             &[Op::Put {
                 key: leader.clone(),
                 value: options.member.as_bytes().to_vec(),

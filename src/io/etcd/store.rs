@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::client::{Client, EtcdError, Op};
+use super::client::{Client, Cmp, EtcdError, Op};
 use super::layout::{self, EntryRef, Keys, Meta, RunList};
 use super::leader::{Leadership, LostLeadership, Term};
 use crate::status::Status;
@@ -168,7 +168,6 @@ impl EtcdStore {
             return Ok(());
         }
         let leader = self.keys.leader();
-        let revision = self.term.revision;
         let just_ops: Vec<Op> = ops.iter().map(|(_, op)| op.clone()).collect();
         let client = Arc::clone(&self.client);
         let timeout = self.timeout;
@@ -180,7 +179,7 @@ impl EtcdStore {
         let result = self.block(async move {
             loop {
                 match client
-                    .txn(&[(&leader, revision)], &just_ops, &[], timeout)
+                    .txn(&fence(&leader, term), &just_ops, &[], timeout)
                     .await
                 {
                     Err(EtcdError::Unreachable { .. }) if leadership.may_send(term).is_ok() => {
@@ -355,6 +354,16 @@ impl EtcdStore {
         ops.sort_by_key(|(key, op)| rank(key, op));
         self.commit_all(ops)
     }
+}
+
+/// The fence of a status write: the leader key created by this term's
+/// campaign (its revision) and still bound to this term's lease (after an
+/// etcd restored from a backup, revisions start again: the lease tells).
+fn fence(leader: &str, term: Term) -> [Cmp<'_>; 2] {
+    [
+        Cmp::Created(leader, term.revision),
+        Cmp::Lease(leader, term.lease),
+    ]
 }
 
 fn op_size(op: &Op) -> usize {
