@@ -12,6 +12,7 @@ mod fake_api;
 mod faults;
 mod fuzz;
 mod ha;
+mod ha_review;
 mod hostile;
 mod notifications;
 mod notify;
