@@ -15,6 +15,7 @@ mod faults;
 mod fuzz;
 mod ha;
 mod ha_examples;
+mod ha_review;
 mod hostile;
 mod notifications;
 mod notify;

@@ -33,6 +33,9 @@ use crate::store::{StatusStore, Store, StoreError};
 
 /// How fresh a standby's `/status` is.
 const STANDBY_REFRESH: Duration = Duration::from_secs(1);
+/// How long a member that could not start its term waits before it
+/// campaigns again.
+const HOLD_OFF: Duration = Duration::from_secs(5);
 /// How often the HA metrics and readiness are brought up to date.
 const GAUGE_EVERY: Duration = Duration::from_millis(200);
 
@@ -109,6 +112,8 @@ pub(super) struct Ha {
     leadership: Arc<Leadership>,
     /// `--status FILE`: imported once into a group with no status yet.
     import: Option<std::path::PathBuf>,
+    /// The imported file's lock, held for the member's life.
+    import_lock: std::sync::Mutex<Option<Store>>,
 }
 
 impl Ha {
@@ -132,6 +137,7 @@ impl Ha {
             keys,
             leadership,
             import: args.status.clone(),
+            import_lock: std::sync::Mutex::new(None),
         }))
     }
 
@@ -143,12 +149,15 @@ impl Ha {
         may_notify: Arc<AtomicBool>,
     ) -> anyhow::Result<Exit> {
         let (info_tx, info_rx) = watch::channel(self.member_info(daemon, None));
+        // The leadership outlives the daemon's stop: a leader stopping keeps
+        // its lease until its last pass and save are done, then gives it up.
+        let (release, released) = watch::channel(false);
         let driver = tokio::spawn(etcd::leader::drive(
             Arc::clone(&self.leadership),
             Arc::clone(&self.client),
             self.keys.clone(),
             info_rx,
-            daemon.stop.clone(),
+            released,
         ));
         let gauges = tokio::spawn(gauges(
             Arc::clone(&self.leadership),
@@ -202,9 +211,12 @@ impl Ha {
                     daemon.shared.set_status(&daemon.status);
                 }
                 Err(e) => {
-                    tracing::error!("cannot read the shared status as the new leader: {e:#}");
-                    self.leadership
-                        .step_down(term, &etcd::leader::LostLeadership::Expired);
+                    tracing::error!("cannot start leading: {e:#}; another member may");
+                    self.leadership.step_down(
+                        term,
+                        &etcd::leader::LostLeadership::Unconfirmed(format!("{e:#}")),
+                    );
+                    self.leadership.hold_off(HOLD_OFF);
                     continue;
                 }
             }
@@ -263,6 +275,7 @@ impl Ha {
             }
         }
         // The driver gives the lease back, so a standby takes over at once.
+        let _ = release.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
         gauges.abort();
         tracing::info!("stopped");
@@ -313,10 +326,16 @@ impl Ha {
         store: &mut EtcdStore,
         path: &std::path::Path,
     ) -> anyhow::Result<Status> {
-        let mut status = {
+        // Under the file's lock, held from now on: a single instance still
+        // running on it (a migration done out of order) must not send
+        // beside the group, nor start on it again afterwards.
+        let (lock, mut status) = {
             let path = path.to_owned();
-            tokio::task::spawn_blocking(move || crate::store::read(&path)).await??
+            tokio::task::spawn_blocking(move || Store::open(&path)).await??
         };
+        if let Ok(mut slot) = self.import_lock.lock() {
+            *slot = Some(lock);
+        }
         status.journal_seq = 0;
         let shown = path.display().to_string();
         store.begin_import(&shown)?;

@@ -133,6 +133,14 @@ pub const MEMBERS: Limits = Limits {
     bytes: 4 * 1024 * 1024,
 };
 
+/// A condition of a transaction: the key's create revision (0: absent),
+/// or the lease it is bound to.
+#[derive(Debug, Clone, Copy)]
+pub enum Cmp<'a> {
+    Created(&'a str, i64),
+    Lease(&'a str, i64),
+}
+
 /// One operation of a transaction.
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -483,19 +491,25 @@ impl Client {
             .transpose()
     }
 
-    /// `if create_revision(key) == rev for every (key, rev) then success else failure`.
+    /// `if every compare holds then success else failure`.
     pub async fn txn(
         &self,
-        compare: &[(&str, i64)],
+        compare: &[Cmp<'_>],
         success: &[Op],
         failure: &[Op],
         timeout: Duration,
     ) -> Result<TxnResult> {
         let compare: Vec<Value> = compare
             .iter()
-            .map(|(key, rev)| {
-                json!({"target": "CREATE", "result": "EQUAL", "key": b64(key.as_bytes()),
-                       "create_revision": rev.to_string()})
+            .map(|cmp| match cmp {
+                Cmp::Created(key, rev) => {
+                    json!({"target": "CREATE", "result": "EQUAL", "key": b64(key.as_bytes()),
+                           "create_revision": rev.to_string()})
+                }
+                Cmp::Lease(key, lease) => {
+                    json!({"target": "LEASE", "result": "EQUAL", "key": b64(key.as_bytes()),
+                           "lease": lease.to_string()})
+                }
             })
             .collect();
         let ops = |ops: &[Op]| -> Vec<Value> { ops.iter().map(op_json).collect() };

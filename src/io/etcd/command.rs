@@ -79,7 +79,7 @@ pub fn status(
             let mut text = format!(
                 "HA group {}: leader {}\n",
                 group.group,
-                group.leader.as_deref().unwrap_or("(none)")
+                group.leader.as_deref().map_or("(none)".into(), shown)
             );
             if let Some(meta) = loaded.meta.as_ref().filter(|m| m.imported_from.is_some()) {
                 text.push_str(&format!(
@@ -92,10 +92,10 @@ pub fn status(
             for m in &group.members {
                 text.push_str(&format!(
                     "{}\t{}\t{}\t{}\t{}\n",
-                    m.name,
+                    shown(&m.name),
                     m.role,
-                    m.config_digest.as_deref().unwrap_or("-"),
-                    m.source_revision.as_deref().unwrap_or("-"),
+                    m.config_digest.as_deref().map_or("-".into(), shown),
+                    m.source_revision.as_deref().map_or("-".into(), shown),
                     m.since
                         .map(|t| t.to_rfc3339())
                         .unwrap_or_else(|| "-".into())
@@ -106,4 +106,18 @@ pub fn status(
             text
         }
     })
+}
+
+/// Text anyone able to write to etcd chose, fit for a terminal: control
+/// characters replaced, at most 100 characters.
+fn shown(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(100)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().nth(100).is_some() {
+        out.push('…');
+    }
+    out
 }

@@ -73,7 +73,7 @@ impl Keys {
         format!("{}{id}", self.entries())
     }
 
-    fn blobs(&self) -> String {
+    pub fn blobs(&self) -> String {
         format!("{}status/blobs/", self.prefix)
     }
 
@@ -86,7 +86,7 @@ impl Keys {
         format!("{}{n:06}", self.blob(id, digest))
     }
 
-    fn runs(&self) -> String {
+    pub fn runs(&self) -> String {
         format!("{}status/runs/", self.prefix)
     }
 
@@ -173,6 +173,9 @@ pub struct Loaded {
     pub listed: BTreeMap<String, RunList>,
     /// Entries whose value is in chunks: entry id → its blob's digest.
     pub blobs: BTreeMap<String, String>,
+    /// Prefixes of chunks no entry points at (left by a term cut off
+    /// between writing them and the entry): the next term deletes them.
+    pub orphans: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -240,6 +243,19 @@ pub fn assemble(keys: &Keys, kvs: Vec<Kv>) -> Result<Loaded, LoadError> {
         }
         // Anything else under status/ is not ours to read.
     }
+    let named: std::collections::BTreeSet<String> = loaded
+        .listed
+        .iter()
+        .map(|(id, list)| keys.run(id, list.started_at))
+        .chain(loaded.blobs.iter().map(|(id, d)| keys.blob(id, d)))
+        .collect();
+    let chunk_prefix = |key: &String| key.rsplit_once('/').map(|(p, _)| format!("{p}/"));
+    let seen: std::collections::BTreeSet<String> = chunks
+        .keys()
+        .chain(blob_chunks.keys())
+        .filter_map(chunk_prefix)
+        .collect();
+    loaded.orphans = seen.difference(&named).cloned().collect();
     for (id, list) in &loaded.listed {
         // Only the list of the run the entry is in counts.
         let current = loaded.status.resets.get(id).and_then(|e| e.run.as_ref());
@@ -338,6 +354,19 @@ mod tests {
         }
         assert_eq!(back, hashes);
         assert!(chunks(&[], 4096).is_empty());
+    }
+
+    #[test]
+    fn chunks_no_entry_names_are_orphans() {
+        let keys = Keys::new("g");
+        let started = Utc::now();
+        let kvs = vec![Kv {
+            key: keys.chunk("gone", started, 0),
+            value: b"[\"h1\"]".to_vec(),
+            ..Kv::default()
+        }];
+        let loaded = assemble(&keys, kvs).unwrap();
+        assert_eq!(loaded.orphans, [keys.run("gone", started)]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::client::{Client, EtcdError, Op};
+use super::client::{Client, Cmp, EtcdError, Op};
 use super::layout::Keys;
 
 /// The leader's fencing: its lease and the create revision of its key.
@@ -128,6 +128,8 @@ struct State {
     /// retried until etcd confirms, so their keys go and an election can
     /// happen at once. Never kept alive again.
     abandoned: Vec<i64>,
+    /// No campaign before this instant (a term that could not start).
+    campaign_after: Option<Instant>,
 }
 
 /// How often the leader reads the members' config digests: the warning
@@ -222,6 +224,12 @@ impl Leadership {
         };
         self.step_down(term, &lost);
         Err(lost)
+    }
+
+    /// Do not campaign for `pause`: this member could not start its term
+    /// (the status unreadable, an import refused) and would fail again.
+    pub fn hold_off(&self, pause: Duration) {
+        self.state().campaign_after = Some(Instant::now() + pause);
     }
 
     /// Leave `term` (if it is still the current one) and abandon its lease.
@@ -337,7 +345,12 @@ pub async fn drive(
                 tracing::debug!("cannot publish the member key: {e}");
             }
         }
+        let held_off = leadership
+            .state()
+            .campaign_after
+            .is_some_and(|t| Instant::now() < t);
         match term {
+            None if held_off => {}
             None => match campaign(&client, &keys, &options, lease, timeout).await {
                 Ok(Campaign::Won(revision)) => {
                     up(&leadership, true);
@@ -458,7 +471,7 @@ async fn campaign(
     let leader = keys.leader();
     let result = client
         .txn(
-            &[(&leader, 0)],
+            &[Cmp::Created(&leader, 0)],
             &[Op::Put {
                 key: leader.clone(),
                 value: options.member.as_bytes().to_vec(),

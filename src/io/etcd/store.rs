@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::client::{Client, EtcdError, Op};
+use super::client::{Client, Cmp, EtcdError, Op};
 use super::layout::{self, EntryRef, Keys, Meta, RunList};
 use super::leader::{Leadership, LostLeadership, Term};
 use crate::status::Status;
@@ -91,6 +91,12 @@ impl EtcdStore {
     ) -> Result<EtcdStore, StoreError> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| StoreError::Shared(format!("no async runtime: {e}")))?;
+        // Chunks nobody names are swept with the first write.
+        let pending = loaded
+            .orphans
+            .iter()
+            .map(|p| (p.clone(), Op::DeletePrefix(p.clone())))
+            .collect();
         Ok(EtcdStore {
             timeout: leadership.options.call_timeout(),
             written: loaded
@@ -101,7 +107,7 @@ impl EtcdStore {
             listed: loaded.listed.clone(),
             blobs: loaded.blobs.clone(),
             meta: loaded.meta.clone().unwrap_or_default(),
-            pending: BTreeMap::new(),
+            pending,
             client,
             keys,
             leadership,
@@ -162,14 +168,26 @@ impl EtcdStore {
             return Ok(());
         }
         let leader = self.keys.leader();
-        let revision = self.term.revision;
         let just_ops: Vec<Op> = ops.iter().map(|(_, op)| op.clone()).collect();
         let client = Arc::clone(&self.client);
         let timeout = self.timeout;
+        let (leadership, term) = (Arc::clone(&self.leadership), self.term);
+        // An unanswered write (etcd electing a raft leader, a slow fsync) is
+        // tried again while the lease certainly holds: the same puts under
+        // the same fence, harmless if the first was applied. Only then, or
+        // on an answer that refuses it, does the term end.
         let result = self.block(async move {
-            client
-                .txn(&[(&leader, revision)], &just_ops, &[], timeout)
-                .await
+            loop {
+                match client
+                    .txn(&fence(&leader, term), &just_ops, &[], timeout)
+                    .await
+                {
+                    Err(EtcdError::Unreachable { .. }) if leadership.may_send(term).is_ok() => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    other => return other,
+                }
+            }
         });
         let result = match result {
             Ok(r) => r,
@@ -319,10 +337,33 @@ impl EtcdStore {
         Ok(())
     }
 
+    /// Everything queued. Split into transactions, the ops keep this
+    /// order: chunks first, then the entries (and meta) that point at them,
+    /// then the deletes of chunks nothing points at any more. A write cut
+    /// off between two transactions leaves chunks nobody names yet (swept
+    /// by the next term), never an entry naming chunks that are not there.
     fn flush(&mut self) -> Result<(), Failure> {
-        let ops: Vec<(String, Op)> = std::mem::take(&mut self.pending).into_iter().collect();
+        let pending = std::mem::take(&mut self.pending);
+        let (runs, blobs) = (self.keys.runs(), self.keys.blobs());
+        let rank = |key: &str, op: &Op| match op {
+            Op::Put { .. } if key.starts_with(&runs) || key.starts_with(&blobs) => 0,
+            Op::Put { .. } | Op::Get(_) => 1,
+            Op::DeletePrefix(_) => 2,
+        };
+        let mut ops: Vec<(String, Op)> = pending.into_iter().collect();
+        ops.sort_by_key(|(key, op)| rank(key, op));
         self.commit_all(ops)
     }
+}
+
+/// The fence of a status write: the leader key created by this term's
+/// campaign (its revision) and still bound to this term's lease (after an
+/// etcd restored from a backup, revisions start again: the lease tells).
+fn fence(leader: &str, term: Term) -> [Cmp<'_>; 2] {
+    [
+        Cmp::Created(leader, term.revision),
+        Cmp::Lease(leader, term.lease),
+    ]
 }
 
 fn op_size(op: &Op) -> usize {
