@@ -1221,19 +1221,8 @@ fn the_daemon_notifies_runs_on_their_commit_and_rejected_configs_and_never_again
     crate::support::git(ws.dir.path(), &["commit", "-q", "-m", "first reset"]);
     let head = crate::support::git(ws.dir.path(), &["rev-parse", "HEAD"]);
     let start = || {
-        let mut cmd = ws.command(&api.base());
+        let mut cmd = ws.daemon_command(&api.base());
         receivers.env(&mut cmd);
-        cmd.args(["run", "--config"])
-            .arg(&ws.config)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--debounce",
-                "50ms",
-                "--resync",
-                "1h",
-            ])
-            .env("RESETD_LOG_FORMAT", "json");
         Daemon::spawn(cmd)
     };
     let mut daemon = start();

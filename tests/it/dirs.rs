@@ -583,19 +583,8 @@ fn a_rejected_set_is_notified_naming_the_file_that_broke_it() {
     .unwrap();
     put(&ws, "team-a.yaml", &entry("a1", &format!("hashes: [{H1}]")));
     let api = FakeApi::start();
-    let mut cmd = ws.command(&api.base());
+    let mut cmd = ws.daemon_command(&api.base());
     receivers.env(&mut cmd);
-    cmd.args(["run", "--config"])
-        .arg(&ws.config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--debounce",
-            "50ms",
-            "--resync",
-            "1h",
-        ])
-        .env("RESETD_LOG_FORMAT", "json");
     let daemon = Daemon::spawn(cmd);
     wait_deletes(&api, 1);
 

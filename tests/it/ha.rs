@@ -23,21 +23,16 @@ fn timed() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// A member of the group under test.
-fn member(ws: &Workspace, api: &FakeApi, etcd: &str, name: &str, extra: &[&str]) -> Daemon {
-    let mut cmd = ws.command(&api.base());
-    cmd.args(["run", "--config"])
-        .arg(&ws.config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--debounce",
-            "50ms",
-            "--resync",
-            "1h",
-        ])
-        .args(["--etcd", etcd, "--ha-group", "test", "--member", name])
-        .args(extra)
-        .env("RESETD_LOG_FORMAT", "json");
+pub(crate) fn member(
+    ws: &Workspace,
+    api: &FakeApi,
+    etcd: &str,
+    name: &str,
+    extra: &[&str],
+) -> Daemon {
+    let mut cmd = ws.daemon_command(&api.base());
+    cmd.args(["--etcd", etcd, "--ha-group", "test", "--member", name])
+        .args(extra);
     Daemon::spawn(cmd)
 }
 
@@ -721,19 +716,8 @@ resets:
     let ws = Workspace::new(body);
     let api = FakeApi::start();
     let start = |name: &str| {
-        let mut cmd = ws.command(&api.base());
+        let mut cmd = ws.daemon_command(&api.base());
         cmd.env("AUDIT_URL", format!("http://{}/audit", receiver.addr()))
-            .env("RESETD_LOG_FORMAT", "json")
-            .args(["run", "--config"])
-            .arg(&ws.config)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--debounce",
-                "50ms",
-                "--resync",
-                "1h",
-            ])
             .args(["--etcd", &endpoints, "--ha-group", "test", "--member", name])
             .args(["--ha-lease", "2s"]);
         Daemon::spawn(cmd)

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::Daemon;
 use crate::fake_api::FakeApi;
+use crate::ha::member;
 use crate::support::Workspace;
 use crate::support::etcd::Etcd;
 
@@ -151,24 +152,6 @@ fn upstream(etcd: &Etcd) -> SocketAddr {
         .trim_start_matches("http://")
         .parse()
         .unwrap()
-}
-
-fn member(ws: &Workspace, api: &FakeApi, etcd: &str, name: &str, extra: &[&str]) -> Daemon {
-    let mut cmd = ws.command(&api.base());
-    cmd.args(["run", "--config"])
-        .arg(&ws.config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--debounce",
-            "50ms",
-            "--resync",
-            "1h",
-        ])
-        .args(["--etcd", etcd, "--ha-group", "test", "--member", name])
-        .args(extra)
-        .env("RESETD_LOG_FORMAT", "json");
-    Daemon::spawn(cmd)
 }
 
 fn wait_until(deadline: Duration, what: &str, mut check: impl FnMut() -> bool) -> bool {
@@ -647,27 +630,17 @@ fn a_delete_whose_connection_is_slow_does_not_overlap_the_next_leader() {
         2,
         Duration::from_secs(60),
     );
-    let mut cmd = ws.command(&format!("http://{a_api}"));
-    cmd.args(["run", "--config"])
-        .arg(&ws.config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--debounce",
-            "50ms",
-            "--resync",
-            "1h",
-        ])
-        .args([
-            "--etcd",
-            &format!("http://{a_etcd}"),
-            "--ha-group",
-            "test",
-            "--member",
-            "a",
-        ])
-        .args(["--ha-lease", "2s"])
-        .env("RESETD_LOG_FORMAT", "json");
+    let mut cmd = ws.daemon_command(&format!("http://{a_api}"));
+    cmd.args([
+        "--etcd",
+        &format!("http://{a_etcd}"),
+        "--ha-group",
+        "test",
+        "--member",
+        "a",
+    ])
+    .args(["--ha-lease", "2s"])
+    .env("RESETD_LOG_FORMAT", "json");
     let a = Daemon::spawn(cmd);
     a.wait_for_log("elected HA leader");
     let b = member(&ws, &api_b, &etcd.endpoints(), "b", &["--ha-lease", "2s"]);
@@ -877,27 +850,17 @@ fn a_leader_stopped_while_connecting_sends_nothing_when_it_wakes() {
     let (api_a, api_b) = (FakeApi::start(), FakeApi::start());
     let release = Arc::new(AtomicBool::new(false));
     let a_api = slow_accept(api_a.addr(), Arc::clone(&release));
-    let mut cmd = ws.command(&format!("http://{a_api}"));
-    cmd.args(["run", "--config"])
-        .arg(&ws.config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--debounce",
-            "50ms",
-            "--resync",
-            "1h",
-        ])
-        .args([
-            "--etcd",
-            &etcd.endpoints(),
-            "--ha-group",
-            "test",
-            "--member",
-            "a",
-        ])
-        .args(["--ha-lease", "2s"])
-        .env("RESETD_LOG_FORMAT", "json");
+    let mut cmd = ws.daemon_command(&format!("http://{a_api}"));
+    cmd.args([
+        "--etcd",
+        &etcd.endpoints(),
+        "--ha-group",
+        "test",
+        "--member",
+        "a",
+    ])
+    .args(["--ha-lease", "2s"])
+    .env("RESETD_LOG_FORMAT", "json");
     let a = Daemon::spawn(cmd);
     a.wait_for_log("run: new entry");
     let b = member(&ws, &api_b, &etcd.endpoints(), "b", &["--ha-lease", "2s"]);

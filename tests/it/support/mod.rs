@@ -95,6 +95,26 @@ impl Workspace {
         cmd
     }
 
+    /// `resetd run` on this workspace's config as the daemon tests start
+    /// it: listening on an ephemeral port, a short debounce, a resync of an
+    /// hour (so only the watcher can pass a test), JSON logs. The caller
+    /// adds flags.
+    pub fn daemon_command(&self, api_base: &str) -> Command {
+        let mut cmd = self.command(api_base);
+        cmd.args(["run", "--config"])
+            .arg(&self.config)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--debounce",
+                "50ms",
+                "--resync",
+                "1h",
+            ])
+            .env("RESETD_LOG_FORMAT", "json");
+        cmd
+    }
+
     pub fn status(&self) -> resetd::status::Status {
         resetd::store::read(&self.status).unwrap()
     }
