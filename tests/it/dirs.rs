@@ -18,7 +18,7 @@ const H3: &str = "02JVRQ5BF83PTW19G1SRD955J0";
 
 /// A workspace whose config is the directory `resets.d`, its status the
 /// default `resets.d.status.yaml` beside it.
-fn teams() -> Workspace {
+pub(crate) fn teams() -> Workspace {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("resets.d");
     std::fs::create_dir(&config).unwrap();

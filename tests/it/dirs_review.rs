@@ -7,25 +7,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::daemon::Daemon;
+use crate::dirs::teams;
 use crate::fake_api::FakeApi;
 use crate::support::{HEAD, TOKEN, Workspace, resetd, run};
 
 const SEEN: Duration = Duration::from_secs(5);
 const H1: &str = "01H7YCG0R9GYY1YCPS2S4QA6WB";
 const H2: &str = "01HQ5K3P97DY8EX9Y90YT1K6XA";
-
-/// A workspace whose config is the directory `resets.d`.
-fn teams() -> Workspace {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("resets.d");
-    std::fs::create_dir(&config).unwrap();
-    let status = dir.path().join("resets.d.status.yaml");
-    Workspace {
-        dir,
-        config,
-        status,
-    }
-}
 
 fn entry(id: &str, hash: &str) -> String {
     format!("{HEAD}resets:\n  - id: {id}\n    hashes: [{hash}]\n")
