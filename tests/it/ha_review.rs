@@ -1234,3 +1234,46 @@ fn a_gracefully_stopped_leader_hands_over_without_a_resend() {
     );
     drop(b);
 }
+
+/// A status write whose connection drops before etcd sees it (a proxy
+/// restarting, a reset connection) is tried again, the same puts under the
+/// same fence, while the lease holds: the leader keeps its term and sends
+/// every hash once. Without the retry it steps down at the first dropped
+/// write and a new term re-sends the batch in flight.
+#[test]
+fn a_dropped_status_write_is_tried_again_without_stepping_down() {
+    let Some(etcd) = Etcd::single("ha_review::dropped_write") else {
+        return;
+    };
+    let ws = Workspace::new(
+        "settings:\n  batchSize: 1\n  maxRequestsPerSecond: 0\nresets:\n  - id: one\n    hashes: [A1, A2, A3, A4, A5, A6]\n",
+    );
+    let api = FakeApi::start();
+    // The third fenced write (a batch in flight, mid-run) never reaches etcd.
+    let proxy = drop_nth(upstream(&etcd), is_fenced_write, 3);
+    let a = member(&ws, &api, &format!("http://{proxy}"), "a", &[]);
+    api.wait_until(Duration::from_secs(20), "every hash", |r| r.len() >= 6);
+    let done = wait_until(Duration::from_secs(10), "the run recorded", || {
+        etcdctl(
+            &etcd,
+            &[
+                "get",
+                "/resetd/test/status/entries/one",
+                "--print-value-only",
+            ],
+        )
+        .contains("\"phase\":\"Succeeded\"")
+    });
+    assert!(done, "the run never ended Succeeded in etcd");
+    let downs: Vec<String> = a
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("stepped down"))
+        .collect();
+    assert!(
+        downs.is_empty(),
+        "the leader stepped down:\n{}",
+        downs.join("\n")
+    );
+    assert_eq!(api.deletes().len(), 6, "a batch was sent twice");
+}
