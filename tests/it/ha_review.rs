@@ -17,6 +17,82 @@ use crate::support::etcd::Etcd;
 
 type Pick = dyn Fn(&[u8]) -> bool + Send + Sync;
 
+/// What a proxy does to one connection's bytes: each chunk of a request on
+/// its way to etcd (`Forward::Drop` closes the connection unsent), and
+/// before and after each chunk of etcd's answer is passed back.
+struct Taps {
+    request: OnRequest,
+    before_answer: OnAnswer,
+    after_answer: OnAnswer,
+}
+
+type OnRequest = Box<dyn FnMut(&[u8]) -> Forward + Send>;
+type OnAnswer = Box<dyn FnMut() + Send>;
+
+enum Forward {
+    Pass,
+    Drop,
+}
+
+impl Taps {
+    /// Every byte passed on as it comes.
+    fn none() -> Taps {
+        Taps {
+            request: Box::new(|_| Forward::Pass),
+            before_answer: Box::new(|| {}),
+            after_answer: Box::new(|| {}),
+        }
+    }
+}
+
+/// Splice `client` to a new connection to `upstream` through `taps`, one
+/// thread each way.
+fn bridge(client: TcpStream, upstream: SocketAddr, taps: Taps) {
+    let Ok(server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let (mut s_in, mut c_out) = (server, client);
+    let Taps {
+        mut request,
+        mut before_answer,
+        mut after_answer,
+    } = taps;
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4 << 20];
+        loop {
+            let n = match c_in.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Forward::Drop = request(&buf[..n]) {
+                let _ = s_out.shutdown(std::net::Shutdown::Both);
+                let _ = c_in.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            if s_out.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = s_out.shutdown(std::net::Shutdown::Write);
+    });
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match s_in.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            before_answer();
+            if c_out.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            after_answer();
+        }
+        let _ = c_out.shutdown(std::net::Shutdown::Write);
+    });
+}
+
 /// Forwards to `upstream`; etcd's answer to the requests `pick` selects
 /// (the `nth`.. `nth + count - 1`th of them, counted from 1) is held `hold`.
 pub struct SlowProxy {
@@ -46,53 +122,31 @@ impl SlowProxy {
                     return;
                 }
                 let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(upstream) else {
-                    continue;
-                };
+                // Set by a selected request, taken by its answer.
                 let hold_next = Arc::new(Mutex::new(None::<Duration>));
-                let (mut c_in, mut s_out) =
-                    (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (mut s_in, mut c_out) = (server, client);
                 let (pick, seen, flag) = (
                     Arc::clone(&pick),
                     Arc::clone(&seen2),
                     Arc::clone(&hold_next),
                 );
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 1 << 20];
-                    loop {
-                        let n = match c_in.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        if pick(&buf[..n]) {
+                let taps = Taps {
+                    request: Box::new(move |chunk| {
+                        if pick(chunk) {
                             let k = seen.fetch_add(1, Ordering::SeqCst) + 1;
                             if k >= nth && k < nth + count {
                                 *flag.lock().unwrap() = Some(hold);
                             }
                         }
-                        if s_out.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = s_out.shutdown(std::net::Shutdown::Write);
-                });
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 1 << 20];
-                    loop {
-                        let n = match s_in.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
+                        Forward::Pass
+                    }),
+                    before_answer: Box::new(move || {
                         if let Some(hold) = hold_next.lock().unwrap().take() {
                             std::thread::sleep(hold);
                         }
-                        if c_out.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = c_out.shutdown(std::net::Shutdown::Write);
-                });
+                    }),
+                    after_answer: Box::new(|| {}),
+                };
+                bridge(client, upstream, taps);
             }
         });
         SlowProxy { addr, seen, stop }
@@ -514,54 +568,38 @@ fn cut_after(
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(upstream) else {
-                continue;
-            };
+            // Set by the picked request, turned into `armed` once its
+            // answer has been passed on.
             let arm_next = Arc::new(AtomicBool::new(false));
-            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut s_in, mut c_out) = (server, client);
-            let (flag, armed1, armed2) = (
+            let (flag, armed1, armed2, armed3) = (
                 Arc::clone(&arm_next),
+                Arc::clone(&armed),
                 Arc::clone(&armed),
                 Arc::clone(&armed),
             );
             let picked = Arc::clone(&picked);
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let n = match c_in.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
+            let taps = Taps {
+                request: Box::new(move |chunk| {
                     if !armed1.load(Ordering::SeqCst)
-                        && pick(&buf[..n])
+                        && pick(chunk)
                         && picked.fetch_add(1, Ordering::SeqCst) + 1 == nth
                     {
                         flag.store(true, Ordering::SeqCst);
                     }
-                    if s_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let n = match s_in.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
+                    Forward::Pass
+                }),
+                before_answer: Box::new(move || {
                     if armed2.load(Ordering::SeqCst) {
                         std::thread::sleep(hold);
                     }
-                    if c_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
+                }),
+                after_answer: Box::new(move || {
                     if arm_next.swap(false, Ordering::SeqCst) {
-                        armed2.store(true, Ordering::SeqCst);
+                        armed3.store(true, Ordering::SeqCst);
                     }
-                }
-            });
+                }),
+            };
+            bridge(client, upstream, taps);
         }
     });
     addr
@@ -594,13 +632,7 @@ fn slow_accept(upstream: SocketAddr, release: Arc<AtomicBool>) -> SocketAddr {
             if n < 2 {
                 continue; // a filler
             }
-            let Ok(server) = TcpStream::connect(upstream) else {
-                continue;
-            };
-            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut s_in, mut c_out) = (server, client);
-            std::thread::spawn(move || std::io::copy(&mut c_in, &mut s_out));
-            std::thread::spawn(move || std::io::copy(&mut s_in, &mut c_out));
+            bridge(client, upstream, Taps::none());
         }
     });
     addr
@@ -975,30 +1007,16 @@ fn drop_nth(upstream: SocketAddr, pick: fn(&[u8]) -> bool, nth: usize) -> Socket
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
-            let Ok(server) = TcpStream::connect(upstream) else {
-                continue;
-            };
-            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut s_in, mut c_out) = (server, client);
             let picked = Arc::clone(&picked);
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 4 << 20];
-                loop {
-                    let n = match c_in.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if pick(&buf[..n]) && picked.fetch_add(1, Ordering::SeqCst) + 1 == nth {
-                        let _ = s_out.shutdown(std::net::Shutdown::Both);
-                        let _ = c_in.shutdown(std::net::Shutdown::Both);
-                        break;
-                    }
-                    if s_out.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
+            let mut taps = Taps::none();
+            taps.request = Box::new(move |chunk| {
+                if pick(chunk) && picked.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+                    Forward::Drop
+                } else {
+                    Forward::Pass
                 }
             });
-            std::thread::spawn(move || std::io::copy(&mut s_in, &mut c_out));
+            bridge(client, upstream, taps);
         }
     });
     addr
