@@ -22,6 +22,26 @@ fn timed() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// One fake API per member, each answering 204 after `delay`, so a
+/// request is in flight long enough for a kill or a pause to land on it.
+fn answering_after(delay: Duration) -> [FakeApi; 2] {
+    let apis = [FakeApi::start(), FakeApi::start()];
+    for api in &apis {
+        api.default_reply(Reply::Delay(delay, Box::new(Reply::Status(204))));
+    }
+    apis
+}
+
+/// Members `a` and `b` of the group, each on its own fake API (so who sent
+/// what is plain), at lease `lease`.
+fn pair(ws: &Workspace, apis: &[FakeApi; 2], endpoints: &str, lease: &str) -> [Daemon; 2] {
+    let extra = ["--ha-lease", lease];
+    [
+        member(ws, &apis[0], endpoints, "a", &extra),
+        member(ws, &apis[1], endpoints, "b", &extra),
+    ]
+}
+
 /// A member of the group under test.
 pub(crate) fn member(
     ws: &Workspace,
@@ -148,13 +168,7 @@ fn failover_after_sigkill(test: &str, lease: u64) {
     };
     const HASHES: usize = 200;
     let ws = Workspace::new(&config(HASHES, 2));
-    let apis = [FakeApi::start(), FakeApi::start()];
-    for api in &apis {
-        api.default_reply(Reply::Delay(
-            Duration::from_millis(20),
-            Box::new(Reply::Status(204)),
-        ));
-    }
+    let apis = answering_after(Duration::from_millis(20));
     let lease_flag = format!("{lease}s");
     let extra = ["--ha-lease", lease_flag.as_str()];
     let mut members = [
@@ -247,13 +261,7 @@ fn twenty_leader_kills_resend_at_most_one_batch_each() {
     const HASHES: usize = 1200;
     const BATCH: usize = 2;
     let ws = Workspace::new(&config(HASHES, BATCH));
-    let apis = [FakeApi::start(), FakeApi::start()];
-    for api in &apis {
-        api.default_reply(Reply::Delay(
-            Duration::from_millis(15),
-            Box::new(Reply::Status(204)),
-        ));
-    }
+    let apis = answering_after(Duration::from_millis(15));
     let seed = std::env::var("HA_SEED")
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -414,19 +422,9 @@ fn a_paused_leader_sends_nothing_when_it_wakes() {
     // batch recorded in flight and its request: where the pause most likely
     // lands, and where only the lease deadline stops it.
     let ws = Workspace::new(&config_at(60, 2, 4));
-    let apis = [FakeApi::start(), FakeApi::start()];
-    for api in &apis {
-        api.default_reply(Reply::Delay(
-            Duration::from_millis(20),
-            Box::new(Reply::Status(204)),
-        ));
-    }
+    let apis = answering_after(Duration::from_millis(20));
     let endpoints = etcd.endpoints();
-    let extra = ["--ha-lease", "2s"];
-    let members = [
-        member(&ws, &apis[0], &endpoints, "a", &extra),
-        member(&ws, &apis[1], &endpoints, "b", &extra),
-    ];
+    let members = pair(&ws, &apis, &endpoints, "2s");
     wait_until(Duration::from_secs(20), "three requests", || {
         apis.iter().map(|a| a.deletes().len()).sum::<usize>() >= 3
     });
@@ -482,19 +480,9 @@ fn losing_the_etcd_quorum_stops_sending_and_recovers() {
     };
     const HASHES: usize = 300;
     let ws = Workspace::new(&config(HASHES, 2));
-    let apis = [FakeApi::start(), FakeApi::start()];
-    for api in &apis {
-        api.default_reply(Reply::Delay(
-            Duration::from_millis(20),
-            Box::new(Reply::Status(204)),
-        ));
-    }
+    let apis = answering_after(Duration::from_millis(20));
     let endpoints = etcd.endpoints();
-    let extra = ["--ha-lease", "2s"];
-    let members = [
-        member(&ws, &apis[0], &endpoints, "a", &extra),
-        member(&ws, &apis[1], &endpoints, "b", &extra),
-    ];
+    let members = pair(&ws, &apis, &endpoints, "2s");
     wait_until(Duration::from_secs(20), "five requests", || {
         apis.iter().map(|a| a.deletes().len()).sum::<usize>() >= 5
     });
@@ -770,11 +758,7 @@ fn a_deposed_leader_steps_down_at_its_next_write() {
     let ws = Workspace::new(&config_at(40, 2, 4));
     let apis = [FakeApi::start(), FakeApi::start()];
     let endpoints = etcd.endpoints();
-    let extra = ["--ha-lease", "2s"];
-    let members = [
-        member(&ws, &apis[0], &endpoints, "a", &extra),
-        member(&ws, &apis[1], &endpoints, "b", &extra),
-    ];
+    let members = pair(&ws, &apis, &endpoints, "2s");
     wait_until(Duration::from_secs(20), "two requests", || {
         apis.iter().map(|a| a.deletes().len()).sum::<usize>() >= 2
     });
@@ -835,19 +819,9 @@ fn a_leader_stopped_gracefully_hands_over_without_a_resend() {
         return;
     };
     let ws = Workspace::new(&config(20, 2));
-    let apis = [FakeApi::start(), FakeApi::start()];
-    for api in &apis {
-        api.default_reply(Reply::Delay(
-            Duration::from_millis(300),
-            Box::new(Reply::Status(204)),
-        ));
-    }
+    let apis = answering_after(Duration::from_millis(300));
     let endpoints = etcd.endpoints();
-    let extra = ["--ha-lease", "5s"];
-    let mut members = [
-        member(&ws, &apis[0], &endpoints, "a", &extra),
-        member(&ws, &apis[1], &endpoints, "b", &extra),
-    ];
+    let mut members = pair(&ws, &apis, &endpoints, "5s");
     wait_until(Duration::from_secs(20), "three requests", || {
         apis.iter().map(|a| a.deletes().len()).sum::<usize>() >= 3
     });
