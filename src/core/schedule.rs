@@ -8,6 +8,9 @@
 //! - No arithmetic here can overflow or panic, whatever the instants: a next
 //!   occurrence that cannot be represented is `Never`, never "due now".
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::config::Schedule;
@@ -52,16 +55,75 @@ pub fn due(
                 None => Due::Never,
             }
         }
-        Schedule::Cron(cron) => {
-            let anchor = last_slot.unwrap_or(first_seen);
-            match cron.find_previous_occurrence(&now, true) {
-                Ok(latest) if latest > anchor => Due::Now { slot: Some(latest) },
-                _ => match cron.find_next_occurrence(&now, false) {
-                    Ok(next) => Due::At(next),
-                    Err(_) => Due::Never,
-                },
-            }
+        Schedule::Cron(cron) => cron_due(around(cron, now), last_slot.unwrap_or(first_seen)),
+    }
+}
+
+/// What a cron expression says around `now`: its latest occurrence at or
+/// before it, and its first after it.
+#[derive(Debug, Clone, Copy)]
+struct Around {
+    latest: Option<DateTime<Utc>>,
+    next: Option<DateTime<Utc>>,
+}
+
+fn around(cron: &croner::Cron, now: DateTime<Utc>) -> Around {
+    Around {
+        latest: cron.find_previous_occurrence(&now, true).ok(),
+        next: cron.find_next_occurrence(&now, false).ok(),
+    }
+}
+
+/// `anchor`: the last slot run, or when the entry was first seen.
+fn cron_due(around: Around, anchor: DateTime<Utc>) -> Due {
+    match (around.latest, around.next) {
+        (Some(latest), _) if latest > anchor => Due::Now { slot: Some(latest) },
+        (_, Some(next)) => Due::At(next),
+        (_, None) => Due::Never,
+    }
+}
+
+/// `due` at one instant for many entries: what a plan asks. Every cron
+/// entry asks its expression the same two questions at the same `now`, and
+/// thousands of entries usually share a handful of expressions, so each
+/// expression is asked once (a yearly one searches a year of minutes).
+pub struct DueAt {
+    now: DateTime<Utc>,
+    /// By expression text (the parser's options are the same for all).
+    crons: RefCell<HashMap<String, Around>>,
+}
+
+impl DueAt {
+    pub fn new(now: DateTime<Utc>) -> DueAt {
+        DueAt {
+            now,
+            crons: RefCell::new(HashMap::new()),
         }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// `due(schedule, last_slot, first_seen, self.now())`.
+    pub fn due(
+        &self,
+        schedule: &Schedule,
+        last_slot: Option<DateTime<Utc>>,
+        first_seen: DateTime<Utc>,
+    ) -> Due {
+        let Schedule::Cron(cron) = schedule else {
+            return due(schedule, last_slot, first_seen, self.now);
+        };
+        let known = self.crons.borrow().get(cron.as_str()).copied();
+        let around = known.unwrap_or_else(|| {
+            let found = around(cron, self.now);
+            self.crons
+                .borrow_mut()
+                .insert(cron.as_str().to_owned(), found);
+            found
+        });
+        cron_due(around, last_slot.unwrap_or(first_seen))
     }
 }
 
@@ -88,7 +150,9 @@ mod tests {
     }
 
     fn cron(expr: &str) -> Schedule {
-        Schedule::Cron(Box::new(crate::config::parse_cron(expr).unwrap()))
+        Schedule::Cron(std::sync::Arc::new(
+            crate::config::parse_cron(expr).unwrap(),
+        ))
     }
 
     #[test]
@@ -126,6 +190,33 @@ mod tests {
             next_after(&every, t(15, 30, 0), t(15, 30, 5)),
             Some(t(16, 30, 0))
         );
+    }
+
+    #[test]
+    fn due_at_answers_as_due_whoever_asked_first() {
+        let schedules = [
+            cron("0 * * * *"),
+            cron("0 3 1 1 *"),
+            cron("0 * * * *"),
+            cron("0 0 30 2 *"),
+            Schedule::Every(Duration::from_secs(3600)),
+            Schedule::Immediate,
+            Schedule::At(t(12, 0, 0)),
+        ];
+        let anchors = [None, Some(t(9, 0, 0)), Some(t(11, 0, 0)), Some(t(14, 0, 0))];
+        for now in [t(11, 0, 0), t(11, 30, 0), t(14, 20, 0)] {
+            let at = DueAt::new(now);
+            for schedule in &schedules {
+                for last in anchors {
+                    let first_seen = t(10, 30, 0);
+                    assert_eq!(
+                        at.due(schedule, last, first_seen),
+                        due(schedule, last, first_seen, now),
+                        "{schedule:?} {last:?} at {now}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -104,6 +104,15 @@ impl ConfigFiles {
         }
     }
 
+    /// True while some file's digest was taken too soon after its last
+    /// change for its fingerprint to vouch for it: the next check reads
+    /// that file again. Once [`RACY`] has passed, a check makes it trusted;
+    /// the reloader runs one then, so that a `git pull` of many files does
+    /// not leave the next edit to read them all again on its way.
+    pub fn untrusted(&self) -> bool {
+        self.digests.values().any(|k| !k.trusted)
+    }
+
     /// Forget every digest (not the parses, which are keyed by content):
     /// SIGHUP re-reads everything.
     pub fn forget(&mut self) {

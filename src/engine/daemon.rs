@@ -262,6 +262,9 @@ impl<C: Clock> Daemon<C> {
         configs: &mut watch::Receiver<Arc<Config>>,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
         let newest = Arc::clone(&configs.borrow_and_update());
+        // The config replaced is freed after the pass: thousands of entries
+        // to drop must not stand between an edit and its first request.
+        let mut replaced = None;
         if !Arc::ptr_eq(&newest, &self.config) {
             if newest.notifications != self.config.notifications {
                 let notifier =
@@ -270,7 +273,7 @@ impl<C: Clock> Daemon<C> {
                     *slot = notifier;
                 }
             }
-            self.config = newest;
+            replaced = Some(std::mem::replace(&mut self.config, newest));
             // A new config is usually a new commit (a merge, a git-sync).
             self.source_revision = source_revision(&self.args).await;
         }
@@ -293,6 +296,7 @@ impl<C: Clock> Daemon<C> {
                 },
             )
             .await?;
+        drop(replaced);
         self.shared.metrics.blocked_without_token(done.blocked);
         self.shared.set_status(&self.status);
         if done.summary.is_none() {
@@ -346,9 +350,11 @@ impl Reloader {
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync.reset(); // the first tick would fire at once
         let max_wait = max_wait(self.quiet);
+        let mut retrust = self.retrust_at();
         loop {
             // (force, settled): SIGHUP re-parses unchanged content; a
             // quiet debounce already proves the content settled.
+            let mut retrusting = false;
             let (force, settled) = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => return,
@@ -364,13 +370,31 @@ impl Reloader {
                     (false, changed == Some(Settled::Quiet))
                 }
                 _ = resync.tick() => (false, false),
+                // A check like the resync's: it reads again only the files
+                // whose digests could not be trusted yet.
+                () = sleep_until(retrust) => {
+                    retrusting = true;
+                    (false, false)
+                }
             };
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => return,
                 () = self.reload(force, settled) => {}
             }
+            // Once per load: a file whose ctime stays in the future (a
+            // clock set back) is never trusted, and must not be read every
+            // second for it.
+            retrust = if retrusting { None } else { self.retrust_at() };
         }
+    }
+
+    /// When to take the digests again that the last check could not trust
+    /// (`ConfigFiles::untrusted`): just after they can be.
+    fn retrust_at(&self) -> Option<tokio::time::Instant> {
+        lock(&self.files)
+            .untrusted()
+            .then(|| tokio::time::Instant::now() + crate::config_files::RACY + RETRUST_MARGIN)
     }
 
     /// Check the file; once new content has settled, parse it and publish
@@ -381,13 +405,21 @@ impl Reloader {
         if force && let Ok(mut files) = self.files.lock() {
             files.forget();
         }
-        let Some(mut candidate) = self.digest().await else {
-            return;
-        };
         // A file back after it could not be read is parsed even if unchanged,
         // so that the log and the metrics say again which config is in force.
-        if !force && !was_unreadable && candidate == self.seen {
-            return;
+        let news = |digest: &str, seen: &str| force || was_unreadable || digest != seen;
+        // Content the watcher saw settle is loaded at once: the load takes
+        // each file's digest as it reads it, so a first check would only
+        // list and stat the tree twice on the way to the first request.
+        let mut candidate = None;
+        if !settled {
+            let Some(digest) = self.digest().await else {
+                return;
+            };
+            if !news(&digest, &self.seen) {
+                return;
+            }
+            candidate = Some(digest);
         }
         let loaded = loop {
             // Settle: a file written in place over several seconds is
@@ -397,9 +429,9 @@ impl Reloader {
                 let Some(again) = self.digest().await else {
                     return;
                 };
-                if again != candidate {
+                if candidate.as_ref() != Some(&again) {
                     tracing::debug!(file = %self.path.display(), "config still changing; waiting for it to settle");
-                    candidate = again;
+                    candidate = Some(again);
                     continue;
                 }
             }
@@ -407,11 +439,13 @@ impl Reloader {
             let Some(loaded) = self.load().await else {
                 return;
             };
-            if loaded.digest == candidate {
-                break loaded;
+            match &candidate {
+                None if !news(&loaded.digest, &self.seen) => return,
+                None => break loaded,
+                Some(c) if *c == loaded.digest => break loaded,
+                // Changed between the check and the parse: settle again.
+                Some(_) => candidate = Some(loaded.digest),
             }
-            // Changed between the check and the parse: settle again.
-            candidate = loaded.digest;
         };
         self.seen.clone_from(&loaded.digest);
         let mut loaded = loaded;
@@ -521,6 +555,16 @@ fn lock(files: &std::sync::Mutex<ConfigFiles>) -> std::sync::MutexGuard<'_, Conf
     files
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How long after [`crate::config_files::RACY`] the digests are taken again.
+const RETRUST_MARGIN: Duration = Duration::from_millis(100);
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Sleep until `wake`, or forever when there is nothing scheduled.

@@ -349,7 +349,7 @@ proptest! {
                     e.why
                 );
             }
-            again.settle(&mut status);
+            let _ = again.settle(&mut status);
         }
     }
 }

@@ -334,7 +334,7 @@ pub(super) fn local(
                 .or_insert_with(|| parse_cron(&expr.0))
                 .clone()
             {
-                Ok(cron) => Some(Schedule::Cron(Box::new(cron))),
+                Ok(cron) => Some(Schedule::Cron(std::sync::Arc::new(cron))),
                 Err(message) => {
                     report.error(&at(&trigger_path, key("cron")), message);
                     None

@@ -13,6 +13,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+type Fast = foldhash::fast::RandomState;
+
 use super::check::{Local, built, default_settings};
 use super::groups::{GroupMap, Resolver, find_cycles};
 use super::part::key;
@@ -246,14 +248,16 @@ pub(super) fn merge(inputs: &[Input<'_>], whole: bool, build: bool) -> Merged {
     // Entries: ids unique across the files, groups from any file.
     let mut resolver = Resolver::new(&map);
     let mut used_groups: HashSet<&str> = HashSet::new();
-    let mut ids: HashMap<&str, (usize, Pos)> = HashMap::new();
+    // Seeded, and one per entry: the merge runs at every reload.
+    let mut ids: HashMap<&str, (usize, Pos), Fast> = HashMap::default();
     // Each id's index in its file's `resets`, for the path of its first place.
-    let mut id_index: HashMap<&str, usize> = HashMap::new();
+    let mut id_index: HashMap<&str, usize, Fast> = HashMap::default();
     let mut entries = Vec::new();
     for (f, input) in inputs.iter().enumerate() {
         for part in &input.local.resets {
             let reset = &part.reset;
-            let path = resets_path(part.index);
+            // Only an error needs it: most entries have none.
+            let path = || resets_path(part.index);
             if part.has_id {
                 match ids.get(reset.id.0.as_str()) {
                     Some(&first) => {
@@ -262,7 +266,7 @@ pub(super) fn merge(inputs: &[Input<'_>], whole: bool, build: bool) -> Merged {
                             reset.id,
                             out.first(first, f)
                         );
-                        let mut here = path.clone();
+                        let mut here = path();
                         here.push(key("id"));
                         out.error(f, &here, part.id_pos, message);
                         let what = format!("duplicate id `{}`", reset.id);
@@ -279,18 +283,18 @@ pub(super) fn merge(inputs: &[Input<'_>], whole: bool, build: bool) -> Merged {
             let mut resolvable = part.clean;
             let mut listed = HashSet::new();
             for (k, g) in reset.groups.iter().enumerate() {
-                let here = [path.clone(), vec![key("groups"), Seg::Index(k)]].concat();
+                let here = || [path(), vec![key("groups"), Seg::Index(k)]].concat();
                 let pos = part.group_pos.get(k).copied().unwrap_or_default();
                 if !names.contains_key(g.0.as_str()) {
                     // With a file of the set unreadable, the group may be
                     // that file's: its error is the one to fix.
                     if whole {
-                        out.error(f, &here, pos, format!("unknown group `{g}`"));
+                        out.error(f, &here(), pos, format!("unknown group `{g}`"));
                     }
                     resolvable = false;
                 } else if !listed.insert(g.0.as_str()) {
                     let message = format!("group `{g}` is listed twice");
-                    out.push(f, &here, pos, message, Severity::Warning);
+                    out.push(f, &here(), pos, message, Severity::Warning);
                 }
                 resolvable &= !tainted.contains(g.0.as_str());
                 used_groups.insert(&g.0);
@@ -301,7 +305,7 @@ pub(super) fn merge(inputs: &[Input<'_>], whole: bool, build: bool) -> Merged {
             if empty && resolvable {
                 out.error(
                     f,
-                    &path,
+                    &path(),
                     part.pos,
                     format!(
                         "reset `{}` resolves to no hashes: add `groups`, `hashes` or `users`",

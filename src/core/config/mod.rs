@@ -172,7 +172,9 @@ pub type Part = (Origin, std::sync::Arc<[String]>);
 pub enum Schedule {
     Immediate,
     At(DateTime<Utc>),
-    Cron(Box<croner::Cron>),
+    // Shared: every build of the config clones each entry's trigger, and a
+    // parsed expression is a few hundred bytes of bit sets.
+    Cron(std::sync::Arc<croner::Cron>),
     Every(Duration),
 }
 

@@ -16,8 +16,9 @@ pub(super) fn decide(
     run_list: Option<&crate::status::RunHashes>,
     settings: &Settings,
     inputs: &Inputs,
-    now: DateTime<Utc>,
+    at: &schedule::DueAt,
 ) -> EntryPlan {
+    let now = at.now();
     let dry_run = inputs.cli_dry_run || settings.dry_run || entry.dry_run;
     let rule = RunRetry {
         backoff: inputs.retry_backoff,
@@ -111,12 +112,7 @@ pub(super) fn decide(
             // instead (below); its retry would be a second run.
             let slot_due = recurring
                 && matches!(
-                    schedule::due(
-                        &entry.trigger,
-                        slot,
-                        st.map_or(now, |s| s.first_seen_at),
-                        now
-                    ),
+                    at.due(&entry.trigger, slot, st.map_or(now, |s| s.first_seen_at)),
                     Due::Now { .. }
                 );
             // Under dry run a retry waits: it would only record a dry run
@@ -180,7 +176,7 @@ pub(super) fn decide(
 
     let first_seen = st.map_or(now, |s| s.first_seen_at);
     let last_slot = st.and_then(|s| s.last_slot);
-    match schedule::due(&entry.trigger, last_slot, first_seen, now) {
+    match at.due(&entry.trigger, last_slot, first_seen) {
         Due::Now { .. } if entry.not_after.is_some_and(|t| now > t) => {
             plan.action = Action::Expire;
             plan.phase = Phase::Expired;

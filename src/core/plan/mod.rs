@@ -283,6 +283,7 @@ pub fn hashes_digest<'a>(hashes: impl IntoIterator<Item = &'a String>) -> String
 
 /// Decide, for every entry, what to do at `now`.
 pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, inputs: &Inputs) -> Plan {
+    let at = crate::schedule::DueAt::new(now);
     let entries = config
         .resets
         .iter()
@@ -293,7 +294,7 @@ pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, inputs: &Input
                 status.run_hashes.get(&entry.id),
                 &config.settings,
                 inputs,
-                now,
+                &at,
             )
         })
         .collect();
@@ -314,9 +315,9 @@ pub fn plan(config: &Config, status: &Status, now: DateTime<Utc>, inputs: &Input
 }
 
 impl Plan {
-    /// Record this plan's decisions in `status` (`Status::settle`); true
-    /// when anything changed.
-    pub fn settle(&self, status: &mut Status) -> bool {
+    /// Record this plan's decisions in `status` (`Status::settle`): what
+    /// changed.
+    pub fn settle(&self, status: &mut Status) -> crate::status::Settled {
         status.settle(
             self.decisions(),
             &self.orphans,

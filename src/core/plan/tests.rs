@@ -31,7 +31,7 @@ fn hashes(n: usize) -> String {
 fn step(config: &Config, status: &mut Status, now: DateTime<Utc>, dry: bool) -> Plan {
     let p = plan(config, status, now, &Inputs::new(dry));
     let _ = config;
-    p.settle(status);
+    let _ = p.settle(status);
     p
 }
 
@@ -142,6 +142,43 @@ fn immediate_runs_once_then_is_done() {
     let p = step(&c, &mut s, t(2, 0), false);
     assert_eq!(only(&p).action, Action::Wait);
     assert_eq!(only(&p).phase, Phase::Succeeded);
+}
+
+/// `n` entries at a future instant, then `more`.
+fn waiting(n: usize, more: &str) -> Config {
+    let mut body = String::from("resets:\n");
+    for i in 0..n {
+        body.push_str(&format!(
+            "  - id: w{i}\n    trigger: {{ at: \"2027-01-01T00:00:00Z\" }}\n    hashes: [h{i}]\n"
+        ));
+    }
+    cfg(&format!("{body}{more}"))
+}
+
+#[test]
+fn an_edit_reaches_its_request_through_the_journal_not_a_whole_write() {
+    let mut s = Status::default();
+    let c = waiting(12, "");
+    let p = plan(&c, &s, t(1, 0), &Inputs::new(false));
+    execute(&c, &mut s, &p, |_| true);
+    // One entry added among twelve: its record before the request, the
+    // batch's, and one whole write at the end; none before the request.
+    let c = waiting(12, "  - id: new\n    hashes: [n1]\n");
+    let p = plan(&c, &s, t(1, 1), &Inputs::new(false));
+    let store = execute(&c, &mut s, &p, |_| true);
+    assert_eq!(phase(&s, "new"), Phase::Succeeded);
+    assert_eq!(store.saves, 1, "only the fold at the end");
+    assert!(store.records >= 2 && store.durable_records >= 1);
+    // Most entries changed: one whole write is cheaper than their records.
+    let mut s = Status::default();
+    let c = waiting(3, "  - id: new\n    hashes: [n1]\n");
+    let p = plan(&c, &s, t(1, 0), &Inputs::new(false));
+    let store = execute(&c, &mut s, &p, |_| true);
+    assert_eq!(store.saves, 2, "one whole write first, the fold at the end");
+    // Nothing changed: nothing written.
+    let p = plan(&c, &s, t(1, 1), &Inputs::new(false));
+    let store = execute(&c, &mut s, &p, |_| true);
+    assert_eq!((store.saves, store.records), (0, 0));
 }
 
 #[test]

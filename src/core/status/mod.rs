@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::Cause;
 
 mod transitions;
-pub use transitions::{Decision, RunFacts, Step};
+pub use transitions::{Decision, RunFacts, Settled, Step};
 
 /// How many runs `history` keeps per entry.
 pub const HISTORY_LEN: usize = 10;

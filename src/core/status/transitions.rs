@@ -41,6 +41,23 @@ pub enum Step {
     Waits,
 }
 
+/// What `Status::settle` changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Settled {
+    /// The entries whose status changed (orphans among them), in the order
+    /// settled.
+    pub entries: Vec<String>,
+    /// `configDigest` changed: a status-wide field, not an entry's.
+    pub config_digest: bool,
+}
+
+impl Settled {
+    pub fn any(&self) -> bool {
+        self.config_digest || !self.entries.is_empty()
+    }
+}
+
 impl Status {
     /// When the next entry falls due, from what the planner recorded here:
     /// each entry's `nextRunAt` and `nextRetryAt` (orphans never run).
@@ -52,8 +69,8 @@ impl Status {
     /// Bring the status in line with a plan's decisions, before any run
     /// starts: new entries appear, phases and next times are updated,
     /// expiries and orphans recorded. Runs are recorded by the transitions
-    /// below as they happen. True when anything changed (an idle pass then
-    /// writes nothing).
+    /// below as they happen. Says what changed, entry by entry, so that the
+    /// caller persists only that (an idle pass then writes nothing).
     pub fn settle<'a>(
         &mut self,
         decisions: impl Iterator<Item = Decision<'a>>,
@@ -61,18 +78,24 @@ impl Status {
         config_digest: &str,
         now: DateTime<Utc>,
         source_revision: Option<&str>,
-    ) -> bool {
-        let mut changed = false;
+    ) -> Settled {
+        let mut settled = Settled::default();
         for decided in decisions {
-            let st = self.resets.entry(decided.id.to_owned()).or_insert_with(|| {
+            let mut changed = false;
+            // Looked up before inserting: an id is copied only when new.
+            if !self.resets.contains_key(decided.id) {
                 changed = true;
-                EntryStatus::new(
+                let new = EntryStatus::new(
                     decided.revision,
                     decided.spec_digest,
                     decided.hash_count,
                     now,
-                )
-            });
+                );
+                self.resets.insert(decided.id.to_owned(), new);
+            }
+            let Some(st) = self.resets.get_mut(decided.id) else {
+                continue;
+            };
             // A run resuming keeps the next run its interrupted run was for;
             // otherwise the planner's answer stands (none for a suspended
             // entry, or one whose schedule never matches again).
@@ -124,8 +147,12 @@ impl Status {
                     None,
                 );
             }
+            if changed {
+                settled.entries.push(decided.id.to_owned());
+            }
         }
         for id in orphans {
+            let mut changed = self.run_hashes.remove(id).is_some();
             if let Some(st) = self.resets.get_mut(id) {
                 changed |= !st.orphaned
                     || st.run.is_some()
@@ -138,13 +165,15 @@ impl Status {
                 st.next_run_at = None;
                 st.next_retry_at = None;
             }
-            changed |= self.run_hashes.remove(id).is_some();
+            if changed {
+                settled.entries.push(id.clone());
+            }
         }
         if self.config_digest.as_deref() != Some(config_digest) {
-            changed = true;
+            settled.config_digest = true;
             self.config_digest = Some(config_digest.to_owned());
         }
-        changed
+        settled
     }
 
     /// Start `id`'s run (or continue `resume`); a fresh run's list is kept
