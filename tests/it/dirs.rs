@@ -411,6 +411,31 @@ fn the_daemon_sees_files_added_and_removed_anywhere_in_the_tree() {
     drop(daemon);
 }
 
+#[test]
+fn files_read_just_after_they_were_written_are_checked_again_once_a_second_later() {
+    use crate::daemon::config_reads;
+    use resetd::config_files::RACY;
+    let ws = teams();
+    put(&ws, "team-a.yaml", &entry("a1", &format!("hashes: [{H1}]")));
+    let api = FakeApi::start();
+    let daemon = Daemon::start(&ws, &api, &[]);
+    wait_deletes(&api, 1);
+    // Read within a second of its write, the file's digest could not be
+    // trusted: one check a second later trusts it, so that the next edit
+    // of another file does not read this one again on its way...
+    let deadline = Instant::now() + WAIT;
+    while config_reads(&daemon) < 1.0 {
+        assert!(Instant::now() < deadline, "no second look at the files");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // ...and one only, with nothing changed: across three such periods.
+    let end = Instant::now() + RACY * 3;
+    while Instant::now() < end {
+        assert_eq!(config_reads(&daemon), 1.0, "the files were checked again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Poll the status file until `done`, with a deadline.
 fn wait_status(ws: &Workspace, what: &str, done: impl Fn(&resetd::status::Status) -> bool) {
     let end = Instant::now() + WAIT;

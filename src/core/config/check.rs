@@ -218,7 +218,7 @@ pub(super) struct Built {
     /// parse, so an unchanged group gives the same list).
     groups: Vec<Arc<[String]>>,
     pub(super) hashes: Members,
-    pub(super) parts: Vec<Part>,
+    pub(super) parts: Arc<[Part]>,
     /// How many of `hashes` are users.
     pub(super) users: usize,
     pub(super) spec_digest: String,
@@ -253,7 +253,7 @@ pub(super) fn built(part: &ResetPart, resolver: &mut Resolver) -> Built {
         spec_digest: spec_digest(&part.reset, &hashes),
         groups: lists,
         hashes,
-        parts,
+        parts: parts.into(),
         users,
     };
     *kept = Some(b.clone());

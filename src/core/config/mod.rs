@@ -140,7 +140,7 @@ pub struct Entry {
     /// The parts `hashes` merges, in its order, each with where it comes
     /// from (shared with `hashes`, not copied): `plan` says where each hash
     /// it sends came from.
-    pub parts: Vec<Part>,
+    pub parts: std::sync::Arc<[Part]>,
     pub trigger: Schedule,
     pub revision: u64,
     pub not_after: Option<DateTime<Utc>>,

@@ -154,7 +154,7 @@ fn unresolved<'a>(entry: &'a Entry, spec: &RunSpec) -> Vec<Source<'a>> {
     }
     let mut named = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for (origin, part) in &entry.parts {
+    for (origin, part) in entry.parts.iter() {
         for name in part.iter().filter_map(|m| member_user(m)) {
             if !spec.users.contains_key(name) && named.insert(name) {
                 out.push(Source {
