@@ -350,11 +350,10 @@ impl Reloader {
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync.reset(); // the first tick would fire at once
         let max_wait = max_wait(self.quiet);
-        let mut retrust = self.retrust_at();
+        self.retrust_later();
         loop {
             // (force, settled): SIGHUP re-parses unchanged content; a
             // quiet debounce already proves the content settled.
-            let mut retrusting = false;
             let (force, settled) = tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => return,
@@ -370,31 +369,35 @@ impl Reloader {
                     (false, changed == Some(Settled::Quiet))
                 }
                 _ = resync.tick() => (false, false),
-                // A check like the resync's: it reads again only the files
-                // whose digests could not be trusted yet.
-                () = sleep_until(retrust) => {
-                    retrusting = true;
-                    (false, false)
-                }
             };
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => return,
                 () = self.reload(force, settled) => {}
             }
-            // Once per load: a file whose ctime stays in the future (a
-            // clock set back) is never trusted, and must not be read every
-            // second for it.
-            retrust = if retrusting { None } else { self.retrust_at() };
+            self.retrust_later();
         }
     }
 
-    /// When to take the digests again that the last check could not trust
-    /// (`ConfigFiles::untrusted`): just after they can be.
-    fn retrust_at(&self) -> Option<tokio::time::Instant> {
-        lock(&self.files)
-            .untrusted()
-            .then(|| tokio::time::Instant::now() + crate::config_files::RACY + RETRUST_MARGIN)
+    /// Take the digests the last check could not trust
+    /// (`ConfigFiles::untrusted`) again just after they can be, in a task of
+    /// their own: this loop must not stop watching for it (a debounce under
+    /// way would be dropped with its event). What they show is not acted
+    /// on here: a change was also an event, or the resync sees it. Once per
+    /// load: a file whose ctime stays in the future (a clock set back) is
+    /// never trusted, and must not be read every second for it.
+    fn retrust_later(&self) {
+        if !lock(&self.files).untrusted() {
+            return;
+        }
+        let files = Arc::clone(&self.files);
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(crate::config_files::RACY + RETRUST_MARGIN).await;
+            shared.metrics.config_read();
+            // An unreadable file is the next check's to report.
+            let _ = tokio::task::spawn_blocking(move || lock(&files).digest()).await;
+        });
     }
 
     /// Check the file; once new content has settled, parse it and publish
@@ -559,13 +562,6 @@ fn lock(files: &std::sync::Mutex<ConfigFiles>) -> std::sync::MutexGuard<'_, Conf
 
 /// How long after [`crate::config_files::RACY`] the digests are taken again.
 const RETRUST_MARGIN: Duration = Duration::from_millis(100);
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 /// Sleep until `wake`, or forever when there is nothing scheduled.
 async fn sleep(delay: Option<Duration>) {
