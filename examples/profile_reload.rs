@@ -55,9 +55,11 @@ fn main() {
             .append(true)
             .open(target)
             .unwrap();
+        // Ids of this run's own: a directory profiled twice stays valid.
+        let pid = std::process::id();
         writeln!(
             f,
-            "  - id: profile-edit-{i}\n    hashes: [01JZEDIT{i:05}000000000000]"
+            "  - id: profile-edit-{pid}-{i}\n    hashes: [01JZEDIT{i:05}000000000000]"
         )
         .unwrap();
         drop(f);

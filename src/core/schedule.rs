@@ -89,15 +89,16 @@ fn cron_due(around: Around, anchor: DateTime<Utc>) -> Due {
 /// expression is asked once (a yearly one searches a year of minutes).
 pub struct DueAt {
     now: DateTime<Utc>,
-    /// By expression text (the parser's options are the same for all).
-    crons: RefCell<HashMap<String, Around>>,
+    /// By expression text (the parser's options are the same for all);
+    /// asked once per entry, so hashed fast (seeded, as for the hashes).
+    crons: RefCell<HashMap<String, Around, foldhash::fast::RandomState>>,
 }
 
 impl DueAt {
     pub fn new(now: DateTime<Utc>) -> DueAt {
         DueAt {
             now,
-            crons: RefCell::new(HashMap::new()),
+            crons: RefCell::new(HashMap::default()),
         }
     }
 

@@ -262,9 +262,6 @@ impl<C: Clock> Daemon<C> {
         configs: &mut watch::Receiver<Arc<Config>>,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
         let newest = Arc::clone(&configs.borrow_and_update());
-        // The config replaced is freed after the pass: thousands of entries
-        // to drop must not stand between an edit and its first request.
-        let mut replaced = None;
         if !Arc::ptr_eq(&newest, &self.config) {
             if newest.notifications != self.config.notifications {
                 let notifier =
@@ -273,7 +270,11 @@ impl<C: Clock> Daemon<C> {
                     *slot = notifier;
                 }
             }
-            replaced = Some(std::mem::replace(&mut self.config, newest));
+            let replaced = std::mem::replace(&mut self.config, newest);
+            // Freed on another thread, now: thousands of entries to drop
+            // must not stand between an edit and its first request, nor be
+            // held through a long run.
+            tokio::task::spawn_blocking(move || drop(replaced));
             // A new config is usually a new commit (a merge, a git-sync).
             self.source_revision = source_revision(&self.args).await;
         }
@@ -296,7 +297,6 @@ impl<C: Clock> Daemon<C> {
                 },
             )
             .await?;
-        drop(replaced);
         self.shared.metrics.blocked_without_token(done.blocked);
         self.shared.set_status(&self.status);
         if done.summary.is_none() {
@@ -351,6 +351,7 @@ impl Reloader {
         resync.reset(); // the first tick would fire at once
         let max_wait = max_wait(self.quiet);
         self.retrust_later();
+        let mut early = None;
         loop {
             // (force, settled): SIGHUP re-parses unchanged content; a
             // quiet debounce already proves the content settled.
@@ -361,7 +362,7 @@ impl Reloader {
                     tracing::info!("SIGHUP: reloading the config");
                     (true, false)
                 }
-                changed = changed(&mut watch, self.quiet, max_wait) => {
+                changed = changed(&mut watch, self.quiet, max_wait, &mut early, &self.files, &self.shared) => {
                     if changed.is_none() {
                         tracing::error!("config watcher stopped; relying on the resync");
                         watch = None;
@@ -370,10 +371,13 @@ impl Reloader {
                 }
                 _ = resync.tick() => (false, false),
             };
+            // A read made in a debounce stands only at its quiet end (a
+            // SIGHUP or the resync may have cut the debounce short).
+            let early = early.take().filter(|_| settled);
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => return,
-                () = self.reload(force, settled) => {}
+                () = self.reload(force, settled, early) => {}
             }
             self.retrust_later();
         }
@@ -403,7 +407,8 @@ impl Reloader {
     /// Check the file; once new content has settled, parse it and publish
     /// it if valid. `force` (SIGHUP) re-parses unchanged content too;
     /// `settled`: the watcher saw no change for a debounce period already.
-    async fn reload(&mut self, force: bool, mut settled: bool) {
+    /// `early`: the config as read during that quiet period.
+    async fn reload(&mut self, force: bool, mut settled: bool, mut early: Option<Early>) {
         let was_unreadable = self.unreadable.is_some();
         if force && let Ok(mut files) = self.files.lock() {
             files.forget();
@@ -439,7 +444,7 @@ impl Reloader {
                 }
             }
             settled = false;
-            let Some(loaded) = self.load().await else {
+            let Some(loaded) = self.load(early.take()).await else {
                 return;
             };
             match &candidate {
@@ -510,17 +515,11 @@ impl Reloader {
         self.read_result(read)
     }
 
-    async fn load(&mut self) -> Option<config::Loaded> {
-        self.shared.metrics.config_read();
-        let files = Arc::clone(&self.files);
-        let read = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let mut files = lock(&files);
-            let loaded = files.load(Utc::now());
-            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            loaded.map(|loaded| (loaded, (files.parsed_last, took)))
-        })
-        .await;
+    /// Read the config, or take the read started early in the debounce.
+    async fn load(&mut self, early: Option<Early>) -> Option<config::Loaded> {
+        let read = early
+            .unwrap_or_else(|| load_early(&self.files, &self.shared))
+            .await;
         let (loaded, cost) = self.read_result(read)?;
         self.cost = cost;
         Some(loaded)
@@ -571,13 +570,45 @@ async fn sleep(delay: Option<Duration>) {
     }
 }
 
+/// A read of the config under way, and what it cost: files parsed,
+/// milliseconds.
+type Early = tokio::task::JoinHandle<std::io::Result<(config::Loaded, (usize, u64))>>;
+
+/// Start reading the config on a blocking thread.
+fn load_early(files: &Arc<std::sync::Mutex<ConfigFiles>>, shared: &Shared) -> Early {
+    shared.metrics.config_read();
+    let files = Arc::clone(files);
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let mut files = lock(&files);
+        let loaded = files.load(Utc::now());
+        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        loaded.map(|loaded| (loaded, (files.parsed_last, took)))
+    })
+}
+
+/// The next debounced change, the config read as soon as it has been calm
+/// for a quarter of the quiet period (`watch::calm_after`): by the end of
+/// the period the read is done, and stands if no event came after it began
+/// (one that did starts the period again, and a later calm a new read).
+/// A read still under way at a new calm began before the event that
+/// restarted the period: it is dropped, and the next calm starts anew.
 async fn changed(
     watch: &mut Option<ConfigWatch>,
     quiet: Duration,
     max_wait: Duration,
+    early: &mut Option<Early>,
+    files: &Arc<std::sync::Mutex<ConfigFiles>>,
+    shared: &Shared,
 ) -> Option<Settled> {
-    match watch {
-        Some(w) => w.changed(quiet, max_wait).await,
-        None => std::future::pending().await,
-    }
+    let Some(w) = watch else {
+        return std::future::pending().await;
+    };
+    let mut calm = || {
+        *early = match early.take() {
+            Some(running) if !running.is_finished() => None,
+            _ => Some(load_early(files, shared)),
+        };
+    };
+    w.changed_calling(quiet, max_wait, &mut calm).await
 }

@@ -351,7 +351,22 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
 impl ConfigWatch {
     /// Wait for the next debounced change. `None` if the watcher died.
     pub async fn changed(&mut self, quiet: Duration, max_wait: Duration) -> Option<Settled> {
-        debounce(self, quiet, max_wait).await
+        debounce(self, quiet, max_wait, &mut || {}).await
+    }
+
+    /// `changed`, calling `calm` each time [`calm_after`] of the quiet
+    /// period passes without an event: what the files hold then is what
+    /// they hold at the end of the quiet period unless another event comes
+    /// (which restarts the period, and `calm` is called again before its
+    /// end), so the reloader reads them then, inside the debounce, not
+    /// after it.
+    pub async fn changed_calling(
+        &mut self,
+        quiet: Duration,
+        max_wait: Duration,
+        calm: &mut impl FnMut(),
+    ) -> Option<Settled> {
+        debounce(self, quiet, max_wait, calm).await
     }
 
     /// Follow the chain as it is now: watch new directories, drop stale
@@ -553,23 +568,46 @@ pub fn max_wait(quiet: Duration) -> Duration {
     (quiet * 5).max(Duration::from_secs(1))
 }
 
+/// How far into a quiet period `calm` is called: late enough that a burst
+/// of writes (an editor's temp file and rename, a checkout) is over, early
+/// enough that a read of the files ends before the period does.
+pub fn calm_after(quiet: Duration) -> Duration {
+    quiet / 4
+}
+
 /// Wait for a first change, then until `quiet` passes without one, but no
-/// longer than `max_wait` after the first.
+/// longer than `max_wait` after the first; call `calm` once per event-free
+/// stretch of [`calm_after`]`(quiet)` within a quiet period.
 async fn debounce(
     changes: &mut impl Changes,
     quiet: Duration,
     max_wait: Duration,
+    calm: &mut impl FnMut(),
 ) -> Option<Settled> {
     changes.next().await?;
     let give_up = Instant::now() + max_wait;
-    loop {
-        let quiet_until = Instant::now() + quiet;
+    'period: loop {
+        let last = Instant::now();
+        let quiet_until = last + quiet;
         let deadline = quiet_until.min(give_up);
-        match tokio::time::timeout_at(deadline, changes.next()).await {
-            Ok(Some(())) => continue,
-            Ok(None) => return Some(Settled::StillChanging),
-            Err(_) if deadline == quiet_until => return Some(Settled::Quiet),
-            Err(_) => return Some(Settled::StillChanging),
+        let mut called = false;
+        loop {
+            let until = match called {
+                true => deadline,
+                false => (last + calm_after(quiet)).min(deadline),
+            };
+            match tokio::time::timeout_at(until, changes.next()).await {
+                Ok(Some(())) => continue 'period,
+                Ok(None) => return Some(Settled::StillChanging),
+                Err(_) if until == deadline && deadline == quiet_until => {
+                    return Some(Settled::Quiet);
+                }
+                Err(_) if until == deadline => return Some(Settled::StillChanging),
+                Err(_) => {
+                    calm();
+                    called = true;
+                }
+            }
         }
     }
 }

@@ -361,12 +361,47 @@ async fn a_burst_becomes_one_change_after_the_quiet_period() {
         tx.send(()).unwrap();
     }
     let start = Instant::now();
-    let settled = debounce(&mut rx, Duration::from_millis(200), Duration::from_secs(1))
-        .await
-        .unwrap();
+    let settled = debounce(
+        &mut rx,
+        Duration::from_millis(200),
+        Duration::from_secs(1),
+        &mut || {},
+    )
+    .await
+    .unwrap();
     assert_eq!(start.elapsed(), Duration::from_millis(200));
     assert_eq!(settled, Settled::Quiet);
     assert!(rx.try_recv().is_err(), "the burst was consumed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn calm_is_called_after_the_last_event_before_the_quiet_period_ends() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tx.send(()).unwrap();
+    let start = Instant::now();
+    tokio::spawn(async move {
+        // A second event after the first calm: the period starts again.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tx.send(()).unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let mut calls = Vec::new();
+    let settled = debounce(
+        &mut rx,
+        Duration::from_millis(200),
+        Duration::from_secs(1),
+        &mut || calls.push(start.elapsed()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(settled, Settled::Quiet);
+    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    // 50 ms after each event (a quarter of the quiet period), once each:
+    // the last call follows the last event.
+    assert_eq!(
+        calls,
+        [Duration::from_millis(50), Duration::from_millis(150)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -379,9 +414,14 @@ async fn continuous_events_still_report_after_max_wait() {
         }
     });
     let start = Instant::now();
-    let settled = debounce(&mut rx, Duration::from_millis(200), Duration::from_secs(1))
-        .await
-        .unwrap();
+    let settled = debounce(
+        &mut rx,
+        Duration::from_millis(200),
+        Duration::from_secs(1),
+        &mut || {},
+    )
+    .await
+    .unwrap();
     assert_eq!(settled, Settled::StillChanging);
     let waited = start.elapsed();
     assert!(

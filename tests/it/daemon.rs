@@ -776,6 +776,50 @@ fn a_slow_in_place_writer_never_gets_a_partial_file_applied() {
 }
 
 #[test]
+fn a_read_made_early_in_the_quiet_period_is_dropped_when_an_event_follows_it() {
+    let api = FakeApi::start();
+    let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
+    // A long debounce: its calm (a quarter) comes well before its end.
+    let mut cmd = ws.command(&api.base());
+    cmd.args(["run", "--config"])
+        .arg(&ws.config)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--debounce",
+            "2s",
+            "--resync",
+            "1h",
+        ])
+        .env("RESETD_LOG_FORMAT", "json");
+    let daemon = Daemon::spawn(cmd);
+    requests_with(&api, "AAAA1");
+    // Half an edit, itself a valid config: read once it has been calm...
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&ws.config)
+        .unwrap();
+    write!(file, "  - id: two\n    hashes:\n      - HALF1\n").unwrap();
+    file.flush().unwrap();
+    let deadline = Instant::now() + WAIT;
+    while config_reads(&daemon) < 1.0 {
+        assert!(Instant::now() < deadline, "no early read");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...then finished, within the quiet period: that read is stale.
+    writeln!(file, "      - HALF2").unwrap();
+    drop(file);
+    let sent = requests_with(&api, "HALF1");
+    let runs: Vec<_> = sent
+        .iter()
+        .filter(|r| r.sent().iter().any(|h| h.starts_with("HALF")))
+        .collect();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].sent(), ["HALF1", "HALF2"], "the finished edit only");
+    assert!(config_reads(&daemon) >= 2.0, "read again after the event");
+}
+
+#[test]
 fn suspending_an_entry_stops_its_run_at_the_next_batch_and_resuming_continues() {
     let api = FakeApi::start();
     api.default_reply(Reply::Hold);
