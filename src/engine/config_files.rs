@@ -197,7 +197,8 @@ impl ConfigFiles {
                 }
             };
             // The set's digest is of what was parsed (a file may have
-            // changed since its check: the reloader then settles again).
+            // changed since its check: the reloader, which counts the
+            // watcher's events across the read, then settles again).
             digest.clone_from(&part.digest);
             if budget.take(&part, &file.name) {
                 set.push((file.rel.clone(), Arc::clone(&part)));

@@ -189,6 +189,7 @@ pub async fn run_with_clock<C: Clock>(
     let shared_notifier = Arc::new(std::sync::Mutex::new(notifier));
     let reloader = Reloader {
         path: args.config.clone(),
+        events: watch.as_ref().map(ConfigWatch::events),
         files: Arc::new(std::sync::Mutex::new(files)),
         cost: (0, 0),
         token_file: args.token_file.clone(),
@@ -312,6 +313,10 @@ impl<C: Clock> Daemon<C> {
 /// publishes each new valid config.
 struct Reloader {
     path: PathBuf,
+    /// The watcher's count of changes (`ConfigWatch::events`): a read of
+    /// the config is applied without a second look only if it did not move
+    /// while the read was made.
+    events: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// The config's files and their parses, shared with the blocking
     /// threads that read them (one read at a time).
     files: Arc<std::sync::Mutex<ConfigFiles>>,
@@ -362,7 +367,7 @@ impl Reloader {
                     tracing::info!("SIGHUP: reloading the config");
                     (true, false)
                 }
-                changed = changed(&mut watch, self.quiet, max_wait, &mut early, &self.files, &self.shared) => {
+                changed = changed(&mut watch, self.quiet, max_wait, &mut early, self.reader()) => {
                     if changed.is_none() {
                         tracing::error!("config watcher stopped; relying on the resync");
                         watch = None;
@@ -391,24 +396,39 @@ impl Reloader {
     /// load: a file whose ctime stays in the future (a clock set back) is
     /// never trusted, and must not be read every second for it.
     fn retrust_later(&self) {
-        if !lock(&self.files).untrusted() {
-            return;
-        }
         let files = Arc::clone(&self.files);
         let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
             tokio::time::sleep(crate::config_files::RACY + RETRUST_MARGIN).await;
-            shared.metrics.config_read();
-            // An unreadable file is the next check's to report.
-            let _ = tokio::task::spawn_blocking(move || lock(&files).digest()).await;
+            // Asked on a blocking thread: a read may hold the files.
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut files = lock(&files);
+                if files.untrusted() {
+                    shared.metrics.config_read();
+                    // An unreadable file is the next check's to report.
+                    let _ = files.digest();
+                }
+            })
+            .await;
         });
+    }
+
+    /// What a read of the config made early in a debounce needs.
+    fn reader(&self) -> Reader {
+        Reader {
+            files: Arc::clone(&self.files),
+            shared: Arc::clone(&self.shared),
+            events: self.events.clone(),
+            // After a failed read, any content is news.
+            seen: self.unreadable.is_none().then(|| self.seen.clone()),
+        }
     }
 
     /// Check the file; once new content has settled, parse it and publish
     /// it if valid. `force` (SIGHUP) re-parses unchanged content too;
     /// `settled`: the watcher saw no change for a debounce period already.
     /// `early`: the config as read during that quiet period.
-    async fn reload(&mut self, force: bool, mut settled: bool, mut early: Option<Early>) {
+    async fn reload(&mut self, force: bool, mut settled: bool, mut early: Option<Read>) {
         let was_unreadable = self.unreadable.is_some();
         if force && let Ok(mut files) = self.files.lock() {
             files.forget();
@@ -444,10 +464,23 @@ impl Reloader {
                 }
             }
             settled = false;
-            let Some(loaded) = self.load(early.take()).await else {
+            let read = early.take().unwrap_or_else(|| self.reader().start(None));
+            let from = read.from;
+            let Some(loaded) = self.load(read).await else {
                 return;
             };
+            let Some(loaded) = loaded else {
+                // The early read found the content it was told of.
+                return;
+            };
+            // A change under way while the read was made (it came after the
+            // quiet period) may have been read in part: settle again.
+            let moved = self
+                .events
+                .as_ref()
+                .is_some_and(|e| e.load(std::sync::atomic::Ordering::SeqCst) != from);
             match &candidate {
+                None if moved => candidate = Some(loaded.digest),
                 None if !news(&loaded.digest, &self.seen) => return,
                 None => break loaded,
                 Some(c) if *c == loaded.digest => break loaded,
@@ -515,13 +548,14 @@ impl Reloader {
         self.read_result(read)
     }
 
-    /// Read the config, or take the read started early in the debounce.
-    async fn load(&mut self, early: Option<Early>) -> Option<config::Loaded> {
-        let read = early
-            .unwrap_or_else(|| load_early(&self.files, &self.shared))
-            .await;
-        let (loaded, cost) = self.read_result(read)?;
-        self.cost = cost;
+    /// Wait for a read of the config: `None` when it could not be made
+    /// (logged, counted), `Some(None)` when it found the content it was
+    /// told of unchanged and parsed nothing.
+    async fn load(&mut self, read: Read) -> Option<Option<config::Loaded>> {
+        let (loaded, cost) = self.read_result(read.task.await)?;
+        if let Some(cost) = cost {
+            self.cost = cost;
+        }
         Some(loaded)
     }
 
@@ -570,21 +604,54 @@ async fn sleep(delay: Option<Duration>) {
     }
 }
 
-/// A read of the config under way, and what it cost: files parsed,
-/// milliseconds.
-type Early = tokio::task::JoinHandle<std::io::Result<(config::Loaded, (usize, u64))>>;
+/// What a read yields: the config (`None`: its digest was the one the
+/// reader was told of, so nothing was parsed) and what the parse cost
+/// (files parsed, milliseconds).
+type Outcome = (Option<config::Loaded>, Option<(usize, u64)>);
 
-/// Start reading the config on a blocking thread.
-fn load_early(files: &Arc<std::sync::Mutex<ConfigFiles>>, shared: &Shared) -> Early {
-    shared.metrics.config_read();
-    let files = Arc::clone(files);
-    tokio::task::spawn_blocking(move || {
-        let started = std::time::Instant::now();
-        let mut files = lock(&files);
-        let loaded = files.load(Utc::now());
-        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        loaded.map(|loaded| (loaded, (files.parsed_last, took)))
-    })
+/// A read of the config under way on a blocking thread.
+struct Read {
+    task: tokio::task::JoinHandle<std::io::Result<Outcome>>,
+    /// The watcher's change count when it began.
+    from: u64,
+}
+
+/// What starts a read.
+struct Reader {
+    files: Arc<std::sync::Mutex<ConfigFiles>>,
+    shared: Arc<Shared>,
+    events: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The digest in force (`None` after a failed read).
+    seen: Option<String>,
+}
+
+impl Reader {
+    /// Read the config. With `unless`, first take its digest (stats, and
+    /// reads of the files whose fingerprint moved) and parse only if it is
+    /// not that one: a read made early in a debounce, which any event in
+    /// the tree may start (`notes.txt` appended to), costs a check, not a
+    /// parse and a merge of every file, unless the config changed.
+    fn start(&self, unless: Option<String>) -> Read {
+        self.shared.metrics.config_read();
+        let from = self
+            .events
+            .as_ref()
+            .map_or(0, |e| e.load(std::sync::atomic::Ordering::SeqCst));
+        let files = Arc::clone(&self.files);
+        let task = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let mut files = lock(&files);
+            if let Some(seen) = unless
+                && files.digest()? == seen
+            {
+                return Ok((None, None));
+            }
+            let loaded = files.load(Utc::now())?;
+            let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            Ok((Some(loaded), Some((files.parsed_last, took))))
+        });
+        Read { task, from }
+    }
 }
 
 /// The next debounced change, the config read as soon as it has been calm
@@ -597,17 +664,16 @@ async fn changed(
     watch: &mut Option<ConfigWatch>,
     quiet: Duration,
     max_wait: Duration,
-    early: &mut Option<Early>,
-    files: &Arc<std::sync::Mutex<ConfigFiles>>,
-    shared: &Shared,
+    early: &mut Option<Read>,
+    reader: Reader,
 ) -> Option<Settled> {
     let Some(w) = watch else {
         return std::future::pending().await;
     };
     let mut calm = || {
         *early = match early.take() {
-            Some(running) if !running.is_finished() => None,
-            _ => Some(load_early(files, shared)),
+            Some(running) if !running.task.is_finished() => None,
+            _ => Some(reader.start(reader.seen.clone())),
         };
     };
     w.changed_calling(quiet, max_wait, &mut calm).await

@@ -35,6 +35,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -302,6 +303,9 @@ pub struct ConfigWatch {
     /// The link targets the last walk found, for the interest.
     tree_targets: HashSet<PathBuf>,
     changes: mpsc::UnboundedReceiver<Touched>,
+    /// Changes seen so far, counted as they happen (not as they are taken
+    /// from `changes`): see [`ConfigWatch::events`].
+    seen: Arc<AtomicU64>,
 }
 
 /// Watch the directories on `config`'s symlink chain; `status` is resetd's
@@ -311,6 +315,8 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
     let interest = Arc::new(Mutex::new(Interest::new(&chain, status)));
     let (tx, changes) = mpsc::unbounded_channel();
     let filter = Arc::clone(&interest);
+    let seen = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&seen);
     let handler = move |event: notify::Result<notify::Event>| {
         let touched = match event {
             Ok(e) => {
@@ -323,6 +329,9 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
             // An error may mean lost events: treat it as a change.
             Err(_) => None,
         };
+        // Counted before it is queued: whoever reads the count after a
+        // change finds it moved.
+        count.fetch_add(1, Ordering::SeqCst);
         let _ = tx.send(touched);
     };
     let watcher = notify::recommended_watcher(handler)?;
@@ -336,6 +345,7 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
         tree_armed: BTreeSet::new(),
         tree_targets: HashSet::new(),
         changes,
+        seen,
     };
     for dir in &chain.dirs {
         watch.watcher.watch(dir, RecursiveMode::NonRecursive)?;
@@ -349,6 +359,13 @@ pub fn watch(config: &Path, status: &Path) -> notify::Result<ConfigWatch> {
 }
 
 impl ConfigWatch {
+    /// A count of the changes seen so far, moving as each happens, even
+    /// while nobody waits for them: a read of the config that began at one
+    /// count and ends at the same one saw no change under way.
+    pub fn events(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.seen)
+    }
+
     /// Wait for the next debounced change. `None` if the watcher died.
     pub async fn changed(&mut self, quiet: Duration, max_wait: Duration) -> Option<Settled> {
         debounce(self, quiet, max_wait, &mut || {}).await

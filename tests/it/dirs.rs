@@ -416,24 +416,92 @@ fn files_read_just_after_they_were_written_are_checked_again_once_a_second_later
     use crate::daemon::config_reads;
     use resetd::config_files::RACY;
     let ws = teams();
-    put(&ws, "team-a.yaml", &entry("a1", &format!("hashes: [{H1}]")));
+    let a = put(&ws, "team-a.yaml", &entry("a1", &format!("hashes: [{H1}]")));
+    // A tree older than a second: its digests are trusted when first taken.
+    std::thread::sleep(RACY + Duration::from_millis(100));
     let api = FakeApi::start();
     let daemon = Daemon::start(&ws, &api, &[]);
     wait_deletes(&api, 1);
-    // Read within a second of its write, the file's digest could not be
-    // trusted: one check a second later trusts it, so that the next edit
-    // of another file does not read this one again on its way...
+    assert_eq!(config_reads(&daemon), 0.0);
+    // An edit, read at once: the file's digest cannot be trusted yet...
+    let text = std::fs::read_to_string(&a).unwrap();
+    replace(&a, &format!("{text}  - id: a2\n    hashes: [{H2}]\n"));
+    wait_deletes(&api, 2);
+    let read = config_reads(&daemon);
+    // ...so it is checked once more a second later, off the next edit's
+    // path (which would otherwise read the file again)...
     let deadline = Instant::now() + WAIT;
-    while config_reads(&daemon) < 1.0 {
-        assert!(Instant::now() < deadline, "no second look at the files");
+    while config_reads(&daemon) <= read {
+        assert!(Instant::now() < deadline, "no second look at the file");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // ...and one only, with nothing changed: across three such periods.
+    // ...and once only, with nothing changed: across three such periods.
+    let looked = config_reads(&daemon);
+    assert_eq!(looked, read + 1.0);
     let end = Instant::now() + RACY * 3;
     while Instant::now() < end {
-        assert_eq!(config_reads(&daemon), 1.0, "the files were checked again");
+        assert_eq!(
+            config_reads(&daemon),
+            looked,
+            "the files were checked again"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_change_made_while_the_config_is_read_after_its_quiet_period_is_not_applied_in_part() {
+    use crate::daemon::config_reads;
+    use std::io::Write as _;
+    // Files read after `a.yaml`, slow to parse (in a debug build, a second
+    // or more): entries not due, `round` in every hash, so that rewriting
+    // them with another round makes the read parse them all.
+    let big = |round: u32| {
+        let mut text = String::from("resets:\n");
+        for e in 0..3_000 {
+            text.push_str(&format!(
+                "  - id: big-{round}-{e}\n    trigger: {{ cron: \"0 3 1 1 *\" }}\n    hashes:\n"
+            ));
+            for h in 0..20 {
+                text.push_str(&format!("      - R{round}E{e}H{h}\n"));
+            }
+        }
+        text
+    };
+    let ws = teams();
+    let a = put(&ws, "a.yaml", &entry("first", &format!("hashes: [{H1}]")));
+    for f in 0..3 {
+        put(&ws, &format!("z{f}.yaml"), &big(f));
+    }
+    let api = FakeApi::start();
+    let daemon = Daemon::start(&ws, &api, &[]);
+    wait_deletes(&api, 1);
+    // An edit: the big files rewritten, so that reading the set takes long
+    // (a debug build parses them for seconds), and half of a new entry
+    // (itself a valid config) in `a.yaml`, first in byte order. All within
+    // a few milliseconds: one calm, one read.
+    let rewritten: Vec<String> = (0..3).map(|f| format!("{HEAD}{}", big(f + 10))).collect();
+    let before = config_reads(&daemon);
+    for (f, text) in rewritten.iter().enumerate() {
+        replace(&ws.config.join(format!("z{f}.yaml")), text);
+    }
+    let mut file = std::fs::OpenOptions::new().append(true).open(&a).unwrap();
+    write!(file, "  - id: two\n    hashes:\n      - HALF1\n").unwrap();
+    file.flush().unwrap();
+    let deadline = Instant::now() + WAIT;
+    while config_reads(&daemon) <= before {
+        assert!(Instant::now() < deadline, "no read");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The rest of the entry, past the end of the quiet period (50 ms), once
+    // that read has taken `a.yaml` and while it still parses the big files.
+    std::thread::sleep(Duration::from_millis(800));
+    writeln!(file, "      - HALF2").unwrap();
+    drop(file);
+    let deletes = wait_deletes(&api, 2);
+    assert_eq!(deletes[1], ["HALF1", "HALF2"], "the finished edit only");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(api.deletes().len(), 2, "{:?}", api.deletes());
 }
 
 /// Poll the status file until `done`, with a deadline.
