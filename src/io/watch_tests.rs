@@ -354,6 +354,13 @@ fn a_missing_config_is_still_watched_for() {
     assert_eq!(chain.dirs, dirs(&[&root]));
 }
 
+/// `debounce` with a 200 ms quiet period and a 1 s maximum wait.
+async fn debounce_200ms(rx: &mut mpsc::UnboundedReceiver<()>, calm: &mut impl FnMut()) -> Settled {
+    debounce(rx, Duration::from_millis(200), Duration::from_secs(1), calm)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_burst_becomes_one_change_after_the_quiet_period() {
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -361,14 +368,7 @@ async fn a_burst_becomes_one_change_after_the_quiet_period() {
         tx.send(()).unwrap();
     }
     let start = Instant::now();
-    let settled = debounce(
-        &mut rx,
-        Duration::from_millis(200),
-        Duration::from_secs(1),
-        &mut || {},
-    )
-    .await
-    .unwrap();
+    let settled = debounce_200ms(&mut rx, &mut || {}).await;
     assert_eq!(start.elapsed(), Duration::from_millis(200));
     assert_eq!(settled, Settled::Quiet);
     assert!(rx.try_recv().is_err(), "the burst was consumed");
@@ -386,14 +386,7 @@ async fn calm_is_called_after_the_last_event_before_the_quiet_period_ends() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     });
     let mut calls = Vec::new();
-    let settled = debounce(
-        &mut rx,
-        Duration::from_millis(200),
-        Duration::from_secs(1),
-        &mut || calls.push(start.elapsed()),
-    )
-    .await
-    .unwrap();
+    let settled = debounce_200ms(&mut rx, &mut || calls.push(start.elapsed())).await;
     assert_eq!(settled, Settled::Quiet);
     assert_eq!(start.elapsed(), Duration::from_millis(300));
     // 50 ms after each event (a quarter of the quiet period), once each:
@@ -414,14 +407,7 @@ async fn continuous_events_still_report_after_max_wait() {
         }
     });
     let start = Instant::now();
-    let settled = debounce(
-        &mut rx,
-        Duration::from_millis(200),
-        Duration::from_secs(1),
-        &mut || {},
-    )
-    .await
-    .unwrap();
+    let settled = debounce_200ms(&mut rx, &mut || {}).await;
     assert_eq!(settled, Settled::StillChanging);
     let waited = start.elapsed();
     assert!(

@@ -780,18 +780,7 @@ fn a_read_made_early_in_the_quiet_period_is_dropped_when_an_event_follows_it() {
     let api = FakeApi::start();
     let ws = Workspace::new(&format!("resets:\n{}", entry("first", "AAAA1")));
     // A long debounce: its calm (a quarter) comes well before its end.
-    let mut cmd = ws.command(&api.base());
-    cmd.args(["run", "--config"])
-        .arg(&ws.config)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--debounce",
-            "2s",
-            "--resync",
-            "1h",
-        ])
-        .env("RESETD_LOG_FORMAT", "json");
+    let cmd = ws.daemon_command_debounced(&api.base(), "2s");
     let daemon = Daemon::spawn(cmd);
     requests_with(&api, "AAAA1");
     // Half an edit, itself a valid config: read once it has been calm...

@@ -100,6 +100,11 @@ impl Workspace {
     /// hour (so only the watcher can pass a test), JSON logs. The caller
     /// adds flags.
     pub fn daemon_command(&self, api_base: &str) -> Command {
+        self.daemon_command_debounced(api_base, "50ms")
+    }
+
+    /// `daemon_command` with another `--debounce`.
+    pub fn daemon_command_debounced(&self, api_base: &str, debounce: &str) -> Command {
         let mut cmd = self.command(api_base);
         cmd.args(["run", "--config"])
             .arg(&self.config)
@@ -107,7 +112,7 @@ impl Workspace {
                 "--listen",
                 "127.0.0.1:0",
                 "--debounce",
-                "50ms",
+                debounce,
                 "--resync",
                 "1h",
             ])
