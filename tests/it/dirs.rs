@@ -663,7 +663,7 @@ fn a_file_name_with_control_characters_is_shown_escaped_in_plans() {
 
 #[test]
 fn a_rejected_set_is_notified_naming_the_file_that_broke_it() {
-    use crate::notifications::{Receivers, signed_events};
+    use crate::notifications::Receivers;
     let receivers = Receivers::start();
     let ws = teams();
     // The receivers are declared in a file of their own.
@@ -682,14 +682,7 @@ fn a_rejected_set_is_notified_naming_the_file_that_broke_it() {
     wait_deletes(&api, 1);
 
     put(&ws, "team-b.yaml", &entry("b1", "groups: [nowhere]"));
-    receivers.hook.wait_until(WAIT, "ConfigRejected", |r| {
-        r.iter().any(|r| r.body.contains("ConfigRejected"))
-    });
-    let events = signed_events(&receivers.hook);
-    let rejected = events
-        .iter()
-        .find(|e| e["event"] == "ConfigRejected")
-        .unwrap();
+    let rejected = crate::notifications::config_rejected(&receivers.hook);
     let message = rejected["message"].as_str().unwrap();
     assert!(
         message.contains("first: ") && message.contains("resets.d/team-b.yaml line 6"),

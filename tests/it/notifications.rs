@@ -162,6 +162,17 @@ pub(crate) fn assert_no_secret(texts: &[&str]) {
 }
 
 /// The webhook's events, each checked against its signature.
+/// Wait for the webhook to be told of a rejected config; the event.
+pub(crate) fn config_rejected(hook: &FakeApi) -> serde_json::Value {
+    hook.wait_until(std::time::Duration::from_secs(20), "ConfigRejected", |r| {
+        r.iter().any(|r| r.body.contains("ConfigRejected"))
+    });
+    signed_events(hook)
+        .into_iter()
+        .find(|e| e["event"] == "ConfigRejected")
+        .unwrap()
+}
+
 pub(crate) fn signed_events(hook: &FakeApi) -> Vec<serde_json::Value> {
     hook.requests()
         .iter()
