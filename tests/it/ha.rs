@@ -82,6 +82,24 @@ fn shared(ws: &Workspace, etcd: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
+/// Entry `id`'s phase in the shared status; `None` while `status --etcd`
+/// fails (no quorum yet) or the entry is not there.
+pub(crate) fn shared_phase(etcd: &str, id: &str) -> Option<String> {
+    let (code, out, _) = crate::support::run(crate::support::resetd().args([
+        "status",
+        "--etcd",
+        etcd,
+        "--ha-group",
+        "test",
+        "--format",
+        "json",
+    ]));
+    let status: serde_json::Value = serde_json::from_str(&out).ok().filter(|_| code == 0)?;
+    status["status"]["resets"][id]["phase"]
+        .as_str()
+        .map(str::to_owned)
+}
+
 fn config(hashes: usize, batch: usize) -> String {
     config_at(hashes, batch, 0)
 }
@@ -514,21 +532,7 @@ fn losing_the_etcd_quorum_stops_sending_and_recovers() {
     wait_until(
         Duration::from_secs(40),
         "the run succeeded after the quorum came back",
-        || {
-            let (code, out, _) = crate::support::run(crate::support::resetd().args([
-                "status",
-                "--etcd",
-                &endpoints,
-                "--ha-group",
-                "test",
-                "--format",
-                "json",
-            ]));
-            code == 0
-                && serde_json::from_str::<serde_json::Value>(&out).unwrap()["status"]["resets"]["ha"]
-                    ["phase"]
-                    == "Succeeded"
-        },
+        || shared_phase(&endpoints, "ha").as_deref() == Some("Succeeded"),
     );
     for m in &members {
         wait_until(Duration::from_secs(5), "ready again", || {

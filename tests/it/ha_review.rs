@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::Daemon;
 use crate::fake_api::FakeApi;
-use crate::ha::member;
+use crate::ha::{member, shared_phase};
 use crate::support::Workspace;
 use crate::support::etcd::Etcd;
 
@@ -394,20 +394,7 @@ fn an_export_over_the_old_status_file_is_not_undone_by_its_journal() {
     assert!(wait_until(
         Duration::from_secs(20),
         "the run succeeded",
-        || {
-            let mut cmd = crate::support::resetd();
-            cmd.args([
-                "status",
-                "--etcd",
-                &endpoints,
-                "--ha-group",
-                "test",
-                "--format",
-                "json",
-            ]);
-            let (_, out, _) = crate::support::run(&mut cmd);
-            out.contains("\"Succeeded\"")
-        }
+        || shared_phase(&endpoints, "one").as_deref() == Some("Succeeded")
     ));
     drop(leader);
     let sent_in_ha = api.deletes().len();
@@ -835,18 +822,7 @@ fn a_failed_run_of_a_large_entry_can_be_recorded() {
     // Read as resetd reads it (a large entry's value is in chunks).
     let endpoints = etcd.endpoints();
     let recorded = wait_until(Duration::from_secs(15), "the run's end in etcd", || {
-        let (code, out, _) = crate::support::run(crate::support::resetd().args([
-            "status",
-            "--etcd",
-            &endpoints,
-            "--ha-group",
-            "test",
-            "--format",
-            "json",
-        ]));
-        code == 0
-            && serde_json::from_str::<serde_json::Value>(&out).unwrap()["status"]["resets"]["big"]["phase"]
-                == "Failed"
+        shared_phase(&endpoints, "big").as_deref() == Some("Failed")
     });
     assert!(
         recorded && api.deletes().len() == 7,
