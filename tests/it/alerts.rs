@@ -322,6 +322,15 @@ fn ha_member_scrape() -> Option<String> {
         .args(["--listen", "127.0.0.1:0", "--resync", "1h"])
         .args(["--etcd", &etcd.endpoints(), "--ha-lease", "2s"]);
     let daemon = Daemon::spawn(cmd);
+    // Elected, and counted: every HA family has its sample.
+    Some(scrape_until(&daemon, "the member never led", |body| {
+        body.contains("resetd_ha_leader 1") && body.contains("resetd_ha_leader_changes_total 1")
+    }))
+}
+
+/// Scrape `daemon` in OpenMetrics until `done` says the body is complete;
+/// the body.
+fn scrape_until(daemon: &Daemon, what: &str, done: impl Fn(&str) -> bool) -> String {
     let end = Instant::now() + WAIT;
     loop {
         let (code, _, body) = daemon.get_with_headers(
@@ -329,12 +338,10 @@ fn ha_member_scrape() -> Option<String> {
             &[("Accept", "application/openmetrics-text;version=1.0.0")],
         );
         assert_eq!(code, 200);
-        // Elected, and counted: every HA family has its sample.
-        if body.contains("resetd_ha_leader 1") && body.contains("resetd_ha_leader_changes_total 1")
-        {
-            return Some(body);
+        if done(&body) {
+            return body;
         }
-        assert!(Instant::now() < end, "the member never led:\n{body}");
+        assert!(Instant::now() < end, "{what}:\n{body}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -365,23 +372,12 @@ resets:
     receiver.wait_until(WAIT, "a notification", |r| !r.is_empty());
     // The delivery is counted once its answer is read, and the phase gauges
     // are set when the pass ends: poll for both.
-    let end = Instant::now() + WAIT;
-    loop {
-        let (code, _, body) = daemon.get_with_headers(
-            "/metrics",
-            &[("Accept", "application/openmetrics-text;version=1.0.0")],
-        );
-        assert_eq!(code, 200);
-        let scrape = Exposition::parse(&body);
-        let done = ["resetd_notifications_total", "resetd_entries"]
+    scrape_until(&daemon, "no notification counted", |body| {
+        let scrape = Exposition::parse(body);
+        ["resetd_notifications_total", "resetd_entries"]
             .iter()
-            .all(|name| !scrape.samples_of(name).is_empty());
-        if done {
-            return body;
-        }
-        assert!(Instant::now() < end, "no notification counted:\n{body}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .all(|name| !scrape.samples_of(name).is_empty())
+    })
 }
 
 #[test]
