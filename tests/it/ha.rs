@@ -65,8 +65,8 @@ fn wait_until(deadline: Duration, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// The shared status, as `resetd status --etcd --format json` prints it.
-fn shared(ws: &Workspace, etcd: &str) -> serde_json::Value {
+/// `resetd status --etcd ETCD --ha-group test --format json`.
+fn status_command(etcd: &str) -> std::process::Command {
     let mut cmd = crate::support::resetd();
     cmd.args([
         "status",
@@ -77,7 +77,12 @@ fn shared(ws: &Workspace, etcd: &str) -> serde_json::Value {
         "--format",
         "json",
     ]);
-    let (code, out, err) = ws.run_checked(&mut cmd);
+    cmd
+}
+
+/// The shared status, as `resetd status --etcd --format json` prints it.
+fn shared(ws: &Workspace, etcd: &str) -> serde_json::Value {
+    let (code, out, err) = ws.run_checked(&mut status_command(etcd));
     assert_eq!(code, 0, "{err}");
     serde_json::from_str(&out).unwrap()
 }
@@ -85,15 +90,7 @@ fn shared(ws: &Workspace, etcd: &str) -> serde_json::Value {
 /// Entry `id`'s phase in the shared status; `None` while `status --etcd`
 /// fails (no quorum yet) or the entry is not there.
 pub(crate) fn shared_phase(etcd: &str, id: &str) -> Option<String> {
-    let (code, out, _) = crate::support::run(crate::support::resetd().args([
-        "status",
-        "--etcd",
-        etcd,
-        "--ha-group",
-        "test",
-        "--format",
-        "json",
-    ]));
+    let (code, out, _) = crate::support::run(&mut status_command(etcd));
     let status: serde_json::Value = serde_json::from_str(&out).ok().filter(|_| code == 0)?;
     status["status"]["resets"][id]["phase"]
         .as_str()
